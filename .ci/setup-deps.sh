@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Installs the system packages and Python tools that runlens's tests use. Idempotent:
+# what is already present is not fetched again.
+set -euo pipefail
+need_apt=()
+need_pip=()
+want() { dpkg -s "$1" >/dev/null 2>&1 || need_apt+=("$1"); }
+want_pip() { python3 -c "import $2" >/dev/null 2>&1 || need_pip+=("$1"); }
+
+# --- what the tests need: add `want DEBIAN_PACKAGE` / `want_pip PYPI_NAME MODULE` lines here ---
+
+# the lake must be readable unchanged by DuckDB and pandas (tests/interop.rs)
+want_pip duckdb duckdb
+want_pip pandas pandas
+want_pip pyarrow pyarrow
+# pgBadger cross-check of PostgreSQL normalization (ingest/tests/pgbadger_crosscheck.rs);
+# its Perl modules are Depends, perl runs the extracted normalize_query
+want pgbadger
+want perl
+# --- end of list ---
+
+if ((${#need_apt[@]})); then
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}"
+fi
+if ((${#need_pip[@]})); then
+  python3 -m pip install --quiet --disable-pip-version-check "${need_pip[@]}"
+fi

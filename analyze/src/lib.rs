@@ -1,0 +1,23 @@
+//! runlens-analyze: reading the lake.
+//!
+//! - [`tables`] opens the lake's tables as polars lazy frames (only committed files) and
+//!   summarizes them for `runlens tables`;
+//! - [`sql`] runs analysts' SQL over every table by name and writes the result in the
+//!   output formats of `runlens query`.
+
+pub mod sql;
+pub mod tables;
+
+pub use sql::{query, write_result, OutputFormat};
+pub use tables::{LakeTables, TableSummary};
+
+/// Why a lake could not be read or queried.
+#[derive(Debug, thiserror::Error)]
+pub enum AnalyzeError {
+    #[error(transparent)]
+    Lake(#[from] runlens_ingest::lake::LakeError),
+    #[error("{0}")]
+    Polars(#[from] polars::prelude::PolarsError),
+    #[error("writing the result: {0}")]
+    Io(#[from] std::io::Error),
+}

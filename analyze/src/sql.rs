@@ -1,0 +1,138 @@
+//! SQL over the lake for analysts (polars SQL), and the result formats.
+//!
+//! Every lake table is registered under its name. One function is added to polars'
+//! SQL: `json_extract(text, '$.json.path')` returns the matched value as text, for JSON
+//! kept as text (`app_logs.message` when `message_is_json`, `sentry_events.tags`).
+
+use std::collections::HashMap;
+use std::io::Write;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use polars::prelude::*;
+use polars::sql::FunctionRegistry;
+use polars::sql::SQLContext;
+use runlens_ingest::TABLES;
+
+use crate::tables::LakeTables;
+use crate::AnalyzeError;
+
+/// How `runlens query` prints a result.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum OutputFormat {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Parquet,
+}
+
+impl FromStr for OutputFormat {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Ok(match s {
+            "table" => OutputFormat::Table,
+            "csv" => OutputFormat::Csv,
+            "json" => OutputFormat::Json,
+            "ndjson" => OutputFormat::Ndjson,
+            "parquet" => OutputFormat::Parquet,
+            other => {
+                return Err(format!(
+                    "unknown output format {other:?} (table, csv, json, ndjson, parquet)"
+                ))
+            }
+        })
+    }
+}
+
+#[derive(Default)]
+struct Functions(HashMap<String, polars::prelude::udf::UserDefinedFunction>);
+
+impl FunctionRegistry for Functions {
+    fn register(
+        &mut self,
+        name: &str,
+        fun: polars::prelude::udf::UserDefinedFunction,
+    ) -> PolarsResult<()> {
+        self.0.insert(name.to_owned(), fun);
+        Ok(())
+    }
+    fn get_udf(
+        &self,
+        name: &str,
+    ) -> PolarsResult<Option<polars::prelude::udf::UserDefinedFunction>> {
+        Ok(self.0.get(name).cloned())
+    }
+    fn contains(&self, name: &str) -> bool {
+        self.0.contains_key(name)
+    }
+}
+
+fn json_extract() -> polars::prelude::udf::UserDefinedFunction {
+    let f = BaseColumnUdf::new(
+        |cols: &mut [Column]| {
+            polars_ensure!(cols.len() == 2, InvalidOperation: "json_extract(text, path) takes two arguments");
+            let text = cols[0].cast(&DataType::String)?;
+            let path = cols[1].cast(&DataType::String)?;
+            let out = text.str()?.json_path_match(path.str()?)?;
+            Ok(out.with_name(cols[0].name().clone()).into_column())
+        },
+        |_: &Schema, fields: &[Field]| {
+            let name = fields.first().map(|f| f.name().clone()).unwrap_or_default();
+            Ok(Field::new(name, DataType::String))
+        },
+    );
+    polars::prelude::udf::UserDefinedFunction::new("json_extract".into(), f)
+}
+
+/// A SQL context with every lake table registered under its name.
+pub fn context(tables: &LakeTables) -> PolarsResult<SQLContext> {
+    let mut functions = Functions::default();
+    functions.register("json_extract", json_extract())?;
+    let ctx = SQLContext::new().with_function_registry(Arc::new(functions));
+    for t in TABLES {
+        ctx.register(t.name, tables.scan(t)?);
+    }
+    Ok(ctx)
+}
+
+/// Runs `sql` over the lake.
+pub fn query(tables: &LakeTables, sql: &str) -> Result<DataFrame, AnalyzeError> {
+    let mut ctx = context(tables)?;
+    Ok(ctx.execute(sql)?.collect()?)
+}
+
+/// Writes `df` to `out` in `format`.
+pub fn write_result(
+    df: &mut DataFrame,
+    format: OutputFormat,
+    out: &mut dyn Write,
+) -> Result<(), AnalyzeError> {
+    match format {
+        OutputFormat::Table => {
+            // How many rows and columns polars prints is set by the binary through
+            // the POLARS_FMT_* environment variables (see the CLI's query command).
+            writeln!(out, "{df}")?;
+            writeln!(out, "({} rows)", df.height())?;
+        }
+        OutputFormat::Csv => {
+            CsvWriter::new(out).include_header(true).finish(df)?;
+        }
+        OutputFormat::Json => {
+            JsonWriter::new(out)
+                .with_json_format(JsonFormat::Json)
+                .finish(df)?;
+        }
+        OutputFormat::Ndjson => {
+            JsonWriter::new(out)
+                .with_json_format(JsonFormat::JsonLines)
+                .finish(df)?;
+        }
+        OutputFormat::Parquet => {
+            ParquetWriter::new(out)
+                .with_compression(ParquetCompression::Zstd(None))
+                .finish(df)?;
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,290 @@
+//! csvlog: one CSV record per entry, 23 columns up to PostgreSQL 12, 24 in 13
+//! (`backend_type`), 26 from 14 (`leader_pid`, `query_id`). Quoted fields hold
+//! newlines, so records are found by walking quotes, not lines. The error position
+//! columns are appended to the message as stderr prints them (` at character N`).
+
+use super::entry::{known, split_connection_from, with_position, RawEntry};
+use super::time::Clock;
+use crate::format::ParseContext;
+use crate::schema::{Batch, Prov, Quarantined};
+
+/// Reads one CSV record starting at `pos`: its fields and the offset after it.
+pub fn record(data: &[u8], mut pos: usize) -> (Vec<String>, usize) {
+    let mut fields = Vec::with_capacity(26);
+    loop {
+        let mut field = Vec::new();
+        if data.get(pos) == Some(&b'"') {
+            pos += 1;
+            loop {
+                match memchr::memchr(b'"', &data[pos.min(data.len())..]) {
+                    Some(q) => {
+                        field.extend_from_slice(&data[pos..pos + q]);
+                        pos += q + 1;
+                        if data.get(pos) == Some(&b'"') {
+                            field.push(b'"');
+                            pos += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    None => {
+                        field.extend_from_slice(&data[pos.min(data.len())..]);
+                        pos = data.len();
+                        break;
+                    }
+                }
+            }
+        }
+        // Unquoted text (or junk after a closing quote) up to the delimiter.
+        let end = memchr::memchr2(b',', b'\n', &data[pos.min(data.len())..])
+            .map_or(data.len(), |i| pos + i);
+        field.extend_from_slice(&data[pos.min(end)..end]);
+        pos = end;
+        fields.push(
+            String::from_utf8(field)
+                .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned()),
+        );
+        match data.get(pos) {
+            Some(b',') => pos += 1,
+            Some(b'\n') => {
+                pos += 1;
+                break;
+            }
+            _ => break,
+        }
+    }
+    if let Some(last) = fields.last_mut() {
+        if last.ends_with('\r') {
+            last.pop();
+        }
+    }
+    (fields, pos)
+}
+
+/// True when `fields` look like a csvlog record (column count, time, severity).
+pub fn looks_like_record(fields: &[String]) -> bool {
+    matches!(fields.len(), 23 | 24 | 26)
+        && super::prefix::time_len(fields[0].as_bytes()).is_some()
+        && super::prefix::SEVERITIES.contains(&fields[11].as_str())
+}
+
+fn opt(fields: &[String], i: usize) -> Option<String> {
+    fields
+        .get(i)
+        .map(String::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+}
+
+fn int(fields: &[String], i: usize) -> Option<i64> {
+    fields.get(i).and_then(|s| s.parse().ok())
+}
+
+/// Parses a csvlog piece.
+pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Batch) {
+    let mut pos = 0;
+    let mut line = 1u64;
+    while pos < data.len() {
+        let (fields, end) = record(data, pos);
+        let raw = &data[pos..end];
+        let start_line = line;
+        line += memchr::memchr_iter(b'\n', raw).count() as u64;
+        pos = end;
+        if fields.len() == 1 && fields[0].trim().is_empty() {
+            continue;
+        }
+        out.records += 1;
+        let src = Prov {
+            line: start_line,
+            record: out.records,
+        };
+        if !matches!(fields.len(), 23 | 24 | 26) {
+            let reason = format!(
+                "csvlog record has {} columns, expected 23 (PostgreSQL ≤ 12), 24 (13) or 26 (14+)",
+                fields.len()
+            );
+            out.quarantine.push(Quarantined::new(
+                ctx.ingest_ts,
+                src,
+                "postgres",
+                reason,
+                raw,
+            ));
+            continue;
+        }
+        let Some(ts) = clock.parse(&fields[0]) else {
+            let reason = format!(
+                "csvlog log_time {:?} is not a PostgreSQL timestamp",
+                fields[0]
+            );
+            out.quarantine.push(Quarantined::new(
+                ctx.ingest_ts,
+                src,
+                "postgres",
+                reason,
+                raw,
+            ));
+            continue;
+        };
+        if fields[11].is_empty() {
+            out.quarantine.push(Quarantined::new(
+                ctx.ingest_ts,
+                src,
+                "postgres",
+                "csvlog record without error_severity",
+                raw,
+            ));
+            continue;
+        }
+        let (client_host, client_port) =
+            opt(&fields, 4).map_or((None, None), |c| split_connection_from(&c));
+        let entry = RawEntry {
+            ts: Some(ts),
+            pid: int(&fields, 3),
+            session_id: opt(&fields, 5),
+            line_num: int(&fields, 6),
+            user_name: known(fields.get(1).map(String::as_str)),
+            database_name: known(fields.get(2).map(String::as_str)),
+            application_name: known(fields.get(22).map(String::as_str)),
+            client_host,
+            client_port,
+            backend_type: opt(&fields, 23),
+            severity: fields[11].clone(),
+            sqlstate: opt(&fields, 12),
+            message: with_position(fields[13].clone(), int(&fields, 20), int(&fields, 17)),
+            detail: opt(&fields, 14),
+            hint: opt(&fields, 15),
+            internal_query: opt(&fields, 16),
+            context: opt(&fields, 18),
+            statement: opt(&fields, 19),
+            query_id: int(&fields, 25),
+        };
+        out.pg_log.push(entry.into_row(src, ctx.ingest_ts));
+    }
+}
+
+/// Cut points at record starts (outside quotes), about `target` bytes apart.
+pub fn split(data: &[u8], target: usize) -> Vec<usize> {
+    let mut cuts = Vec::new();
+    let mut next = target.max(1);
+    let mut in_quotes = false;
+    for i in memchr::memchr2_iter(b'"', b'\n', data) {
+        if data[i] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes && i + 1 >= next && i + 1 < data.len() {
+            cuts.push(i + 1);
+            next = i + 1 + target.max(1);
+        }
+    }
+    cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::FormatOptions;
+    use proptest::prelude::*;
+
+    const CSV: &str = "2024-05-01 10:00:00.123 UTC,\"alice\",\"shop\",4242,\"10.0.0.7:51234\",66321a.1092,3,\"SELECT\",2024-05-01 09:59:00 UTC,3/17,0,LOG,00000,\"duration: 3.250 ms  statement: select *\n  from \"\"Orders\"\" where id = 7\",,,,,,,,,\"psql\",\"client backend\",,-7313\n\
+2024-05-01 10:00:01.000 UTC,\"bob\",\"shop\",4243,\"[local]\",66321b.1093,1,\"authentication\",2024-05-01 10:00:01 UTC,4/1,0,FATAL,28P01,\"password authentication failed for user \"\"bob\"\"\",\"Password does not match for user \"\"bob\"\".\",,,,,,,,\"\",\"client backend\",,0\n\
+garbage,1,2\n";
+
+    #[test]
+    fn records_with_quoted_newlines() {
+        let opts = FormatOptions::default();
+        let ctx = ParseContext {
+            input: "t",
+            ingest_ts: 0,
+            options: &opts,
+        };
+        let mut out = Batch::default();
+        parse(CSV.as_bytes(), &ctx, Clock::new(chrono_tz::UTC), &mut out);
+        assert_eq!(out.records, 3);
+        assert_eq!(out.pg_log.len(), 2);
+        let slow = &out.pg_log[0];
+        assert_eq!(slow.duration_ms, Some(3.25));
+        assert_eq!(
+            slow.normalized_query.as_deref(),
+            Some("select * from \"Orders\" where id = ?;")
+        );
+        assert_eq!(
+            (slow.client_host.as_deref(), slow.client_port),
+            (Some("10.0.0.7"), Some(51234))
+        );
+        assert_eq!(
+            (slow.query_id, slow.backend_type.as_deref()),
+            (Some(-7313), Some("client backend"))
+        );
+        let auth = &out.pg_log[1];
+        assert_eq!(
+            (
+                auth.src.line,
+                auth.auth_user.as_deref(),
+                auth.auth_reason.as_deref()
+            ),
+            (3, Some("bob"), Some("password mismatch"))
+        );
+        assert_eq!(out.quarantine[0].src.line, 4);
+        assert!(out.quarantine[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("3 columns"));
+    }
+
+    #[test]
+    fn pg13_layout_has_24_columns() {
+        let line = "2021-03-01 10:00:00.000 UTC,\"u\",\"d\",7,\"[local]\",1.a,1,\"idle\",2021-03-01 09:00:00 UTC,3/1,0,ERROR,42P01,\"relation \"\"x\"\" does not exist\",,,,,,\"select * from x\",15,,\"psql\",\"client backend\"\n";
+        let (fields, _) = record(line.as_bytes(), 0);
+        assert_eq!(fields.len(), 24);
+        assert!(looks_like_record(&fields));
+        let opts = FormatOptions::default();
+        let ctx = ParseContext {
+            input: "t",
+            ingest_ts: 0,
+            options: &opts,
+        };
+        let mut out = Batch::default();
+        parse(line.as_bytes(), &ctx, Clock::new(chrono_tz::UTC), &mut out);
+        let r = &out.pg_log[0];
+        assert_eq!(
+            r.message.as_deref(),
+            Some("relation \"x\" does not exist at character 15")
+        );
+        assert_eq!(
+            (
+                r.statement.as_deref(),
+                r.backend_type.as_deref(),
+                r.query_id
+            ),
+            (Some("select * from x"), Some("client backend"), None)
+        );
+        assert_eq!(
+            (r.client_host.as_deref(), r.client_port),
+            (Some("[local]"), None)
+        );
+    }
+
+    #[test]
+    fn split_respects_quotes() {
+        let data = CSV.repeat(20);
+        for c in split(data.as_bytes(), 100) {
+            assert!(
+                data[c..].starts_with("2024-") || data[c..].starts_with("garbage"),
+                "cut inside a record at {c}"
+            );
+        }
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let opts = FormatOptions::default();
+            let ctx = ParseContext { input: "t", ingest_ts: 0, options: &opts };
+            let mut out = Batch::default();
+            parse(&data, &ctx, Clock::new(chrono_tz::UTC), &mut out);
+            prop_assert_eq!(out.records as usize, out.pg_log.len() + out.quarantine.len());
+            let _ = split(&data, 7);
+        }
+    }
+}

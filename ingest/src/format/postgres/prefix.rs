@@ -1,0 +1,675 @@
+//! `log_line_prefix`: compiling it, matching it, and guessing it from the data.
+//!
+//! A stderr line is `<prefix><SEVERITY>:  <message>`. [`find_severity`] locates the
+//! severity keyword; the text before it is the prefix, which a [`Prefix`] (compiled
+//! from the server's `log_line_prefix`) splits into fields. When the user gave no
+//! prefix, [`infer`] reads one line's prefix and writes the `log_line_prefix` that
+//! produced it, recognising the common shapes — Debian `%m [%p] %q%u@%d `,
+//! `%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h `, Amazon RDS `%t:%r:%u@%d:[%p]:`,
+//! and variants with `%c`, `%l`, `%a`, `%h`, `%r`, `%e`, `%Q` in `key=value` form,
+//! brackets or `user@db` form.
+
+/// What a `log_line_prefix` escape stands for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Field {
+    /// `%t`, `%m`: time with zone abbreviation
+    Time,
+    /// `%n`: epoch seconds with milliseconds
+    Epoch,
+    /// `%s`: session start time
+    SessionStart,
+    /// `%p`
+    Pid,
+    /// `%P`: parallel group leader pid (may be empty)
+    LeaderPid,
+    /// `%l`
+    LineNum,
+    /// `%u`
+    User,
+    /// `%d`
+    Database,
+    /// `%a`
+    Application,
+    /// `%h`
+    Host,
+    /// `%r`: `host(port)` or `[local]`
+    HostPort,
+    /// `%b`
+    BackendType,
+    /// `%c`
+    SessionId,
+    /// `%e`
+    SqlState,
+    /// `%Q`
+    QueryId,
+    /// `%x`, `%v`, `%i` and unrecognised values: matched, not stored
+    Ignored,
+}
+
+impl Field {
+    fn from_escape(c: u8) -> Option<Field> {
+        Some(match c {
+            b't' | b'm' => Field::Time,
+            b'n' => Field::Epoch,
+            b's' => Field::SessionStart,
+            b'p' => Field::Pid,
+            b'P' => Field::LeaderPid,
+            b'l' => Field::LineNum,
+            b'u' => Field::User,
+            b'd' => Field::Database,
+            b'a' => Field::Application,
+            b'h' => Field::Host,
+            b'r' => Field::HostPort,
+            b'b' => Field::BackendType,
+            b'c' => Field::SessionId,
+            b'e' => Field::SqlState,
+            b'Q' => Field::QueryId,
+            b'x' | b'v' | b'i' => Field::Ignored,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum Token {
+    Lit(Vec<u8>),
+    Esc(Field),
+    /// `%q`: non-session processes stop printing the prefix here.
+    StopIfNoSession,
+}
+
+/// A compiled `log_line_prefix`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Prefix {
+    source: String,
+    tokens: Vec<Token>,
+}
+
+/// The fields one prefix carried (as text; empty and `[unknown]` values are `None`).
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct PrefixValues<'a> {
+    pub time: Option<&'a str>,
+    pub epoch: Option<&'a str>,
+    pub pid: Option<&'a str>,
+    pub line_num: Option<&'a str>,
+    pub user: Option<&'a str>,
+    pub database: Option<&'a str>,
+    pub application: Option<&'a str>,
+    pub host: Option<&'a str>,
+    pub host_port: Option<&'a str>,
+    pub backend_type: Option<&'a str>,
+    pub session_id: Option<&'a str>,
+    pub sqlstate: Option<&'a str>,
+    pub query_id: Option<&'a str>,
+}
+
+impl<'a> PrefixValues<'a> {
+    fn set(&mut self, field: Field, value: &'a str) {
+        let value = Some(value).filter(|v| !v.is_empty() && *v != "[unknown]");
+        match field {
+            Field::Time => self.time = value,
+            Field::Epoch => self.epoch = value,
+            Field::Pid => self.pid = value,
+            Field::LineNum => self.line_num = value,
+            Field::User => self.user = value,
+            Field::Database => self.database = value,
+            Field::Application => self.application = value,
+            Field::Host => self.host = value,
+            Field::HostPort => self.host_port = value,
+            Field::BackendType => self.backend_type = value,
+            Field::SessionId => self.session_id = value,
+            Field::SqlState => self.sqlstate = value,
+            Field::QueryId => self.query_id = value,
+            Field::SessionStart | Field::LeaderPid | Field::Ignored => {}
+        }
+    }
+}
+
+impl Prefix {
+    /// Compiles a `log_line_prefix` value (padding such as `%-10u` is accepted).
+    pub fn compile(source: &str) -> Prefix {
+        let b = source.as_bytes();
+        let mut tokens: Vec<Token> = Vec::new();
+        let mut lit = Vec::new();
+        let mut i = 0;
+        while i < b.len() {
+            if b[i] == b'%' && i + 1 < b.len() {
+                let mut j = i + 1;
+                while j < b.len() && (b[j] == b'-' || b[j].is_ascii_digit()) {
+                    j += 1;
+                }
+                let Some(&c) = b.get(j) else {
+                    lit.extend_from_slice(&b[i..]);
+                    break;
+                };
+                let token = match c {
+                    b'%' => None,
+                    b'q' => Some(Token::StopIfNoSession),
+                    _ => Field::from_escape(c).map(Token::Esc),
+                };
+                match token {
+                    Some(t) => {
+                        if !lit.is_empty() {
+                            tokens.push(Token::Lit(std::mem::take(&mut lit)));
+                        }
+                        tokens.push(t);
+                    }
+                    None if c == b'%' => lit.push(b'%'),
+                    // PostgreSQL prints nothing for unknown escapes.
+                    None => {}
+                }
+                i = j + 1;
+            } else {
+                lit.push(b[i]);
+                i += 1;
+            }
+        }
+        if !lit.is_empty() {
+            tokens.push(Token::Lit(lit));
+        }
+        Prefix {
+            source: source.to_owned(),
+            tokens,
+        }
+    }
+
+    /// The `log_line_prefix` this was compiled from.
+    pub fn source(&self) -> &str {
+        &self.source
+    }
+
+    /// Splits `prefix` (all the text before the severity) into fields; `None` when it
+    /// does not have this shape.
+    pub fn parse<'a>(&self, prefix: &'a str) -> Option<PrefixValues<'a>> {
+        let mut values = PrefixValues::default();
+        let mut caps: Vec<(Field, &'a str)> = Vec::with_capacity(8);
+        if self.match_at(prefix, 0, 0, &mut caps) {
+            for (f, v) in caps {
+                values.set(f, v);
+            }
+            Some(values)
+        } else {
+            None
+        }
+    }
+
+    fn match_at<'a>(
+        &self,
+        p: &'a str,
+        t: usize,
+        pos: usize,
+        caps: &mut Vec<(Field, &'a str)>,
+    ) -> bool {
+        let b = p.as_bytes();
+        let Some(token) = self.tokens.get(t) else {
+            return pos == b.len();
+        };
+        match token {
+            Token::Lit(l) => {
+                b[pos..].starts_with(l) && self.match_at(p, t + 1, pos + l.len(), caps)
+            }
+            Token::StopIfNoSession => pos == b.len() || self.match_at(p, t + 1, pos, caps),
+            Token::Esc(field) => {
+                let rest = &b[pos..];
+                let len = match shape(*field, rest) {
+                    Shape::NoMatch => return false,
+                    Shape::Len(len) => Some(len),
+                    Shape::Free => None,
+                };
+                if let Some(len) = len {
+                    let mark = caps.len();
+                    caps.push((*field, &p[pos..pos + len]));
+                    if self.match_at(p, t + 1, pos + len, caps) {
+                        return true;
+                    }
+                    caps.truncate(mark);
+                    return false;
+                }
+                // Free text: the shortest value after which the rest matches.
+                match self.tokens.get(t + 1) {
+                    None => {
+                        caps.push((*field, &p[pos..]));
+                        true
+                    }
+                    Some(Token::Lit(l)) => {
+                        let mut from = 0;
+                        while let Some(off) = super::normalize::short_find(&rest[from..], l) {
+                            let end = pos + from + off;
+                            from += off + 1;
+                            if !p.is_char_boundary(end) {
+                                continue;
+                            }
+                            let mark = caps.len();
+                            caps.push((*field, &p[pos..end]));
+                            if self.match_at(p, t + 1, end, caps) {
+                                return true;
+                            }
+                            caps.truncate(mark);
+                        }
+                        false
+                    }
+                    Some(_) => {
+                        // Two escapes in a row: the value is one word.
+                        let len = rest.iter().take_while(|c| !c.is_ascii_whitespace()).count();
+                        let mark = caps.len();
+                        caps.push((*field, &p[pos..pos + len]));
+                        if self.match_at(p, t + 1, pos + len, caps) {
+                            return true;
+                        }
+                        caps.truncate(mark);
+                        false
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// How a field's value is delimited.
+enum Shape {
+    /// Free text, delimited by what follows it in the template.
+    Free,
+    /// A value of fixed shape, this long.
+    Len(usize),
+    /// A fixed-shape field whose shape is not here: the prefix does not match.
+    NoMatch,
+}
+
+fn shape(field: Field, b: &[u8]) -> Shape {
+    let digits = |b: &[u8]| b.iter().take_while(|c| c.is_ascii_digit()).count();
+    let nonempty = |n: usize| if n > 0 { Shape::Len(n) } else { Shape::NoMatch };
+    match field {
+        Field::Time | Field::SessionStart => time_len(b).map_or(Shape::NoMatch, Shape::Len),
+        Field::Epoch => {
+            let s = digits(b);
+            if s > 0 && b.get(s) == Some(&b'.') {
+                Shape::Len(s + 1 + digits(&b[s + 1..]))
+            } else {
+                Shape::NoMatch
+            }
+        }
+        Field::Pid | Field::LineNum => nonempty(digits(b)),
+        Field::LeaderPid => Shape::Len(digits(b)),
+        Field::QueryId => {
+            let sign = usize::from(b.first() == Some(&b'-'));
+            match digits(&b[sign..]) {
+                0 => Shape::NoMatch,
+                n => Shape::Len(n + sign),
+            }
+        }
+        _ => Shape::Free,
+    }
+}
+
+/// Length of `YYYY-MM-DD HH:MM:SS[.frac][ ZONE]` at the start of `b`.
+pub fn time_len(b: &[u8]) -> Option<usize> {
+    if b.len() < 19 {
+        return None;
+    }
+    let shape = b"0000-00-00 00:00:00";
+    for (i, &s) in shape.iter().enumerate() {
+        let ok = if s == b'0' {
+            b[i].is_ascii_digit()
+        } else {
+            b[i] == s || (i == 10 && b[i] == b'T')
+        };
+        if !ok {
+            return None;
+        }
+    }
+    let mut n = 19;
+    if b.get(n) == Some(&b'.') {
+        n += 1 + b[n + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+    }
+    if b.get(n) == Some(&b' ') {
+        let z = &b[n + 1..];
+        let zl = if matches!(z.first(), Some(b'+') | Some(b'-')) {
+            1 + z[1..]
+                .iter()
+                .take_while(|c| c.is_ascii_digit() || **c == b':')
+                .count()
+        } else {
+            z.iter().take_while(|c| c.is_ascii_alphabetic()).count()
+        };
+        if zl > 1 || (zl == 1 && z[0].is_ascii_alphabetic()) {
+            n += 1 + zl;
+        }
+    }
+    Some(n)
+}
+
+/// Severities and the keywords of lines that belong to the previous entry.
+pub const SEVERITIES: &[&str] = &[
+    "LOG",
+    "ERROR",
+    "FATAL",
+    "PANIC",
+    "WARNING",
+    "NOTICE",
+    "INFO",
+    "DEBUG",
+    "DEBUG1",
+    "DEBUG2",
+    "DEBUG3",
+    "DEBUG4",
+    "DEBUG5",
+    "DETAIL",
+    "HINT",
+    "QUERY",
+    "CONTEXT",
+    "LOCATION",
+    "STATEMENT",
+];
+
+/// True for the keywords whose line continues the previous entry.
+pub fn is_attachment(severity: &str) -> bool {
+    matches!(
+        severity,
+        "DETAIL" | "HINT" | "QUERY" | "CONTEXT" | "LOCATION" | "STATEMENT"
+    )
+}
+
+/// Finds `SEVERITY:  ` in a line: (start of the keyword, the keyword, start of the
+/// message). The keyword must start the line or follow a non-alphanumeric byte.
+pub fn find_severity(line: &[u8]) -> Option<(usize, &'static str, usize)> {
+    let mut from = 0;
+    static SEPARATOR: std::sync::LazyLock<memchr::memmem::Finder<'static>> =
+        std::sync::LazyLock::new(|| memchr::memmem::Finder::new(b":  "));
+    while let Some(off) = SEPARATOR.find(&line[from..]) {
+        let colon = from + off;
+        let start = colon
+            - line[..colon]
+                .iter()
+                .rev()
+                .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit())
+                .count();
+        if start < colon && (start == 0 || !line[start - 1].is_ascii_alphanumeric()) {
+            if let Ok(word) = std::str::from_utf8(&line[start..colon]) {
+                if let Some(sev) = SEVERITIES.iter().find(|s| **s == word) {
+                    return Some((start, sev, colon + 3));
+                }
+            }
+        }
+        from = colon + 1;
+    }
+    // A message may be empty: `LOG:  ` at the very end with trailing spaces trimmed.
+    None
+}
+
+/// Writes the `log_line_prefix` that most plausibly produced `prefix` (see
+/// [`is_anchored`] for whether to trust it).
+pub fn infer(prefix: &str) -> Option<String> {
+    let b = prefix.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    let mut have_pid = false;
+    if let Some(n) = time_len(b) {
+        out.push_str(if b.get(19) == Some(&b'.') { "%m" } else { "%t" });
+        i = n;
+    } else {
+        let s = b.iter().take_while(|c| c.is_ascii_digit()).count();
+        if s >= 9 && b.get(s) == Some(&b'.') {
+            out.push_str("%n");
+            i = s + 1 + b[s + 1..].iter().take_while(|c| c.is_ascii_digit()).count();
+        }
+    }
+    while i < b.len() {
+        let rest = &b[i..];
+        // [digits] / [digits-digits]
+        if rest[0] == b'[' {
+            let d = rest[1..].iter().take_while(|c| c.is_ascii_digit()).count();
+            if d > 0 && rest.get(1 + d) == Some(&b']') {
+                out.push_str(if have_pid { "[%x]" } else { "[%p]" });
+                have_pid = true;
+                i += d + 2;
+                continue;
+            }
+            if d > 0 && rest.get(1 + d) == Some(&b'-') {
+                let d2 = rest[2 + d..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .count();
+                if d2 > 0 && rest.get(2 + d + d2) == Some(&b']') {
+                    out.push_str("[%l-");
+                    out.push_str(&prefix[i + 2 + d..i + 2 + d + d2]);
+                    out.push(']');
+                    i += 3 + d + d2;
+                    continue;
+                }
+            }
+            if rest.starts_with(b"[local]") {
+                out.push_str("%r");
+                i += 7;
+                continue;
+            }
+        }
+        // key=value
+        let word = rest
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
+            .count();
+        if word > 0 && rest.get(word) == Some(&b'=') {
+            let key = prefix[i..i + word].to_ascii_lowercase();
+            let value = &rest[word + 1..];
+            // `[unknown]`, `[local]`: a bracketed value ends at its bracket.
+            let bracketed = (value.first() == Some(&b'['))
+                .then(|| memchr::memchr(b']', value).map(|e| e + 1))
+                .flatten();
+            let vlen = bracketed.unwrap_or_else(|| {
+                value
+                    .iter()
+                    .take_while(|c| !matches!(c, b',' | b' ' | b']' | b';' | b'|'))
+                    .count()
+            });
+            let v = &value[..vlen];
+            let esc = match key.as_str() {
+                "user" | "usr" | "u" | "username" | "role" => "%u",
+                "db" | "database" | "dbname" | "d" => "%d",
+                "app" | "appname" | "application" | "application_name" | "appli" | "a" => "%a",
+                "client" | "host" | "remote" | "client_addr" | "clienthost" | "h" | "ip" => {
+                    if v.ends_with(b")") && v.contains(&b'(') {
+                        "%r"
+                    } else {
+                        "%h"
+                    }
+                }
+                "session" | "session_id" | "sess" | "sid" | "c" => "%c",
+                "queryid" | "query_id" | "qid" => "%Q",
+                "xid" | "txid" | "tx" | "x" => "%x",
+                "vxid" | "v" => "%v",
+                "sqlstate" | "state" | "code" | "err" | "e" => "%e",
+                "pid" | "p" => {
+                    have_pid = true;
+                    "%p"
+                }
+                "line" | "l" => "%l",
+                "backend" | "backend_type" | "type" | "b" => "%b",
+                "tag" | "cmd" | "command" | "i" => "%i",
+                _ => "%x",
+            };
+            out.push_str(&prefix[i..i + word + 1]);
+            out.push_str(esc);
+            i += word + 1 + vlen;
+            continue;
+        }
+        // a whole token up to a delimiter
+        let tok = rest
+            .iter()
+            .take_while(|c| !matches!(c, b' ' | b':' | b',' | b']' | b'|' | b';'))
+            .count();
+        let t = &rest[..tok];
+        if tok > 0 {
+            if let Some(at) = t.iter().position(|c| *c == b'@') {
+                if !t[at + 1..].contains(&b'@') {
+                    out.push_str("%u@%d");
+                    i += tok;
+                    continue;
+                }
+            }
+            if t.ends_with(b")")
+                && t.contains(&b'(')
+                && t[t.iter().position(|c| *c == b'(').unwrap_or(0) + 1..t.len() - 1]
+                    .iter()
+                    .all(u8::is_ascii_digit)
+            {
+                out.push_str("%r");
+                i += tok;
+                continue;
+            }
+            if t.iter().all(|c| c.is_ascii_digit() || *c == b'.')
+                && t.iter().filter(|c| **c == b'.').count() == 3
+            {
+                out.push_str("%h");
+                i += tok;
+                continue;
+            }
+            if is_session_id(t) {
+                out.push_str("%c");
+                i += tok;
+                continue;
+            }
+            if t.iter().all(u8::is_ascii_digit) {
+                out.push_str(if have_pid { "%x" } else { "%p" });
+                have_pid = true;
+                i += tok;
+                continue;
+            }
+            if t.len() == 5
+                && t.iter()
+                    .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+                && t.iter().filter(|c| c.is_ascii_digit()).count() >= 2
+            {
+                out.push_str("%e");
+                i += tok;
+                continue;
+            }
+        }
+        // a literal character (escaping '%')
+        let ch = prefix[i..].chars().next()?;
+        if ch == '%' {
+            out.push_str("%%");
+        } else {
+            out.push(ch);
+        }
+        i += ch.len_utf8();
+    }
+    Some(out)
+}
+
+/// True when a template identifies entries by a time or a pid (or is empty, as with
+/// `log_line_prefix = ''`): only such inferred prefixes are trusted for stderr, where
+/// nothing else marks a line as a log line.
+pub fn is_anchored(template: &str) -> bool {
+    template.is_empty()
+        || ["%m", "%t", "%n", "%p"]
+            .iter()
+            .any(|e| template.contains(e))
+}
+
+/// `%c`: hex start time, a dot, hex pid (`6009c305.5ce`).
+fn is_session_id(t: &[u8]) -> bool {
+    let Some(dot) = t.iter().position(|c| *c == b'.') else {
+        return false;
+    };
+    let hex = |s: &[u8]| !s.is_empty() && s.iter().all(u8::is_ascii_hexdigit);
+    dot >= 6 && hex(&t[..dot]) && hex(&t[dot + 1..])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn split(line: &str) -> (&str, &'static str) {
+        let (start, sev, _) = find_severity(line.as_bytes()).unwrap();
+        (&line[..start], sev)
+    }
+
+    #[test]
+    fn finds_the_severity_keyword() {
+        let line = "2021-12-03 07:14:48.591 UTC [4913] user=user1,db=mydb LOG:  duration: 0.2 ms  statement: select 'ERROR:  x'";
+        let (p, s) = split(line);
+        assert_eq!(s, "LOG");
+        assert_eq!(p, "2021-12-03 07:14:48.591 UTC [4913] user=user1,db=mydb ");
+        assert_eq!(
+            split("2019-03-04 12:00:00 UTC:10.0.0.1(5432):bob@app:[77]:FATAL:  x").1,
+            "FATAL"
+        );
+        assert!(find_severity(b"pg_ctl: could not start server").is_none());
+        assert!(find_severity(b"XLOG:  nope").is_none());
+    }
+
+    #[test]
+    fn debian_prefix_with_q() {
+        let p = Prefix::compile("%m [%p] %q%u@%d ");
+        let v = p
+            .parse("2025-01-21 18:38:06.453 CET [78798] gilles@gilles ")
+            .unwrap();
+        assert_eq!(v.time, Some("2025-01-21 18:38:06.453 CET"));
+        assert_eq!(v.pid, Some("78798"));
+        assert_eq!(v.user, Some("gilles"));
+        assert_eq!(v.database, Some("gilles"));
+        let v = p.parse("2025-01-21 18:37:49.782 CET [78776] ").unwrap();
+        assert_eq!((v.pid, v.user), (Some("78776"), None));
+        assert!(p.parse("2025-01-21 18:37:49.782 CET 78776 ").is_none());
+    }
+
+    #[test]
+    fn key_value_and_rds_prefixes() {
+        let p = Prefix::compile("%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ");
+        let v = p.parse("2017-09-06 08:41:41 UTC [36]: [121-1] user=postgres,db=postgres,app=pg,bench,client=172.23.0.1 ").unwrap();
+        assert_eq!(v.line_num, Some("121"));
+        assert_eq!(
+            v.application,
+            Some("pg,bench"),
+            "values may contain the separator"
+        );
+        assert_eq!(v.host, Some("172.23.0.1"));
+        let rds = Prefix::compile("%t:%r:%u@%d:[%p]:");
+        let v = rds
+            .parse("2019-03-04 12:00:00 UTC:10.0.0.1(5432):bob@app:[77]:")
+            .unwrap();
+        assert_eq!(
+            (v.host_port, v.user, v.database, v.pid),
+            (Some("10.0.0.1(5432)"), Some("bob"), Some("app"), Some("77"))
+        );
+        let v = Prefix::compile("%t [%p] %e %Q ")
+            .parse("2019-03-04 12:00:00 UTC [1] 28P01 -42 ")
+            .unwrap();
+        assert_eq!((v.sqlstate, v.query_id), (Some("28P01"), Some("-42")));
+    }
+
+    #[test]
+    fn infers_common_shapes() {
+        let cases = [
+            ("2025-01-21 18:38:06.453 CET [78798] gilles@gilles ", "%m [%p] %u@%d "),
+            ("2017-09-06 08:41:41 UTC [36]: [121-1] user=postgres,db=postgres,app=pgbench,client=172.23.0.1 ", "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h "),
+            ("2019-03-04 12:00:00 UTC:10.0.0.1(5432):bob@app:[77]:", "%t:%r:%u@%d:[%p]:"),
+            ("2019-03-04 12:00:00 UTC:[local]:bob@app:[77]:", "%t:%r:%u@%d:[%p]:"),
+            ("2019-03-04 12:00:00 UTC:10.1.2.3:bob@app:[77]:", "%t:%h:%u@%d:[%p]:"),
+            ("2022-02-17 14:45:10.440 UTC [691] [queryid=-108] postgres@db ", "%m [%p] [queryid=%Q] %u@%d "),
+            ("2023-03-07 09:06:08 CET [130096]: [247-1] [0] usr=usr6,db=progdb,appli=76ae ", "%t [%p]: [%l-1] [%x] usr=%u,db=%d,appli=%a "),
+            ("2021-02-14 01:34:02 CET 6009c305.5ce 42P01 ", "%t %c %e "),
+            ("2021-02-14 01:34:02 CET [30291]: db=[unknown],user=[unknown],app=[unknown],client=[local] ", "%t [%p]: db=%d,user=%u,app=%a,client=%h "),
+            ("", ""),
+        ];
+        for (prefix, want) in cases {
+            let got = infer(prefix).unwrap();
+            assert_eq!(got, want, "{prefix}");
+            assert!(Prefix::compile(&got).parse(prefix).is_some(), "{prefix}");
+        }
+        assert!(!is_anchored(&infer("pg_ctl").unwrap()));
+        assert!(is_anchored(&infer("2019-03-04 12:00:00 UTC ").unwrap()));
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(line in "\\PC{0,120}", tpl in "[%a-zA-Z \\[\\]:@=,-]{0,30}") {
+            let _ = find_severity(line.as_bytes());
+            if let Some(t) = infer(&line) {
+                let _ = Prefix::compile(&t).parse(&line);
+            }
+            let _ = Prefix::compile(&tpl).parse(&line);
+        }
+    }
+}

@@ -1,0 +1,464 @@
+//! stderr logs: `<log_line_prefix><SEVERITY>:  <message>`, one entry over several lines.
+//!
+//! An entry starts at a line whose keyword is a severity (`LOG`, `ERROR`, …). The
+//! `DETAIL`, `HINT`, `CONTEXT`, `STATEMENT`, `QUERY` and `LOCATION` lines that follow
+//! (with the prefix repeated) belong to it, and so do lines starting with a TAB —
+//! PostgreSQL's continuation of a text with embedded newlines. The [`Assembler`] that
+//! joins them is shared with the syslog flavour, which feeds it the text after the
+//! syslog header.
+//!
+//! The prefix is the user's `log_line_prefix` when configured; otherwise it is inferred
+//! from the first entry line and re-inferred when a line stops matching (servers get
+//! reconfigured). A line that matches neither is quarantined with the prefix that was
+//! expected, so a wrong prefix is an error the user can act on, never "0 rows".
+
+use super::entry::{known, split_client, RawEntry};
+use super::prefix::{find_severity, infer, is_anchored, is_attachment, Prefix, PrefixValues};
+use super::time::Clock;
+use crate::format::ParseContext;
+use crate::schema::{Batch, Prov, Quarantined};
+
+/// One line as the assembler sees it.
+pub struct Line<'a> {
+    /// The text (after any syslog header), without the line end.
+    pub text: &'a [u8],
+    /// 1-based line number within the piece.
+    pub line_no: u64,
+    /// Time from an enclosing header (syslog), used when the prefix has none.
+    pub header_ts: Option<i64>,
+    /// Pid from an enclosing header (syslog).
+    pub header_pid: Option<i64>,
+    /// A piece of the previous line that syslog cut for length: append without newline.
+    pub glued: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Slot {
+    Message,
+    Detail,
+    Hint,
+    Context,
+    Statement,
+    Query,
+    Location,
+}
+
+struct Pending {
+    raw: RawEntry,
+    src: Prov,
+    slot: Slot,
+}
+
+/// Joins lines into entries and emits rows and quarantine records into a [`Batch`].
+pub struct Assembler<'c> {
+    ctx: &'c ParseContext<'c>,
+    clock: Clock,
+    explicit: Option<Prefix>,
+    active: Option<Prefix>,
+    /// Whether an inferred prefix must carry a time or a pid (stderr: yes; syslog: the
+    /// header carries them).
+    anchored: bool,
+    current: Option<Pending>,
+}
+
+impl<'c> Assembler<'c> {
+    pub fn new(
+        ctx: &'c ParseContext<'c>,
+        clock: Clock,
+        explicit: Option<Prefix>,
+        anchored: bool,
+    ) -> Self {
+        Assembler {
+            ctx,
+            clock,
+            explicit,
+            active: None,
+            anchored,
+            current: None,
+        }
+    }
+
+    /// Feeds one line.
+    pub fn feed(&mut self, line: Line<'_>, out: &mut Batch) {
+        let text = line.text;
+        if text.iter().all(|b| b.is_ascii_whitespace()) && !line.glued {
+            return;
+        }
+        if line.glued || matches!(text.first(), Some(b'\t') | Some(b' ')) {
+            self.continuation(&line, out);
+            return;
+        }
+        let Some((start, severity, msg_start)) = find_severity(text) else {
+            return self.unmatched(&line, out);
+        };
+        let Ok(prefix_text) = std::str::from_utf8(&text[..start]) else {
+            return self.unmatched(&line, out);
+        };
+        let Some(values) = self.match_prefix(prefix_text) else {
+            return self.unmatched(&line, out);
+        };
+        let message = text_of(&text[msg_start..]);
+        let pid = values.pid.and_then(|p| p.parse().ok()).or(line.header_pid);
+        if is_attachment(severity) {
+            if let Some(cur) = &mut self.current {
+                if cur.raw.pid.is_none() || pid.is_none() || cur.raw.pid == pid {
+                    let (slot, field) = match severity {
+                        "DETAIL" => (Slot::Detail, &mut cur.raw.detail),
+                        "HINT" => (Slot::Hint, &mut cur.raw.hint),
+                        "CONTEXT" => (Slot::Context, &mut cur.raw.context),
+                        "STATEMENT" => (Slot::Statement, &mut cur.raw.statement),
+                        "QUERY" => (Slot::Query, &mut cur.raw.internal_query),
+                        _ => {
+                            cur.slot = Slot::Location;
+                            return;
+                        }
+                    };
+                    match field {
+                        Some(existing) => {
+                            existing.push('\n');
+                            existing.push_str(&message);
+                        }
+                        None => *field = Some(message),
+                    }
+                    cur.slot = slot;
+                    return;
+                }
+            }
+        }
+        self.flush(out);
+        out.records += 1;
+        let raw = self.raw_entry(&values, &line, pid, severity, message);
+        self.current = Some(Pending {
+            raw,
+            src: Prov {
+                line: line.line_no,
+                record: out.records,
+            },
+            slot: Slot::Message,
+        });
+    }
+
+    fn raw_entry(
+        &mut self,
+        v: &PrefixValues<'_>,
+        line: &Line<'_>,
+        pid: Option<i64>,
+        severity: &str,
+        message: String,
+    ) -> RawEntry {
+        let ts = v
+            .time
+            .and_then(|t| self.clock.parse(t))
+            .or_else(|| v.epoch.and_then(|t| self.clock.parse(t)))
+            .or(line.header_ts);
+        let (mut client_host, mut client_port) = (known(v.host), None);
+        if let Some(hp) = v.host_port {
+            (client_host, client_port) = split_client(hp);
+        }
+        RawEntry {
+            ts,
+            pid,
+            session_id: known(v.session_id),
+            line_num: v.line_num.and_then(|l| l.parse().ok()),
+            user_name: known(v.user),
+            database_name: known(v.database),
+            application_name: known(v.application),
+            client_host,
+            client_port,
+            backend_type: known(v.backend_type),
+            severity: severity.to_owned(),
+            sqlstate: known(v.sqlstate),
+            message,
+            query_id: v.query_id.and_then(|q| q.parse().ok()),
+            ..RawEntry::default()
+        }
+    }
+
+    fn match_prefix<'a>(&mut self, prefix: &'a str) -> Option<PrefixValues<'a>> {
+        if let Some(p) = &self.explicit {
+            return p.parse(prefix);
+        }
+        if let Some(v) = self.active.as_ref().and_then(|p| p.parse(prefix)) {
+            return Some(v);
+        }
+        let inferred = infer(prefix)?;
+        let compiled = Prefix::compile(&inferred);
+        if self.anchored && !is_anchored(&inferred) {
+            return None;
+        }
+        let values = compiled.parse(prefix)?;
+        self.active = Some(compiled);
+        Some(values)
+    }
+
+    fn continuation(&mut self, line: &Line<'_>, out: &mut Batch) {
+        let Some(cur) = &mut self.current else {
+            return self.unmatched(line, out);
+        };
+        let text = if line.glued {
+            line.text
+        } else {
+            line.text.strip_prefix(b"\t").unwrap_or(line.text)
+        };
+        let text = String::from_utf8_lossy(text);
+        let field = match cur.slot {
+            Slot::Message => Some(&mut cur.raw.message),
+            Slot::Detail => cur.raw.detail.as_mut(),
+            Slot::Hint => cur.raw.hint.as_mut(),
+            Slot::Context => cur.raw.context.as_mut(),
+            Slot::Statement => cur.raw.statement.as_mut(),
+            Slot::Query => cur.raw.internal_query.as_mut(),
+            Slot::Location => None,
+        };
+        if let Some(field) = field {
+            if !line.glued {
+                field.push('\n');
+            }
+            field.push_str(&text);
+        }
+    }
+
+    fn unmatched(&mut self, line: &Line<'_>, out: &mut Batch) {
+        out.records += 1;
+        let src = Prov {
+            line: line.line_no,
+            record: out.records,
+        };
+        let reason = match (&self.explicit, &self.active) {
+            (Some(p), _) => format!(
+                "line does not match the configured log_line_prefix '{}': expected that prefix followed by \"SEVERITY:  message\" (e.g. \"LOG:  …\"); fix [ingest.postgres] log_line_prefix / --pg-prefix",
+                p.source()
+            ),
+            (None, Some(p)) => format!(
+                "not a PostgreSQL log line: expected the log_line_prefix detected in this input ('{}') followed by \"SEVERITY:  message\"",
+                p.source()
+            ),
+            (None, None) => "not a PostgreSQL log line: expected \"<log_line_prefix>SEVERITY:  message\" (e.g. \"2024-01-31 10:00:00.123 UTC [42] LOG:  …\"); set [ingest.postgres] log_line_prefix if the prefix is unusual".to_owned(),
+        };
+        let reason = format!("{reason}; the line starts {:?}", preview(line.text));
+        out.quarantine.push(Quarantined::new(
+            self.ctx.ingest_ts,
+            src,
+            "postgres",
+            reason,
+            line.text,
+        ));
+    }
+
+    /// Emits the entry being assembled, if any.
+    pub fn flush(&mut self, out: &mut Batch) {
+        if let Some(p) = self.current.take() {
+            out.pg_log.push(p.raw.into_row(p.src, self.ctx.ingest_ts));
+        }
+    }
+}
+
+/// Bytes as text; invalid UTF-8 (a server with a Latin-1 `lc_messages`) is replaced.
+pub fn text_of(bytes: &[u8]) -> String {
+    match std::str::from_utf8(bytes) {
+        Ok(s) => s.to_owned(),
+        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+    }
+}
+
+/// The first 100 characters of a line, for error messages.
+fn preview(text: &[u8]) -> String {
+    String::from_utf8_lossy(text).chars().take(100).collect()
+}
+
+/// Iterates lines: (1-based number, text without `\n` or `\r\n`).
+pub fn lines(data: &[u8]) -> impl Iterator<Item = (u64, &[u8])> {
+    let mut pos = 0;
+    let mut no = 0;
+    std::iter::from_fn(move || {
+        if pos >= data.len() {
+            return None;
+        }
+        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+        let line = &data[pos..end];
+        pos = end + 1;
+        no += 1;
+        Some((no, line.strip_suffix(b"\r").unwrap_or(line)))
+    })
+}
+
+/// Parses a stderr log piece.
+pub fn parse(
+    data: &[u8],
+    ctx: &ParseContext<'_>,
+    clock: Clock,
+    explicit: Option<Prefix>,
+    out: &mut Batch,
+) {
+    // About one entry per 200 bytes: growing the row vector by doubling costs more.
+    out.pg_log.reserve(data.len() / 200);
+    let mut asm = Assembler::new(ctx, clock, explicit, true);
+    for (line_no, text) in lines(data) {
+        asm.feed(
+            Line {
+                text,
+                line_no,
+                header_ts: None,
+                header_pid: None,
+                glued: false,
+            },
+            out,
+        );
+    }
+    asm.flush(out);
+}
+
+/// True when `line` starts an entry (not a continuation or an attachment).
+pub fn starts_entry(line: &[u8]) -> bool {
+    if matches!(line.first(), None | Some(b'\t') | Some(b' ') | Some(b'\r')) {
+        return false;
+    }
+    matches!(find_severity(line), Some((_, sev, _)) if !is_attachment(sev))
+}
+
+/// Cut points at lines that start an entry, about `target` bytes apart.
+pub fn split(data: &[u8], target: usize, starts: impl Fn(&[u8]) -> bool) -> Vec<usize> {
+    let mut cuts = Vec::new();
+    let mut pos = target.max(1);
+    'outer: while pos < data.len() {
+        let Some(nl) = memchr::memchr(b'\n', &data[pos..]) else {
+            break;
+        };
+        let mut ls = pos + nl + 1;
+        while ls < data.len() {
+            let end = memchr::memchr(b'\n', &data[ls..]).map_or(data.len(), |i| ls + i);
+            if starts(&data[ls..end]) {
+                cuts.push(ls);
+                pos = ls + target.max(1);
+                continue 'outer;
+            }
+            ls = end + 1;
+        }
+        break;
+    }
+    cuts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::FormatOptions;
+    use proptest::prelude::*;
+
+    fn run(data: &str, prefix: Option<&str>) -> Batch {
+        let opts = FormatOptions::default();
+        let ctx = ParseContext {
+            input: "t",
+            ingest_ts: 7,
+            options: &opts,
+        };
+        let mut out = Batch::default();
+        parse(
+            data.as_bytes(),
+            &ctx,
+            Clock::new(chrono_tz::UTC),
+            prefix.map(Prefix::compile),
+            &mut out,
+        );
+        out
+    }
+
+    const LOG: &str = "2025-01-21 18:37:49.802 CET [78776] LOG:  database system is ready to accept connections\r\n\
+2025-01-21 18:38:06.453 CET [78798] gilles@gilles ERROR:  conflicting values\r\n\
+2025-01-21 18:38:06.453 CET [78798] gilles@gilles DETAIL:  This value contradicts.\r\n\
+2025-01-21 18:38:06.453 CET [78798] gilles@gilles STATEMENT:  SELECT 1\r\n\
+\t  FROM t\r\n\
+pg_ctl: could not start server\r\n\
+\r\n\
+2025-01-21 18:38:09.749 CET [78798] gilles@gilles LOG:  duration: 1.5 ms  statement: select 2\r\n";
+
+    #[test]
+    fn attaches_details_and_continuations() {
+        let out = run(LOG, None);
+        assert_eq!(out.records, 4);
+        assert_eq!(out.pg_log.len(), 3);
+        let err = &out.pg_log[1];
+        assert_eq!(err.severity.as_deref(), Some("ERROR"));
+        assert_eq!(err.detail.as_deref(), Some("This value contradicts."));
+        assert_eq!(err.statement.as_deref(), Some("SELECT 1\n  FROM t"));
+        assert_eq!(err.user_name.as_deref(), Some("gilles"));
+        assert_eq!(err.pid, Some(78798));
+        assert_eq!(err.src, Prov { line: 2, record: 2 });
+        assert_eq!(out.pg_log[0].user_name, None);
+        assert_eq!(out.quarantine.len(), 1);
+        assert_eq!(out.quarantine[0].src, Prov { line: 6, record: 3 });
+        assert!(out.quarantine[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("%m [%p] %u@%d "));
+        let last = &out.pg_log[2];
+        assert_eq!((last.duration_ms, last.src.record), (Some(1.5), 4));
+        assert_eq!(out.records_seen().len() as u64, out.records);
+    }
+
+    #[test]
+    fn wrong_explicit_prefix_quarantines_every_line_with_the_expected_prefix() {
+        let out = run(LOG, Some("%t [%p]: [%l-1] user=%u,db=%d "));
+        assert!(out.pg_log.is_empty());
+        assert_eq!(
+            out.quarantine.len(),
+            7,
+            "every non-blank line, continuations included"
+        );
+        assert!(out.quarantine.iter().all(|q| q
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("'%t [%p]: [%l-1] user=%u,db=%d '")));
+    }
+
+    #[test]
+    fn right_explicit_prefix_parses() {
+        let out = run(LOG, Some("%m [%p] %q%u@%d "));
+        assert_eq!(out.pg_log.len(), 3);
+    }
+
+    #[test]
+    fn split_cuts_only_before_entries() {
+        let data = LOG.repeat(50);
+        let cuts = split(data.as_bytes(), 300, starts_entry);
+        assert!(!cuts.is_empty());
+        for c in &cuts {
+            let rest = &data.as_bytes()[*c..];
+            assert!(starts_entry(&rest[..memchr::memchr(b'\n', rest).unwrap()]));
+        }
+        // Parsing the pieces gives the rows of the whole.
+        let whole = run(&data, None);
+        let mut joined = Batch::default();
+        let mut last = 0;
+        for c in cuts.iter().copied().chain([data.len()]) {
+            joined.append(run(&data[last..c], None));
+            last = c;
+        }
+        assert_eq!(whole.pg_log.len(), joined.pg_log.len());
+        assert_eq!(whole.records, joined.records);
+    }
+
+    proptest! {
+        #[test]
+        fn never_panics(data in proptest::collection::vec(any::<u8>(), 0..400)) {
+            let opts = FormatOptions::default();
+            let ctx = ParseContext { input: "t", ingest_ts: 0, options: &opts };
+            let mut out = Batch::default();
+            parse(&data, &ctx, Clock::new(chrono_tz::UTC), None, &mut out);
+            prop_assert_eq!(out.records as usize, out.pg_log.len() + out.quarantine.len());
+            let _ = split(&data, 16, starts_entry);
+        }
+
+        #[test]
+        fn never_panics_on_loglike(lines in proptest::collection::vec("(2024-01-0[1-9] 1[0-2]:00:00(\\.123)? (UTC|CET|-03) )?(\\[[0-9]{1,5}\\] )?([a-z]{1,4}@[a-z]{1,4} )?(LOG|ERROR|DETAIL|STATEMENT|\\t)?:?  ?[ -~]{0,30}", 0..12)) {
+            let data = lines.join("\n");
+            let opts = FormatOptions::default();
+            let ctx = ParseContext { input: "t", ingest_ts: 0, options: &opts };
+            let mut out = Batch::default();
+            parse(data.as_bytes(), &ctx, Clock::new(chrono_tz::UTC), None, &mut out);
+            prop_assert_eq!(out.records as usize, out.pg_log.len() + out.quarantine.len());
+        }
+    }
+}

@@ -1,0 +1,131 @@
+//! Command-line definitions. Help text, completions and the man page are generated
+//! from these.
+
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+/// runlens turns a SaaS team's operational logs (Vercel, Sentry, PostgreSQL) into a
+/// Parquet lake that analysts query with SQL, findings and reports.
+#[derive(Debug, Parser)]
+#[command(
+    name = "runlens",
+    version,
+    propagate_version = true,
+    max_term_width = 100
+)]
+pub struct Cli {
+    /// Configuration file [default: $RUNLENS_CONFIG, else ./runlens.toml if present]
+    #[arg(long, global = true, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Ingest log files into the lake, losing nothing and nothing twice.
+    #[command(
+        after_help = "Examples:\n  runlens ingest logs/vercel/ logs/sentry/*.json\n  zcat drain.ndjson.gz | runlens ingest --format vercel -\n\nExit status: 0 when every input was ingested or already was; 1 when any input failed."
+    )]
+    Ingest(IngestArgs),
+    /// Run SQL over the lake's tables.
+    #[command(
+        after_help = "Example:\n  runlens query \"SELECT status, count(*) AS n FROM http_requests GROUP BY status ORDER BY n DESC\"\n\nTables: http_requests, app_logs, deployments, sentry_events, sentry_issues, pg_log, quarantine (see `runlens tables`).\nExtra function: json_extract(text, '$.path')."
+    )]
+    Query(QueryArgs),
+    /// List the lake's tables with their columns, row counts and time ranges.
+    #[command(after_help = "Example:\n  runlens tables --lake /var/lib/runlens/lake")]
+    Tables(TablesArgs),
+    /// Configuration helpers.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Print shell completions.
+    #[command(
+        after_help = "Example:\n  runlens completions bash > /etc/bash_completion.d/runlens"
+    )]
+    Completions {
+        /// The shell
+        shell: clap_complete::Shell,
+    },
+    /// Print the man page (roff).
+    #[command(after_help = "Example:\n  runlens man > runlens.1 && man ./runlens.1")]
+    Man,
+}
+
+#[derive(Debug, Args)]
+pub struct LakeArg {
+    /// Lake directory [default: $RUNLENS_LAKE, else [lake] path of the config, else ./runlens-lake]
+    #[arg(long, value_name = "DIR", env = "RUNLENS_LAKE")]
+    pub lake: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IngestArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Input format; `auto` recognises each input by its content
+    #[arg(long, default_value = "auto", value_name = "FORMAT")]
+    pub format: String,
+    /// Print nothing but errors (for cron)
+    #[arg(long, short)]
+    pub quiet: bool,
+    /// PostgreSQL log_line_prefix of the inputs (default: detected)
+    #[arg(long, value_name = "PREFIX")]
+    pub pg_prefix: Option<String>,
+    /// PostgreSQL log_timezone of the inputs, an IANA zone name (default: UTC)
+    #[arg(long, value_name = "ZONE")]
+    pub pg_timezone: Option<String>,
+    /// Files, directories (recursive), glob patterns, or - for standard input; .gz, .zst
+    /// and .bz2 contents are decompressed
+    #[arg(required = true, value_name = "PATH")]
+    pub paths: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum QueryFormat {
+    Table,
+    Csv,
+    Json,
+    Ndjson,
+    Parquet,
+}
+
+#[derive(Debug, Args)]
+pub struct QueryArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: QueryFormat,
+    /// Write the result to FILE instead of standard output
+    #[arg(long, short, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// The SQL (polars SQL dialect); - reads it from standard input
+    pub sql: String,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum TablesFormat {
+    Table,
+    Json,
+}
+
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: TablesFormat,
+    /// Also explain every column, one per line
+    #[arg(long)]
+    pub docs: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the complete default configuration, every key commented.
+    Default,
+}

@@ -1,0 +1,255 @@
+//! One function per command: turn arguments and configuration into a library call and
+//! its result into output and an exit code.
+
+use std::io::{IsTerminal, Write};
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::CommandFactory;
+use runlens_analyze::{LakeTables, OutputFormat};
+use runlens_ingest::pipeline::InputStatus;
+use runlens_ingest::{IngestOptions, IngestReport, Lake};
+
+use crate::cli::{
+    Cli, Command, ConfigCommand, IngestArgs, LakeArg, QueryArgs, QueryFormat, TablesArgs,
+    TablesFormat,
+};
+use crate::config::{self, Config};
+
+pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    let config = || config::load(cli.config.as_deref());
+    match cli.command {
+        Command::Ingest(args) => ingest(args, &config()?),
+        Command::Query(args) => query(args, &config()?),
+        Command::Tables(args) => tables(args, &config()?),
+        Command::Config(ConfigCommand::Default) => {
+            print!("{}", config::DEFAULT_CONFIG);
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Completions { shell } => {
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "runlens",
+                &mut std::io::stdout(),
+            );
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Man => {
+            clap_mangen::Man::new(Cli::command()).render(&mut std::io::stdout())?;
+            Ok(ExitCode::SUCCESS)
+        }
+    }
+}
+
+fn lake_of(arg: &LakeArg, config: &Config) -> Lake {
+    Lake::new(arg.lake.clone().unwrap_or_else(|| config.lake.path.clone()))
+}
+
+fn ingest(args: IngestArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let lake = lake_of(&args.lake, config);
+    let mut formats = runlens_ingest::FormatOptions {
+        postgres: config.ingest.postgres.clone(),
+    };
+    if let Some(prefix) = args.pg_prefix {
+        formats.postgres.log_line_prefix = Some(prefix);
+    }
+    if let Some(zone) = args.pg_timezone {
+        formats.postgres.timezone = zone;
+    }
+    let opts = IngestOptions {
+        format: Some(args.format),
+        formats,
+        chunk_bytes: config.ingest.chunk_bytes.max(64 * 1024),
+        progress: !args.quiet && std::io::stderr().is_terminal(),
+        s3: config.ingest.s3.clone(),
+    };
+    let report = runlens_ingest::ingest(&lake, &args.paths, &opts)
+        .with_context(|| format!("ingest into {}", lake.root().display()))?;
+    if !args.quiet {
+        print_ingest_report(&report, &lake)?;
+    }
+    let mut failed = false;
+    for (input, why) in report.failures() {
+        failed = true;
+        if why.starts_with(input) {
+            eprintln!("error: {why}");
+        } else {
+            eprintln!("error: {input}: {why}");
+        }
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+fn rows_text(rows: &std::collections::BTreeMap<&'static str, u64>) -> String {
+    if rows.is_empty() {
+        return "no rows".into();
+    }
+    rows.iter()
+        .map(|(t, n)| format!("{t} {n}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    for run in &report.rolled_back {
+        writeln!(out, "rolled back interrupted ingest {run}")?;
+    }
+    let (mut ingested, mut already, mut failed) = (0, 0, 0);
+    let (mut records, mut quarantined) = (0u64, 0u64);
+    let mut totals = std::collections::BTreeMap::new();
+    for o in &report.outcomes {
+        let fmt = o.format.unwrap_or("-");
+        match &o.status {
+            InputStatus::Ingested | InputStatus::Appended { .. } => {
+                ingested += 1;
+                records += o.records;
+                quarantined += o.quarantined;
+                for (t, n) in &o.rows {
+                    *totals.entry(*t).or_insert(0u64) += n;
+                }
+                let from = match &o.status {
+                    InputStatus::Appended { from_line, .. } => {
+                        format!(" (appended part, from line {from_line})")
+                    }
+                    _ => String::new(),
+                };
+                writeln!(
+                    out,
+                    "{:<8} {}{from}: {} records → {}; quarantined {}",
+                    fmt,
+                    o.input,
+                    o.records,
+                    rows_text(&o.rows),
+                    o.quarantined
+                )?;
+            }
+            InputStatus::AlreadyIngested { run_id, as_input } => {
+                already += 1;
+                let alias = if as_input != &o.input {
+                    format!(" as {as_input}")
+                } else {
+                    String::new()
+                };
+                writeln!(
+                    out,
+                    "{:<8} {}: already ingested (run {run_id}{alias}); 0 rows written",
+                    fmt, o.input
+                )?;
+            }
+            InputStatus::Failed(_) => {
+                failed += 1;
+                writeln!(out, "{:<8} {}: FAILED (see error below)", fmt, o.input)?;
+            }
+        }
+    }
+    writeln!(
+        out,
+        "total: {} inputs — {ingested} ingested, {already} already ingested, {failed} failed; {records} records → {}; quarantined {quarantined}",
+        report.outcomes.len(),
+        rows_text(&totals)
+    )?;
+    match &report.run_id {
+        Some(run) => writeln!(out, "committed run {run} to {}", lake.root().display())?,
+        None => writeln!(out, "lake {} unchanged", lake.root().display())?,
+    }
+    Ok(())
+}
+
+fn open_tables(arg: &LakeArg, config: &Config) -> anyhow::Result<LakeTables> {
+    let lake = lake_of(arg, config);
+    Ok(LakeTables::open(&lake)?)
+}
+
+fn query(args: QueryArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let tables = open_tables(&args.lake, config)?;
+    let sql = if args.sql == "-" {
+        std::io::read_to_string(std::io::stdin()).context("reading SQL from standard input")?
+    } else {
+        args.sql
+    };
+    let mut df = runlens_analyze::query(&tables, &sql).context("query failed")?;
+    let format = match args.format {
+        QueryFormat::Table => OutputFormat::Table,
+        QueryFormat::Csv => OutputFormat::Csv,
+        QueryFormat::Json => OutputFormat::Json,
+        QueryFormat::Ndjson => OutputFormat::Ndjson,
+        QueryFormat::Parquet => OutputFormat::Parquet,
+    };
+    if format == OutputFormat::Table {
+        // Print every row and column asked for, without polars' shape and type banners.
+        // SAFETY: single-threaded at this point; polars reads these when formatting.
+        for (k, v) in [
+            ("POLARS_FMT_MAX_ROWS", df.height().max(1).to_string()),
+            ("POLARS_FMT_MAX_COLS", "200".to_owned()),
+            ("POLARS_FMT_STR_LEN", "100".to_owned()),
+            (
+                "POLARS_FMT_TABLE_HIDE_DATAFRAME_SHAPE_INFORMATION",
+                "1".to_owned(),
+            ),
+            ("POLARS_FMT_TABLE_HIDE_COLUMN_DATA_TYPES", "1".to_owned()),
+        ] {
+            std::env::set_var(k, v);
+        }
+    }
+    match &args.output {
+        Some(path) => {
+            let mut file = std::io::BufWriter::new(
+                std::fs::File::create(path)
+                    .with_context(|| format!("cannot create {}", path.display()))?,
+            );
+            runlens_analyze::write_result(&mut df, format, &mut file)?;
+            file.flush()?;
+        }
+        None if format == OutputFormat::Parquet && std::io::stdout().is_terminal() => {
+            anyhow::bail!("refusing to write Parquet to a terminal; pass --output FILE or redirect standard output");
+        }
+        None => {
+            let mut out = std::io::stdout().lock();
+            runlens_analyze::write_result(&mut df, format, &mut out)?;
+            out.flush()?;
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn tables(args: TablesArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    let tables = open_tables(&args.lake, config)?;
+    let summaries = tables.summaries()?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        TablesFormat::Json => {
+            serde_json::to_writer_pretty(&mut out, &summaries)?;
+            writeln!(out)?;
+        }
+        TablesFormat::Table => {
+            for s in &summaries {
+                let range = match (&s.first, &s.last) {
+                    (Some(a), Some(b)) => format!("{a} … {b}"),
+                    _ => "no data".to_owned(),
+                };
+                writeln!(out, "{} — {}", s.name, s.doc)?;
+                writeln!(out, "  {} rows in {} files; {range}", s.rows, s.files)?;
+                if args.docs {
+                    for (name, ty, doc) in &s.columns {
+                        writeln!(out, "    {name:<18} {ty:<16} {doc}")?;
+                    }
+                } else {
+                    let cols: Vec<String> = s
+                        .columns
+                        .iter()
+                        .map(|(n, t, _)| format!("{n} {t}"))
+                        .collect();
+                    writeln!(out, "  columns: {}", cols.join(", "))?;
+                }
+                writeln!(out)?;
+            }
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
