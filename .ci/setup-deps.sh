@@ -19,6 +19,13 @@ want pgbadger
 want perl
 # --- end of list ---
 
+# A real S3 protocol server (SigV4-checking) for the s3:// input tests (ingest/tests/s3.rs),
+# built once into ~/.cache/runlens-tools.
+tools="${RUNLENS_TOOLS:-$HOME/.cache/runlens-tools}"
+if [ ! -x "$tools/bin/s3s-fs" ]; then
+  cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root "$tools"
+fi
+
 if ((${#need_apt[@]})); then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq

@@ -38,6 +38,11 @@ pub enum Command {
     /// List the lake's tables with their columns, row counts and time ranges.
     #[command(after_help = "Example:\n  runlens tables --lake /var/lib/runlens/lake")]
     Tables(TablesArgs),
+    /// Generate months of realistic SaaS telemetry with labelled incidents.
+    #[command(
+        after_help = "Example:\n  runlens synth --days 90 --requests-per-day 20000 --out /tmp/synth\n  runlens ingest /tmp/synth/vercel /tmp/synth/sentry /tmp/synth/postgres"
+    )]
+    Synth(runlens_synth::SynthArgs),
     /// Configuration helpers.
     #[command(subcommand)]
     Config(ConfigCommand),

@@ -22,6 +22,11 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest(args, &config()?),
         Command::Query(args) => query(args, &config()?),
         Command::Tables(args) => tables(args, &config()?),
+        Command::Synth(args) => {
+            let summary = runlens_synth::generate(&args)?;
+            println!("{summary}");
+            Ok(ExitCode::SUCCESS)
+        }
         Command::Config(ConfigCommand::Default) => {
             print!("{}", config::DEFAULT_CONFIG);
             Ok(ExitCode::SUCCESS)

@@ -67,7 +67,7 @@ fn generate(path: &Path, megabytes: usize) {
             31..=40 => 302,
             _ => 200,
         };
-        let line = if rng.next() % 3 == 0 {
+        let line = if rng.next().is_multiple_of(3) {
             format!(
                 r#"{{"id":"{}{:012}","message":"START RequestId: {i:x}\nEND RequestId: {i:x}\nREPORT RequestId: {i:x}\tDuration: {}.{} ms\tBilled Duration: {} ms\tMemory Size: 1024 MB\tMax Memory Used: {} MB\t\n","timestamp":{t},"type":"stdout","source":"lambda","projectId":"prj_gTxQCZ52e2ysiMsPz5LHJ789drJj","deploymentId":"dpl_4cd3vVM83e29Mqtw9kkCRkjdfeth","host":"app.example.com","path":"{route}","requestId":"iad1::{i:x}","statusCode":{status},"environment":"production","proxy":{{"timestamp":{t},"method":"GET","host":"app.example.com","path":"{route}","userAgent":["{}"],"referer":"https://app.example.com/","statusCode":{status},"clientIp":"{}.{}.{}.{}","region":"{}","scheme":"https","vercelCache":"MISS","pathType":"func"}}}}"#,
                 t,

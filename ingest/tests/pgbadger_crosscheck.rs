@@ -104,8 +104,14 @@ fn pgbadger_totals(data: &[u8], name: &str, args: &[&str]) -> Totals {
     if let Some(per_db) = report.get("normalyzed_info").and_then(|v| v.as_object()) {
         for queries in per_db.values() {
             for (q, info) in queries.as_object().into_iter().flatten() {
+                let count = info.get("count").map(as_f64).unwrap_or(0.0) as u64;
+                // Entries with no count only carry temp-file or lock statistics of a
+                // statement that was never logged with a duration.
+                if count == 0 {
+                    continue;
+                }
                 let t = totals.entry(q.clone()).or_default();
-                t.0 += info.get("count").map(as_f64).unwrap_or(0.0) as u64;
+                t.0 += count;
                 t.1 += info.get("duration").map(as_f64).unwrap_or(0.0);
             }
         }

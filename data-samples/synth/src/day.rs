@@ -255,8 +255,7 @@ impl DaySim<'_> {
         // mistyped password first.
         let hour = minute_of_day / 60;
         if crate::traffic::weekday(t0) < 5 && (8..18).contains(&hour) && rng.chance(1.0 / 90.0) {
-            let pid = self.pg.new_pid(rng);
-            let start = t0 + rng.below(50_000) as i64;
+            let start = t0 + 10_000 + rng.below(45_000) as i64;
             let office = 0x5102_458E;
             if rng.chance(0.08) {
                 let fail_pid = self.pg.new_pid(rng);
@@ -271,6 +270,7 @@ impl DaySim<'_> {
                     true,
                 );
             }
+            let pid = self.pg.new_pid(rng);
             let port = 50_000 + rng.below(10_000) as u16;
             postgres::connection(
                 &mut self.postgres,

@@ -22,8 +22,9 @@
 //! (after the function finished); function requests carry
 //! `START … END … REPORT RequestId: …\tDuration: … ms\tBilled Duration: … ms\tMemory
 //! Size: 1024 MB\tMax Memory Used: … MB` in `message`, with the application's own
-//! stdout lines between `START` and `END`. Health checks (3 monitors, once a minute
-//! each) and Stripe webhook deliveries come on top of `--requests-per-day`.
+//! stdout lines between `START` and `END`. Health checks (3 monitors, each once a minute
+//! by default: `--health-check-interval`) and Stripe webhook deliveries come on top of
+//! `--requests-per-day`.
 //!
 //! # Incidents: where each kind shows, and the keys truth.json carries
 //!

@@ -245,7 +245,7 @@ impl DaySim<'_> {
             .rng
             .chance(0.02)
             .then(|| self.rng.uniform(150.0, 600.0));
-        let bytes = if run.status >= 400 {
+        let bytes = if run.status >= 300 {
             150 + self.rng.below(300)
         } else {
             300 + self.rng.below(9_000)

@@ -15,16 +15,34 @@ fn generated_output_ingests_with_nothing_quarantined() {
     args.compress = Compression::Zstd;
     common::run(&args);
     let lake = Lake::new(dir.path().join("lake"));
-    let inputs: Vec<String> = ["vercel", "sentry", "postgres"].iter().map(|s| out.join(s).to_string_lossy().into_owned()).collect();
+    let inputs: Vec<String> = ["vercel", "sentry", "postgres"]
+        .iter()
+        .map(|s| out.join(s).to_string_lossy().into_owned())
+        .collect();
     let report = ingest(&lake, &inputs, &IngestOptions::default()).unwrap();
     assert_eq!(report.outcomes.len(), 6, "{:?}", report.outcomes);
     for o in &report.outcomes {
         assert_eq!(o.status, InputStatus::Ingested, "{}", o.input);
         assert!(o.records > 0, "{}: no records", o.input);
-        assert_eq!(o.quarantined, 0, "{}: {} of {} records quarantined", o.input, o.quarantined, o.records);
+        assert_eq!(
+            o.quarantined, 0,
+            "{}: {} of {} records quarantined",
+            o.input, o.quarantined, o.records
+        );
     }
-    let expected = [("vercel", "vercel"), ("sentry", "sentry"), ("postgres", "postgres")];
+    let expected = [
+        ("vercel", "vercel"),
+        ("sentry", "sentry"),
+        ("postgres", "postgres"),
+    ];
     for (dir, format) in expected {
-        assert!(report.outcomes.iter().filter(|o| o.input.contains(&format!("/{dir}/"))).all(|o| o.format == Some(format)), "{dir} files are read as {format}");
+        assert!(
+            report
+                .outcomes
+                .iter()
+                .filter(|o| o.input.contains(&format!("/{dir}/")))
+                .all(|o| o.format == Some(format)),
+            "{dir} files are read as {format}"
+        );
     }
 }

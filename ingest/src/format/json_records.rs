@@ -148,9 +148,8 @@ fn lines(
     out: &mut Batch,
     each: &mut impl FnMut(&[u8], Prov, &mut Batch),
 ) {
-    let mut line_no = 0u64;
-    for line in data.split(|&b| b == b'\n') {
-        line_no += 1;
+    for (index, line) in data.split(|&b| b == b'\n').enumerate() {
+        let line_no = index as u64 + 1;
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.iter().all(|b| b.is_ascii_whitespace()) {
             continue;

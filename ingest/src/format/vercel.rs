@@ -390,19 +390,19 @@ fn merge_repeated_requests(batch: &mut Batch) {
         batch.app_logs.iter().map(|l| l.src.record).collect();
     let mut first: HashMap<(String, i64), usize> = HashMap::new();
     let mut keep = vec![true; batch.http_requests.len()];
-    for i in 0..batch.http_requests.len() {
-        let Some(rid) = batch.http_requests[i].request_id.clone() else {
+    for (i, keep_row) in keep.iter_mut().enumerate() {
+        let row = &batch.http_requests[i];
+        let Some(rid) = row.request_id.clone() else {
             continue;
         };
-        let key = (rid, batch.http_requests[i].ts);
-        match first.get(&key) {
+        match first.get(&(rid.clone(), row.ts)) {
             None => {
-                first.insert(key, i);
+                first.insert((rid, row.ts), i);
             }
-            Some(&j) if with_log.contains(&batch.http_requests[i].src.record) => {
-                let repeat = batch.http_requests[i].clone();
+            Some(&j) if with_log.contains(&row.src.record) => {
+                let repeat = row.clone();
                 fill_gaps(&mut batch.http_requests[j], repeat);
-                keep[i] = false;
+                *keep_row = false;
             }
             Some(_) => {}
         }
