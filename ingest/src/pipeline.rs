@@ -193,6 +193,10 @@ fn one_input(
         Ok(d) => d,
         Err(e) => return (named(failed(e.to_string(), None)), None),
     };
+    if data.iter().all(u8::is_ascii_whitespace) {
+        let why = format!("{}: the input is empty; nothing to ingest", input.name);
+        return (named(failed(why, None)), None);
+    }
     let content_hash = hash(&data);
     if let Some(prev) = manifest.by_content(&content_hash) {
         let status = InputStatus::AlreadyIngested {

@@ -111,7 +111,10 @@ pub fn run(world: &World, args: &SynthArgs, day: u32) -> Result<DayResult, Synth
     let files = sinks
         .into_iter()
         .map(|s| s.finish(&args.out))
-        .collect::<Result<Vec<_>, _>>()?;
+        .collect::<Result<Vec<_>, _>>()?
+        .into_iter()
+        .flatten()
+        .collect();
     Ok(DayResult {
         files,
         evidence: sim.evidence,

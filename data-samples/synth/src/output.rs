@@ -126,8 +126,10 @@ impl Sink {
         r.map_err(write_err(&self.path))
     }
 
-    /// Flushes and closes the file; `root` is the output directory.
-    pub fn finish(self, root: &Path) -> Result<FileStat, SynthError> {
+    /// Flushes and closes the file; `root` is the output directory. A file that got no
+    /// record is removed (an empty input is an error for `runlens ingest`) and `None`
+    /// is returned.
+    pub fn finish(self, root: &Path) -> Result<Option<FileStat>, SynthError> {
         let path = self.path;
         let mut inner = match self.writer {
             Writer::Plain(w) => w,
@@ -135,18 +137,22 @@ impl Sink {
         };
         inner.flush().map_err(write_err(&path))?;
         drop(inner);
+        if self.records == 0 {
+            std::fs::remove_file(&path).map_err(write_err(&path))?;
+            return Ok(None);
+        }
         let bytes = std::fs::metadata(&path).map_err(write_err(&path))?.len();
         let rel = path
             .strip_prefix(root)
             .unwrap_or(&path)
             .to_string_lossy()
             .replace('\\', "/");
-        Ok(FileStat {
+        Ok(Some(FileStat {
             path: rel,
             bytes,
             raw_bytes: self.raw_bytes,
             records: self.records,
-        })
+        }))
     }
 }
 
@@ -175,7 +181,7 @@ mod tests {
         r.buf.push_str("d\n");
         r.finish(65, s);
         r.flush_before(i64::MAX, &mut sink).unwrap();
-        let stat = sink.finish(dir.path()).unwrap();
+        let stat = sink.finish(dir.path()).unwrap().unwrap();
         assert_eq!(stat.records, 6);
         let text = std::fs::read_to_string(dir.path().join("x.log")).unwrap();
         assert_eq!(text, "a\na2\nb\nc\nd\nlate\n");

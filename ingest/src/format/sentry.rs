@@ -453,8 +453,37 @@ fn issue_row(obj: &Map<String, Value>, src: Prov) -> Result<SentryIssue, String>
     })
 }
 
-/// True when `data` starts like an envelope: a header object without `type`, then an
-/// item header object with `type`.
+/// Item types of the envelope protocol (develop.sentry.dev/sdk/envelopes).
+const ITEM_TYPES: &[&str] = &[
+    "event",
+    "transaction",
+    "attachment",
+    "session",
+    "sessions",
+    "client_report",
+    "user_report",
+    "feedback",
+    "replay_event",
+    "replay_recording",
+    "replay_video",
+    "check_in",
+    "profile",
+    "profile_chunk",
+    "span",
+    "statsd",
+    "metric_meta",
+    "log",
+    "otel_log",
+    "security",
+    "nel",
+    "error",
+];
+
+/// Keys an envelope header may carry.
+const HEADER_KEYS: &[&str] = &["event_id", "dsn", "sent_at", "sdk", "trace"];
+
+/// True when `data` starts like an envelope: a header object (only envelope header
+/// keys, no `type`), then an item header whose `type` is an envelope item type.
 fn is_envelope(data: &[u8]) -> bool {
     let mut lines = data.splitn(3, |&b| b == b'\n');
     let (Some(header), Some(item)) = (lines.next(), lines.next()) else {
@@ -465,7 +494,10 @@ fn is_envelope(data: &[u8]) -> bool {
     };
     match (parse(header), parse(item)) {
         (Some(h), Some(i)) => {
-            !h.contains_key("type") && i.get("type").is_some_and(Value::is_string)
+            h.keys().all(|k| HEADER_KEYS.contains(&k.as_str()))
+                && i.get("type")
+                    .and_then(Value::as_str)
+                    .is_some_and(|t| ITEM_TYPES.contains(&t))
         }
         _ => false,
     }
@@ -589,6 +621,13 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("session"));
+    }
+
+    #[test]
+    fn ndjson_of_other_tools_is_not_an_envelope() {
+        let vercel = b"{\"id\":\"1\",\"timestamp\":1706327394004,\"deploymentId\":\"d\"}\n{\"id\":\"2\",\"type\":\"stdout\",\"timestamp\":1706327394005}\n";
+        assert!(!is_envelope(vercel));
+        assert_eq!(Sentry.sniff(vercel), Sniff::No);
     }
 
     #[test]

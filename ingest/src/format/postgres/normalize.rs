@@ -98,8 +98,13 @@ pub fn normalize_query(query: &str) -> String {
     } else {
         s
     };
-    let s = restore_identifiers(&s, &idents);
-    let s = if contains(&s, b"in") {
+    let s = if idents.is_empty() {
+        s
+    } else {
+        restore_identifiers(&s, &idents)
+    };
+    // Whitespace is single spaces by now: `\bin\s*\(` can only be "in(" or "in (".
+    let s = if contains(&s, b"in(") || contains(&s, b"in (") {
         replace_all(&s, b"i", in_list)
     } else {
         s
@@ -119,7 +124,7 @@ pub fn normalize_query(query: &str) -> String {
     } else {
         s
     };
-    let s = trim_and_semicolon(&s);
+    let s = trim_and_semicolon(s);
     String::from_utf8(s).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
@@ -375,9 +380,6 @@ fn hide_identifiers(s: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
 
 /// `s/\%sqlident(\d+)\%/"$identifiers{$1}"/gs`
 fn restore_identifiers(s: &[u8], idents: &[Vec<u8>]) -> Vec<u8> {
-    if idents.is_empty() {
-        return s.to_vec();
-    }
     replace_all(s, b"%", |s, i| {
         let rest = s[i..].strip_prefix(b"%sqlident")?;
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -576,30 +578,25 @@ fn close_or_deallocate(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
 }
 
 /// `s/^\s+//; s/\s+$//; s/\s+;/;/;`
-fn trim_and_semicolon(s: &[u8]) -> Vec<u8> {
+fn trim_and_semicolon(mut s: Vec<u8>) -> Vec<u8> {
+    let end = s.len() - s.iter().rev().take_while(|&&b| is_space(b)).count();
+    s.truncate(end);
     let start = s.iter().take_while(|&&b| is_space(b)).count();
-    let end = s.len()
-        - s[start..]
-            .iter()
-            .rev()
-            .take_while(|&&b| is_space(b))
-            .count();
-    let s = &s[start..end];
+    s.drain(..start);
     let mut i = 0;
     while i < s.len() {
         if is_space(s[i]) {
-            let ws = spaces(s, i);
+            let ws = spaces(&s, i);
             if s.get(i + ws) == Some(&b';') {
-                let mut out = s[..i].to_vec();
-                out.extend_from_slice(&s[i + ws..]);
-                return out;
+                s.drain(i..i + ws);
+                return s;
             }
             i += ws;
         } else {
             i += 1;
         }
     }
-    s.to_vec()
+    s
 }
 
 #[cfg(test)]
