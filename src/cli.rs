@@ -82,6 +82,9 @@ pub struct IngestArgs {
     /// PostgreSQL log_timezone of the inputs, an IANA zone name (default: UTC)
     #[arg(long, value_name = "ZONE")]
     pub pg_timezone: Option<String>,
+    /// Year of PostgreSQL syslog lines, which carry none (default: the current year)
+    #[arg(long, value_name = "YEAR")]
+    pub pg_syslog_year: Option<i32>,
     /// Files, directories (recursive), glob patterns, or - for standard input; .gz, .zst
     /// and .bz2 contents are decompressed
     #[arg(required = true, value_name = "PATH")]

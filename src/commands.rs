@@ -62,6 +62,10 @@ fn ingest(args: IngestArgs, config: &Config) -> anyhow::Result<ExitCode> {
     if let Some(zone) = args.pg_timezone {
         formats.postgres.timezone = zone;
     }
+    if let Some(year) = args.pg_syslog_year {
+        formats.postgres.syslog_year = Some(year);
+    }
+    formats.postgres.validate().map_err(anyhow::Error::msg)?;
     let opts = IngestOptions {
         format: Some(args.format),
         formats,

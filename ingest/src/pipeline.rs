@@ -189,6 +189,8 @@ fn one_input(
         o.input = input.name.clone();
         o
     };
+    let started = std::time::Instant::now();
+    let phase = |what: &str| tracing::debug!(input = %input.name, elapsed_ms = started.elapsed().as_millis() as u64, "{what}");
     let data = match input.read(&opts.s3) {
         Ok(d) => d,
         Err(e) => return (named(failed(e.to_string(), None)), None),
@@ -197,7 +199,9 @@ fn one_input(
         let why = format!("{}: the input is empty; nothing to ingest", input.name);
         return (named(failed(why, None)), None);
     }
+    phase("read");
     let content_hash = hash(&data);
+    phase("hashed");
     if let Some(prev) = manifest.by_content(&content_hash) {
         let status = InputStatus::AlreadyIngested {
             run_id: prev.run_id.clone(),
@@ -252,6 +256,7 @@ fn one_input(
         Ok(b) => b,
         Err(why) => return (named(failed(why, Some(format.name()))), None),
     };
+    phase("parsed");
     if let Err(why) = reconcile(&batch, format.name(), &input.name) {
         return (named(failed(why, Some(format.name()))), None);
     }
@@ -283,9 +288,11 @@ fn one_input(
             rows.insert(table, n as u64);
         }
     }
+    phase("reconciled");
     if let Err(why) = stage(batch, &input.name, txn) {
         return (named(failed(why, Some(format.name()))), None);
     }
+    phase("staged");
     let lines = base_lines + memchr::memchr_iter(b'\n', body).count() as u64;
     let entry = InputEntry {
         input: input.name.clone(),

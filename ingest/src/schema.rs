@@ -83,7 +83,7 @@ pub trait LakeRow: Sized + Send + Sync {
     fn prov(&self) -> Prov;
     fn prov_mut(&mut self) -> &mut Prov;
     /// Builds the table's DataFrame from rows; `input` fills the `input` column.
-    fn to_frame(rows: &[Self], input: &str) -> PolarsResult<DataFrame>;
+    fn to_frame(rows: &[&Self], input: &str) -> PolarsResult<DataFrame>;
 }
 
 macro_rules! rust_type {
@@ -173,7 +173,7 @@ macro_rules! lake_tables {
                 fn ts(&self) -> i64 { self.ts }
                 fn prov(&self) -> Prov { self.src }
                 fn prov_mut(&mut self) -> &mut Prov { &mut self.src }
-                fn to_frame(rows: &[Self], input: &str) -> PolarsResult<DataFrame> {
+                fn to_frame(rows: &[&Self], input: &str) -> PolarsResult<DataFrame> {
                     let n = rows.len();
                     let columns = vec![
                         Column::new("ts".into(), rows.iter().map(|r| r.ts).collect::<Vec<i64>>())
@@ -252,21 +252,25 @@ macro_rules! lake_tables {
     };
 }
 
-fn frames_by_day<R: LakeRow>(
+fn frames_by_day<R: LakeRow + 'static>(
     rows: Vec<R>,
     input: &str,
 ) -> PolarsResult<Vec<(chrono::NaiveDate, DataFrame)>> {
-    let mut by_day: std::collections::BTreeMap<chrono::NaiveDate, Vec<R>> = Default::default();
-    for r in rows {
-        by_day.entry(day_of(r.ts())).or_default().push(r);
+    const DAY_MICROS: i64 = 86_400_000_000;
+    let mut by_day: std::collections::BTreeMap<i64, Vec<&R>> = Default::default();
+    for r in &rows {
+        by_day.entry(r.ts().div_euclid(DAY_MICROS)).or_default().push(r);
     }
-    by_day
+    let frames = by_day
         .into_iter()
-        .map(|(day, mut rows)| {
-            rows.sort_by_key(|r| (r.ts(), r.prov()));
-            Ok((day, R::to_frame(&rows, input)?))
+        .map(|(day, mut refs)| {
+            refs.sort_by_key(|r| (r.ts(), r.prov()));
+            Ok((day_of(day * DAY_MICROS), R::to_frame(&refs, input)?))
         })
-        .collect()
+        .collect();
+    // Freeing millions of small strings takes a noticeable while: not on the critical path.
+    std::thread::spawn(move || drop(rows));
+    frames
 }
 
 /// The UTC calendar day of a timestamp in microseconds.

@@ -253,7 +253,7 @@ impl Transaction<'_> {
         let file = File::create(&tmp).map_err(io(&tmp))?;
         ParquetWriter::new(&file)
             .with_compression(ParquetCompression::Zstd(None))
-            .with_statistics(StatisticsOptions::full())
+            .with_statistics(StatisticsOptions::default())
             .finish(df)
             .map_err(|source| LakeError::Parquet {
                 path: tmp.clone(),
