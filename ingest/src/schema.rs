@@ -259,7 +259,10 @@ fn frames_by_day<R: LakeRow + 'static>(
     const DAY_MICROS: i64 = 86_400_000_000;
     let mut by_day: std::collections::BTreeMap<i64, Vec<&R>> = Default::default();
     for r in &rows {
-        by_day.entry(r.ts().div_euclid(DAY_MICROS)).or_default().push(r);
+        by_day
+            .entry(r.ts().div_euclid(DAY_MICROS))
+            .or_default()
+            .push(r);
     }
     let frames = by_day
         .into_iter()

@@ -39,8 +39,16 @@ fn same_arguments_give_byte_identical_output() {
     let (fa, fb) = (snapshot(a.path()), snapshot(b.path()));
     // Every file the summary lists (truth.json and each non-empty day file: a day without,
     // say, a Stripe event writes none), and nothing else.
-    assert_eq!(fa.len(), sa.files.len(), "{:?}", fa.keys().collect::<Vec<_>>());
-    assert!(fa.len() >= 1 + 3 * 3, "vercel, postgres and posthog write every day");
+    assert_eq!(
+        fa.len(),
+        sa.files.len(),
+        "{:?}",
+        fa.keys().collect::<Vec<_>>()
+    );
+    assert!(
+        fa.len() >= 1 + 3 * 3,
+        "vercel, postgres and posthog write every day"
+    );
     for (name, bytes) in &fa {
         assert!(
             fb.get(name) == Some(bytes),
