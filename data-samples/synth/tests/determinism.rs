@@ -46,7 +46,7 @@ fn same_arguments_give_byte_identical_output() {
         fa.keys().collect::<Vec<_>>()
     );
     assert!(
-        fa.len() >= 1 + 3 * 3,
+        fa.len() > 3 * 3,
         "vercel, postgres and posthog write every day"
     );
     for (name, bytes) in &fa {

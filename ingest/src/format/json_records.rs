@@ -266,15 +266,9 @@ fn next_value_line(data: &[u8], from: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::FormatOptions;
 
     fn walk(data: &[u8]) -> (Vec<(String, Prov)>, Batch) {
-        let opts = FormatOptions::default();
-        let ctx = ParseContext {
-            input: "t",
-            ingest_ts: 0,
-            options: &opts,
-        };
+        let ctx = crate::format::test_context();
         let mut out = Batch::default();
         let mut seen = Vec::new();
         for_each_record(data, &ctx, "test", &mut out, |raw, src, _| {

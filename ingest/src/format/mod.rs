@@ -83,6 +83,18 @@ pub trait Format: Send + Sync {
     }
 }
 
+/// A parse context for unit tests: input "t", ingest time 0, default options.
+#[cfg(test)]
+pub(crate) fn test_context() -> ParseContext<'static> {
+    static OPTIONS: std::sync::LazyLock<FormatOptions> =
+        std::sync::LazyLock::new(FormatOptions::default);
+    ParseContext {
+        input: "t",
+        ingest_ts: 0,
+        options: &OPTIONS,
+    }
+}
+
 /// Every format runlens reads, in the order they are tried.
 pub fn registry() -> &'static [&'static dyn Format] {
     static FORMATS: &[&dyn Format] = &[&vercel::Vercel, &sentry::Sentry, &postgres::Postgres];

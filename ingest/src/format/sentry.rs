@@ -585,15 +585,9 @@ fn envelope(data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::FormatOptions;
 
     fn parse(data: &[u8]) -> Batch {
-        let opts = FormatOptions::default();
-        let ctx = ParseContext {
-            input: "t",
-            ingest_ts: 0,
-            options: &opts,
-        };
+        let ctx = crate::format::test_context();
         let mut out = Batch::default();
         Sentry.parse(data, &ctx, &mut out);
         out

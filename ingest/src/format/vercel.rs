@@ -442,15 +442,9 @@ fn fill_gaps(into: &mut HttpRequest, from: HttpRequest) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::FormatOptions;
 
     fn parse(data: &str) -> Batch {
-        let opts = FormatOptions::default();
-        let ctx = ParseContext {
-            input: "t",
-            ingest_ts: 0,
-            options: &opts,
-        };
+        let ctx = crate::format::test_context();
         let mut out = Batch::default();
         Vercel.parse(data.as_bytes(), &ctx, &mut out);
         Vercel.finish(&mut out);

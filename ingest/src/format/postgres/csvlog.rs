@@ -191,12 +191,7 @@ garbage,1,2\n";
 
     #[test]
     fn records_with_quoted_newlines() {
-        let opts = FormatOptions::default();
-        let ctx = ParseContext {
-            input: "t",
-            ingest_ts: 0,
-            options: &opts,
-        };
+        let ctx = crate::format::test_context();
         let mut out = Batch::default();
         parse(CSV.as_bytes(), &ctx, Clock::new(chrono_tz::UTC), &mut out);
         assert_eq!(out.records, 3);
@@ -238,12 +233,7 @@ garbage,1,2\n";
         let (fields, _) = record(line.as_bytes(), 0);
         assert_eq!(fields.len(), 24);
         assert!(looks_like_record(&fields));
-        let opts = FormatOptions::default();
-        let ctx = ParseContext {
-            input: "t",
-            ingest_ts: 0,
-            options: &opts,
-        };
+        let ctx = crate::format::test_context();
         let mut out = Batch::default();
         parse(line.as_bytes(), &ctx, Clock::new(chrono_tz::UTC), &mut out);
         let r = &out.pg_log[0];

@@ -111,12 +111,7 @@ mod tests {
 {"no":"severity"}
 not json
 "#;
-        let opts = FormatOptions::default();
-        let ctx = ParseContext {
-            input: "t",
-            ingest_ts: 0,
-            options: &opts,
-        };
+        let ctx = crate::format::test_context();
         let mut out = Batch::default();
         parse(
             data,

@@ -193,12 +193,7 @@ Mar  4 10:00:01 db1 postgres[4243]: [3-2] user=bob,db=shop DETAIL:  Role \"bob\"
 
     #[test]
     fn joins_numbered_lines() {
-        let opts = FormatOptions::default();
-        let ctx = ParseContext {
-            input: "t",
-            ingest_ts: 0,
-            options: &opts,
-        };
+        let ctx = crate::format::test_context();
         let mut out = Batch::default();
         parse(
             LOG.as_bytes(),
