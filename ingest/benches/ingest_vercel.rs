@@ -12,6 +12,10 @@ use std::time::Instant;
 
 use runlens_ingest::{IngestOptions, Lake};
 
+/// The allocator the `runlens` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A deterministic xorshift generator: the same file every run.
 struct Rng(u64);
 
