@@ -386,26 +386,40 @@ fn figure_after(hay: &str, key: &str, not_after: Option<&str>) -> Option<f64> {
 
 /// Keeps one `http_requests` row per (request id, request time) — see the module docs.
 fn merge_repeated_requests(batch: &mut Batch) {
+    use std::hash::{BuildHasher, Hash, Hasher};
     let with_log: std::collections::HashSet<u64> =
         batch.app_logs.iter().map(|l| l.src.record).collect();
-    let mut first: HashMap<(String, i64), usize> = HashMap::new();
-    let mut keep = vec![true; batch.http_requests.len()];
-    for (i, keep_row) in keep.iter_mut().enumerate() {
-        let row = &batch.http_requests[i];
-        let Some(rid) = row.request_id.clone() else {
+    // Keyed by a hash of the request id (no per-row String copies); a hit is confirmed
+    // by comparing the ids themselves, so a hash collision never merges two requests.
+    let hasher = std::collections::hash_map::RandomState::new();
+    let mut first: HashMap<(u64, i64), Vec<usize>> =
+        HashMap::with_capacity(batch.http_requests.len());
+    let mut merges: Vec<(usize, usize)> = Vec::new();
+    for (i, row) in batch.http_requests.iter().enumerate() {
+        let Some(rid) = row.request_id.as_deref() else {
             continue;
         };
-        match first.get(&(rid.clone(), row.ts)) {
-            None => {
-                first.insert((rid, row.ts), i);
-            }
-            Some(&j) if with_log.contains(&row.src.record) => {
-                let repeat = row.clone();
-                fill_gaps(&mut batch.http_requests[j], repeat);
-                *keep_row = false;
-            }
+        let mut h = hasher.build_hasher();
+        rid.hash(&mut h);
+        let candidates = first.entry((h.finish(), row.ts)).or_default();
+        let same = candidates
+            .iter()
+            .copied()
+            .find(|&j| batch.http_requests[j].request_id.as_deref() == Some(rid));
+        match same {
+            None => candidates.push(i),
+            Some(j) if with_log.contains(&row.src.record) => merges.push((j, i)),
             Some(_) => {}
         }
+    }
+    if merges.is_empty() {
+        return;
+    }
+    let mut keep = vec![true; batch.http_requests.len()];
+    for (j, i) in merges {
+        let repeat = batch.http_requests[i].clone();
+        fill_gaps(&mut batch.http_requests[j], repeat);
+        keep[i] = false;
     }
     let mut flags = keep.into_iter();
     batch.http_requests.retain(|_| flags.next().unwrap_or(true));
