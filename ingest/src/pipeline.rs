@@ -146,16 +146,27 @@ pub fn ingest(
     })
 }
 
-fn failed(why: String, format: Option<&'static str>) -> InputOutcome {
-    InputOutcome {
-        input: String::new(),
-        format,
-        status: InputStatus::Failed(why),
-        bytes: 0,
-        records: 0,
-        rows: BTreeMap::new(),
-        quarantined: 0,
+impl InputOutcome {
+    /// An outcome that wrote nothing (failed or already ingested).
+    fn nothing_written(
+        status: InputStatus,
+        format: Option<&'static str>,
+        bytes: u64,
+    ) -> InputOutcome {
+        InputOutcome {
+            input: String::new(),
+            format,
+            status,
+            bytes,
+            records: 0,
+            rows: BTreeMap::new(),
+            quarantined: 0,
+        }
     }
+}
+
+fn failed(why: String, format: Option<&'static str>) -> InputOutcome {
+    InputOutcome::nothing_written(InputStatus::Failed(why), format, 0)
 }
 
 fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
@@ -207,14 +218,8 @@ fn one_input(
             run_id: prev.run_id.clone(),
             as_input: prev.input.clone(),
         };
-        return (
-            named(InputOutcome {
-                status,
-                bytes: data.len() as u64,
-                ..failed(String::new(), None)
-            }),
-            None,
-        );
+        let outcome = InputOutcome::nothing_written(status, None, data.len() as u64);
+        return (named(outcome), None);
     }
     if !claimed
         .lock()
@@ -225,13 +230,8 @@ fn one_input(
             run_id: txn.run_id().to_owned(),
             as_input: "another input of this run".into(),
         };
-        return (
-            named(InputOutcome {
-                status,
-                ..failed(String::new(), None)
-            }),
-            None,
-        );
+        let outcome = InputOutcome::nothing_written(status, None, data.len() as u64);
+        return (named(outcome), None);
     }
 
     // A grown copy of an input ingested before continues where that one stopped.
@@ -359,12 +359,6 @@ fn choose_format(
     }
     if !refusals.is_empty() {
         return Err(format!("{}: refused — {}", input.name, refusals.join("; ")));
-    }
-    if data.iter().all(u8::is_ascii_whitespace) {
-        return Err(format!(
-            "{}: the input is empty; nothing to ingest",
-            input.name
-        ));
     }
     let tried: Vec<String> = format::registry()
         .iter()

@@ -386,7 +386,7 @@ fn figure_after(hay: &str, key: &str, not_after: Option<&str>) -> Option<f64> {
 
 /// Keeps one `http_requests` row per (request id, request time) — see the module docs.
 fn merge_repeated_requests(batch: &mut Batch) {
-    use std::hash::{BuildHasher, Hash, Hasher};
+    use std::hash::BuildHasher;
     let with_log: std::collections::HashSet<u64> =
         batch.app_logs.iter().map(|l| l.src.record).collect();
     // Keyed by a hash of the request id (no per-row String copies); a hit is confirmed
@@ -399,9 +399,7 @@ fn merge_repeated_requests(batch: &mut Batch) {
         let Some(rid) = row.request_id.as_deref() else {
             continue;
         };
-        let mut h = hasher.build_hasher();
-        rid.hash(&mut h);
-        let candidates = first.entry((h.finish(), row.ts)).or_default();
+        let candidates = first.entry((hasher.hash_one(rid), row.ts)).or_default();
         let same = candidates
             .iter()
             .copied()
