@@ -23,6 +23,10 @@ use runlens_ingest::format::postgres::Postgres;
 use runlens_ingest::pipeline::parse_bytes;
 use runlens_ingest::{FormatOptions, IngestOptions, Lake, ParseContext};
 
+// The binary's allocator, so that the figures are the binary's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 struct Rng(u64);
 
 impl Rng {
@@ -145,9 +149,18 @@ fn main() {
         ingest_ts: 0,
         options: &options,
     };
+    // PG_BENCH=parse or PG_BENCH=e2e runs one half only (for profiling).
+    let only = std::env::var("PG_BENCH").unwrap_or_default();
+    let rounds = |half: &str| {
+        if only.is_empty() || only == half {
+            3
+        } else {
+            0
+        }
+    };
     let mut best = f64::MAX;
     let mut rows = 0;
-    for _ in 0..3 {
+    for _ in 0..rounds("parse") {
         let t = Instant::now();
         let batch = parse_bytes(&Postgres, &data, &ctx, 4 << 20).expect("parse");
         best = best.min(t.elapsed().as_secs_f64());
@@ -165,7 +178,7 @@ fn main() {
     drop(data);
 
     let mut best = f64::MAX;
-    for _ in 0..3 {
+    for _ in 0..rounds("e2e") {
         let dir = tempfile::tempdir().expect("tempdir");
         let lake = Lake::new(dir.path().join("lake"));
         let opts = IngestOptions {

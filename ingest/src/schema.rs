@@ -211,6 +211,16 @@ macro_rules! lake_tables {
                 self.records += other.records;
             }
 
+            /// Joins pieces of one input that are numbered within the input already.
+            pub fn join(pieces: Vec<Batch>) -> Batch {
+                let mut total = Batch::default();
+                for mut piece in pieces {
+                    $( total.$table.append(&mut piece.$table); )*
+                    total.records += piece.records;
+                }
+                total
+            }
+
             /// Shifts every row's line and record numbers (for an input read from the middle).
             pub fn shift(&mut self, lines: u64, records: u64) {
                 $( for r in &mut self.$table { r.src.line += lines; r.src.record += records; } )*
@@ -226,6 +236,19 @@ macro_rules! lake_tables {
                 let mut seen = std::collections::BTreeSet::new();
                 $( seen.extend(self.$table.iter().map(|r| r.src.record)); )*
                 seen
+            }
+
+            /// Turns the rows into one DataFrame per table and UTC day (rows in time
+            /// order), consuming them; `input` fills the `input` column.
+            pub fn into_frames(self, input: &str) -> PolarsResult<Vec<(&'static TableDef, chrono::NaiveDate, DataFrame)>> {
+                let mut frames = Vec::new();
+                for rows in self.into_tables() {
+                    let table = rows.table();
+                    for (day, df) in rows.into_frames_by_day(input)? {
+                        frames.push((table, day, df));
+                    }
+                }
+                Ok(frames)
             }
 
             /// Takes the rows out, one entry per non-empty table.
@@ -264,16 +287,13 @@ fn frames_by_day<R: LakeRow + 'static>(
             .or_default()
             .push(r);
     }
-    let frames = by_day
+    by_day
         .into_iter()
         .map(|(day, mut refs)| {
             refs.sort_by_key(|r| (r.ts(), r.prov()));
             Ok((day_of(day * DAY_MICROS), R::to_frame(&refs, input)?))
         })
-        .collect();
-    // Freeing millions of small strings takes a noticeable while: not on the critical path.
-    std::thread::spawn(move || drop(rows));
-    frames
+        .collect()
 }
 
 /// The UTC calendar day of a timestamp in microseconds.

@@ -75,11 +75,18 @@ pub trait Format: Send + Sync {
     }
     /// Parses one piece into `out`.
     fn parse(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch);
-    /// Called once with the joined batch of a whole input, after all its pieces were
-    /// parsed: the place for work that needs to see every record (merging repeats).
-    /// It must keep every record represented by a row or a quarantine entry.
-    fn finish(&self, batch: &mut Batch) {
-        let _ = batch;
+    /// Whether [`Format::finish`] does anything. Pieces of formats that don't are
+    /// turned into columns as soon as they are parsed, without waiting for the rest.
+    fn finishes(&self) -> bool {
+        false
+    }
+    /// Called once with all the pieces of a whole input, in input order and numbered
+    /// within the input, after every piece was parsed: the place for work that needs
+    /// to see every record (merging repeats). It must keep every record represented by
+    /// a row or a quarantine entry in the piece that read it. Only called when
+    /// [`Format::finishes`] says so.
+    fn finish(&self, pieces: &mut [Batch]) {
+        let _ = pieces;
     }
 }
 

@@ -175,8 +175,12 @@ impl Format for Vercel {
         });
     }
 
-    fn finish(&self, batch: &mut Batch) {
-        merge_repeated_requests(batch);
+    fn finishes(&self) -> bool {
+        true
+    }
+
+    fn finish(&self, pieces: &mut [Batch]) {
+        merge_repeated_requests(pieces);
     }
 }
 
@@ -385,42 +389,52 @@ fn figure_after(hay: &str, key: &str, not_after: Option<&str>) -> Option<f64> {
 }
 
 /// Keeps one `http_requests` row per (request id, request time) — see the module docs.
-fn merge_repeated_requests(batch: &mut Batch) {
+fn merge_repeated_requests(pieces: &mut [Batch]) {
     use std::hash::BuildHasher;
-    let with_log: std::collections::HashSet<u64> =
-        batch.app_logs.iter().map(|l| l.src.record).collect();
+    let with_log: std::collections::HashSet<u64> = pieces
+        .iter()
+        .flat_map(|b| b.app_logs.iter().map(|l| l.src.record))
+        .collect();
     // Keyed by a hash of the request id (no per-row String copies); a hit is confirmed
     // by comparing the ids themselves, so a hash collision never merges two requests.
+    // Rows are addressed as (piece, index).
     let hasher = std::collections::hash_map::RandomState::new();
-    let mut first: HashMap<(u64, i64), Vec<usize>> =
-        HashMap::with_capacity(batch.http_requests.len());
-    let mut merges: Vec<(usize, usize)> = Vec::new();
-    for (i, row) in batch.http_requests.iter().enumerate() {
-        let Some(rid) = row.request_id.as_deref() else {
-            continue;
-        };
-        let candidates = first.entry((hasher.hash_one(rid), row.ts)).or_default();
-        let same = candidates
-            .iter()
-            .copied()
-            .find(|&j| batch.http_requests[j].request_id.as_deref() == Some(rid));
-        match same {
-            None => candidates.push(i),
-            Some(j) if with_log.contains(&row.src.record) => merges.push((j, i)),
-            Some(_) => {}
+    let total = pieces.iter().map(|b| b.http_requests.len()).sum();
+    let mut first: HashMap<(u64, i64), Vec<(usize, usize)>> = HashMap::with_capacity(total);
+    let mut merges: Vec<((usize, usize), (usize, usize))> = Vec::new();
+    for (p, batch) in pieces.iter().enumerate() {
+        for (i, row) in batch.http_requests.iter().enumerate() {
+            let Some(rid) = row.request_id.as_deref() else {
+                continue;
+            };
+            let candidates = first.entry((hasher.hash_one(rid), row.ts)).or_default();
+            let same = candidates
+                .iter()
+                .copied()
+                .find(|&(q, j)| pieces[q].http_requests[j].request_id.as_deref() == Some(rid));
+            match same {
+                None => candidates.push((p, i)),
+                Some(kept) if with_log.contains(&row.src.record) => merges.push((kept, (p, i))),
+                Some(_) => {}
+            }
         }
     }
     if merges.is_empty() {
         return;
     }
-    let mut keep = vec![true; batch.http_requests.len()];
-    for (j, i) in merges {
-        let repeat = batch.http_requests[i].clone();
-        fill_gaps(&mut batch.http_requests[j], repeat);
-        keep[i] = false;
+    let mut keep: Vec<Vec<bool>> = pieces
+        .iter()
+        .map(|b| vec![true; b.http_requests.len()])
+        .collect();
+    for ((q, j), (p, i)) in merges {
+        let repeat = pieces[p].http_requests[i].clone();
+        fill_gaps(&mut pieces[q].http_requests[j], repeat);
+        keep[p][i] = false;
     }
-    let mut flags = keep.into_iter();
-    batch.http_requests.retain(|_| flags.next().unwrap_or(true));
+    for (batch, keep) in pieces.iter_mut().zip(keep) {
+        let mut flags = keep.into_iter();
+        batch.http_requests.retain(|_| flags.next().unwrap_or(true));
+    }
 }
 
 fn fill_gaps(into: &mut HttpRequest, from: HttpRequest) {
@@ -459,7 +473,7 @@ mod tests {
         let ctx = crate::format::test_context();
         let mut out = Batch::default();
         Vercel.parse(data.as_bytes(), &ctx, &mut out);
-        Vercel.finish(&mut out);
+        Vercel.finish(std::slice::from_mut(&mut out));
         out
     }
 

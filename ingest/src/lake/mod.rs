@@ -18,6 +18,7 @@
 //! they never see a run that has not committed.
 
 pub mod manifest;
+pub mod parquet;
 
 use std::fs::{self, File};
 use std::io::Write;
@@ -230,13 +231,15 @@ impl Transaction<'_> {
         &self.run_id
     }
 
-    /// Writes one table's rows of one UTC day as a staged Parquet file. Safe to call
+    /// Writes one table's rows of one UTC day as a staged Parquet file whose row
+    /// groups are `groups` (encoded with [`parquet::encode`]), in order. Safe to call
     /// from several threads.
     pub fn write(
         &self,
         table: &str,
         day: chrono::NaiveDate,
-        df: &mut DataFrame,
+        schema: &Schema,
+        groups: &[parquet::EncodedRowGroup],
     ) -> Result<(), LakeError> {
         let dir = format!("{table}/date={day}");
         let name = {
@@ -251,14 +254,13 @@ impl Transaction<'_> {
         fs::create_dir_all(&abs_dir).map_err(io(&abs_dir))?;
         let tmp = self.lake.root.join(format!("{name}.tmp"));
         let file = File::create(&tmp).map_err(io(&tmp))?;
-        ParquetWriter::new(&file)
-            .with_compression(ParquetCompression::Zstd(None))
-            .with_statistics(StatisticsOptions::default())
-            .finish(df)
-            .map_err(|source| LakeError::Parquet {
-                path: tmp.clone(),
-                source,
-            })?;
+        let mut out = std::io::BufWriter::with_capacity(1 << 20, &file);
+        parquet::write(&mut out, schema, groups).map_err(|source| LakeError::Parquet {
+            path: tmp.clone(),
+            source,
+        })?;
+        out.flush().map_err(io(&tmp))?;
+        drop(out);
         file.sync_all().map_err(io(&tmp))?;
         Ok(())
     }

@@ -492,6 +492,12 @@ pub fn infer(prefix: &str) -> Option<String> {
             i += word + 1 + vlen;
             continue;
         }
+        // user@database, either side possibly `[unknown]` (connection lines)
+        if let Some(n) = user_at_db_len(rest) {
+            out.push_str("%u@%d");
+            i += n;
+            continue;
+        }
         // a whole token up to a delimiter
         let tok = rest
             .iter()
@@ -554,6 +560,29 @@ pub fn infer(prefix: &str) -> Option<String> {
         i += ch.len_utf8();
     }
     Some(out)
+}
+
+/// Length of a `user@database` token at the start of `rest`, where either side may be
+/// `[unknown]` (as PostgreSQL prints them before authentication) but not both empty.
+fn user_at_db_len(rest: &[u8]) -> Option<usize> {
+    fn side(b: &[u8]) -> usize {
+        if b.starts_with(b"[unknown]") {
+            return 9;
+        }
+        b.iter()
+            .take_while(|c| !matches!(c, b' ' | b':' | b',' | b']' | b'|' | b';' | b'@' | b'['))
+            .count()
+    }
+    let user = side(rest);
+    if rest.get(user) != Some(&b'@') {
+        return None;
+    }
+    let db = side(&rest[user + 1..]);
+    let end = user + 1 + db;
+    let delimited = rest
+        .get(end)
+        .is_none_or(|c| matches!(c, b' ' | b':' | b',' | b']' | b'|' | b';'));
+    (user + db > 0 && delimited).then_some(end)
 }
 
 /// True when a template identifies entries by a time or a pid (or is empty, as with
@@ -651,6 +680,10 @@ mod tests {
             ("2023-03-07 09:06:08 CET [130096]: [247-1] [0] usr=usr6,db=progdb,appli=76ae ", "%t [%p]: [%l-1] [%x] usr=%u,db=%d,appli=%a "),
             ("2021-02-14 01:34:02 CET 6009c305.5ce 42P01 ", "%t %c %e "),
             ("2021-02-14 01:34:02 CET [30291]: db=[unknown],user=[unknown],app=[unknown],client=[local] ", "%t [%p]: db=%d,user=%u,app=%a,client=%h "),
+            // connection lines, before authentication, may be a chunk's first line
+            ("2024-01-01 00:26:53.464 UTC [20101] [unknown]@[unknown] ", "%m [%p] %u@%d "),
+            ("2024-01-01 00:26:53.464 UTC [20101] bob@[unknown] ", "%m [%p] %u@%d "),
+            ("2019-03-04 12:00:00 UTC:10.0.0.1(5432):[unknown]@[unknown]:[77]:", "%t:%r:%u@%d:[%p]:"),
             ("", ""),
         ];
         for (prefix, want) in cases {

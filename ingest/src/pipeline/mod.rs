@@ -8,8 +8,9 @@
 //! unreadable, unrecognised, nothing parseable — is reported and left out of the
 //! commit, so fixing it and re-running ingests it then.
 
+mod pieces;
+
 use std::collections::{BTreeMap, HashSet};
-use std::panic::AssertUnwindSafe;
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -19,6 +20,8 @@ use crate::input::{self, Input};
 use crate::lake::{InputEntry, Lake, LakeError, Manifest, Transaction};
 use crate::s3::S3Options;
 use crate::schema::Batch;
+
+pub use pieces::Parsed;
 
 /// How to ingest.
 #[derive(Debug, Clone)]
@@ -252,16 +255,22 @@ fn one_input(
         ingest_ts,
         options: &opts.formats,
     };
-    let mut batch = match parse_bytes(format, body, &ctx, opts.chunk_bytes) {
-        Ok(b) => b,
+    let parsed = match pieces::parse(
+        format,
+        body,
+        &ctx,
+        opts.chunk_bytes,
+        (base_lines, base_records),
+    ) {
+        Ok(p) => p,
         Err(why) => return (named(failed(why, Some(format.name()))), None),
     };
     phase("parsed");
-    if let Err(why) = reconcile(&batch, format.name(), &input.name) {
-        return (named(failed(why, Some(format.name()))), None);
-    }
-    let quarantined = batch.quarantine.len() as u64;
-    if batch.records == 0 {
+    let records = parsed.records();
+    let mut rows = parsed.rows();
+    let quarantined = rows.remove("quarantine").unwrap_or(0);
+    rows.retain(|_, n| *n > 0);
+    if records == 0 {
         let why = format!(
             "{}: no records found in {} bytes (parsed as {}); nothing was ingested — check that this is the file you meant",
             input.name,
@@ -270,26 +279,16 @@ fn one_input(
         );
         return (named(failed(why, Some(format.name()))), None);
     }
-    if quarantined == batch.records {
+    if quarantined == records {
         return (
             named(failed(
-                nothing_parsed(input, format, &batch),
+                nothing_parsed(input, format, &parsed),
                 Some(format.name()),
             )),
             None,
         );
     }
-    batch.shift(base_lines, base_records);
-
-    let records = batch.records;
-    let mut rows = BTreeMap::new();
-    for (table, n) in batch.counts() {
-        if n > 0 && table != "quarantine" {
-            rows.insert(table, n as u64);
-        }
-    }
-    phase("reconciled");
-    if let Err(why) = stage(batch, &input.name, txn) {
+    if let Err(why) = parsed.stage(txn) {
         return (named(failed(why, Some(format.name()))), None);
     }
     phase("staged");
@@ -385,118 +384,31 @@ fn first_line_preview(data: &[u8]) -> String {
     format!("{printable:?}")
 }
 
-fn nothing_parsed(input: &Input, format: &dyn Format, batch: &Batch) -> String {
-    let mut reasons: Vec<String> = Vec::new();
-    for q in &batch.quarantine {
-        let reason = q.reason.clone().unwrap_or_default();
-        if reasons.len() < 3 && !reasons.iter().any(|r| r.ends_with(&reason)) {
-            reasons.push(format!("line {}: {reason}", q.src.line));
-        }
-    }
+fn nothing_parsed(input: &Input, format: &dyn Format, parsed: &Parsed) -> String {
+    let reasons: Vec<String> = parsed
+        .quarantine_sample(3)
+        .into_iter()
+        .map(|(line, reason)| format!("line {line}: {reason}"))
+        .collect();
     format!(
         "{}: none of its {} records parsed as {} ({}); nothing was ingested. {}. Hint: pass --format with the right format, or check the file",
         input.name,
-        batch.records,
+        parsed.records(),
         format.name(),
         format.describes(),
         reasons.join("; ")
     )
 }
 
-/// Parses `data` with `format`, in parallel pieces when it is larger than `chunk_bytes`.
-/// A panic inside a parser becomes an error for this input instead of killing the run.
+/// Parses `data` with `format`, in parallel pieces when it is larger than `chunk_bytes`,
+/// and returns the rows of the whole input, numbered within it. A panic inside a parser
+/// becomes an error for this input instead of killing the run. (The ingest itself
+/// does not hold every row at once: see [`pieces`].)
 pub fn parse_bytes(
     format: &dyn Format,
     data: &[u8],
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
 ) -> Result<Batch, String> {
-    let mut cuts = if data.len() > chunk_bytes {
-        format.split(data, chunk_bytes)
-    } else {
-        Vec::new()
-    };
-    cuts.retain(|&c| c > 0 && c < data.len());
-    cuts.sort_unstable();
-    cuts.dedup();
-    let mut bounds = Vec::with_capacity(cuts.len() + 1);
-    let mut start = 0;
-    for c in cuts.into_iter().chain([data.len()]) {
-        bounds.push((start, c));
-        start = c;
-    }
-    let pieces: Vec<Result<(Batch, u64), String>> = bounds
-        .par_iter()
-        .map(|&(s, e)| {
-            let piece = &data[s..e];
-            let newlines = memchr::memchr_iter(b'\n', piece).count() as u64;
-            std::panic::catch_unwind(AssertUnwindSafe(|| {
-                let mut b = Batch::default();
-                format.parse(piece, ctx, &mut b);
-                b
-            }))
-            .map(|b| (b, newlines))
-            .map_err(|panic| {
-                let msg = panic
-                    .downcast_ref::<&str>()
-                    .map(|s| s.to_string())
-                    .or_else(|| panic.downcast_ref::<String>().cloned())
-                    .unwrap_or_default();
-                format!(
-                    "{}: internal error in the {} parser between bytes {s} and {e} ({msg}); nothing was ingested from this input — please report it with the file",
-                    ctx.input,
-                    format.name()
-                )
-            })
-        })
-        .collect();
-    let mut total = Batch::default();
-    let mut lines_before = 0u64;
-    for piece in pieces {
-        let (mut b, newlines) = piece?;
-        b.shift(lines_before, 0);
-        lines_before += newlines;
-        total.append(b);
-    }
-    std::panic::catch_unwind(AssertUnwindSafe(|| format.finish(&mut total))).map_err(|_| {
-        format!(
-            "{}: internal error in the {} parser while finishing",
-            ctx.input,
-            format.name()
-        )
-    })?;
-    Ok(total)
-}
-
-/// Every record read must have produced a row or a quarantine entry.
-fn reconcile(batch: &Batch, format: &str, input: &str) -> Result<(), String> {
-    let seen = batch.records_seen();
-    let complete = seen.len() as u64 == batch.records
-        && seen.first().is_none_or(|&f| f == 1)
-        && seen.last().is_none_or(|&l| l == batch.records);
-    if complete {
-        return Ok(());
-    }
-    let missing: Vec<u64> = (1..=batch.records)
-        .filter(|r| !seen.contains(r))
-        .take(5)
-        .collect();
-    Err(format!(
-        "{input}: internal error: the {format} parser read {} records but accounted for {} (e.g. records {missing:?} produced no row); nothing was ingested from this input — please report it",
-        batch.records,
-        seen.len()
-    ))
-}
-
-fn stage(batch: Batch, input: &str, txn: &Transaction<'_>) -> Result<(), String> {
-    batch.into_tables().into_par_iter().try_for_each(|rows| {
-        let table = rows.table().name;
-        let frames = rows
-            .into_frames_by_day(input)
-            .map_err(|e| format!("{input}: building {table}: {e}"))?;
-        for (day, mut df) in frames {
-            txn.write(table, day, &mut df).map_err(|e| e.to_string())?;
-        }
-        Ok(())
-    })
+    pieces::parse_rows(format, data, ctx, chunk_bytes)
 }

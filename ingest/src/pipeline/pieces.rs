@@ -1,0 +1,336 @@
+//! One input on its way to the lake, in pieces parsed in parallel.
+//!
+//! 1. The input is cut where its format allows ([`Format::split`]) and every piece is
+//!    parsed on its own rayon task, numbered from its own first line and record. The
+//!    task checks that every record it read produced a row or a quarantine entry and,
+//!    for formats that need no look at the whole input, turns its rows into columns
+//!    (one DataFrame per table and day) right away, so that row structs never pile up.
+//! 2. Once every piece is parsed, each piece's offset in the input is known; formats
+//!    that merge across pieces ([`Format::finish`]) get all pieces' rows, renumbered,
+//!    and their rows become columns then.
+//! 3. [`Parsed::stage`] renumbers the columns, encodes and compresses every piece's
+//!    rows of a day as one Parquet row group (in parallel), and writes each table's
+//!    day as one staged file whose row groups are the pieces' in input order.
+
+use std::collections::BTreeMap;
+use std::panic::AssertUnwindSafe;
+
+use polars::prelude::*;
+use rayon::prelude::*;
+
+use crate::format::{Format, ParseContext};
+use crate::lake::parquet::{self, EncodedRowGroup};
+use crate::lake::Transaction;
+use crate::schema::{Batch, TableDef};
+
+/// A table's rows of one UTC day from one piece.
+type DayFrame = (&'static TableDef, chrono::NaiveDate, DataFrame);
+
+enum Content {
+    /// Row structs, numbered within the whole input (formats that finish).
+    Rows(Batch),
+    /// Columns, numbered within the piece (shifted by the piece's offsets when staged).
+    Frames(Vec<DayFrame>),
+}
+
+struct Piece {
+    /// Newlines in the piece and records it read.
+    lines: u64,
+    records: u64,
+    /// Lines and records of the input before this piece.
+    lines_before: u64,
+    records_before: u64,
+    /// Rows per table (quarantine included).
+    rows: Vec<(&'static str, usize)>,
+    /// The first quarantine reasons (line within the piece, reason), for messages.
+    quarantine_sample: Vec<(u64, String)>,
+    content: Content,
+}
+
+/// A parsed input: every record accounted for, ready to be staged.
+pub struct Parsed {
+    pieces: Vec<Piece>,
+    input: String,
+}
+
+impl Parsed {
+    /// Records read.
+    pub fn records(&self) -> u64 {
+        self.pieces.iter().map(|p| p.records).sum()
+    }
+
+    /// Rows per table (quarantine included), tables in [`crate::TABLES`] order.
+    pub fn rows(&self) -> BTreeMap<&'static str, u64> {
+        let mut rows = BTreeMap::new();
+        for piece in &self.pieces {
+            for &(table, n) in &piece.rows {
+                *rows.entry(table).or_default() += n as u64;
+            }
+        }
+        rows
+    }
+
+    /// Up to `n` distinct quarantine reasons with the input line they occurred on.
+    pub fn quarantine_sample(&self, n: usize) -> Vec<(u64, String)> {
+        let mut out: Vec<(u64, String)> = Vec::new();
+        for piece in &self.pieces {
+            for (line, reason) in &piece.quarantine_sample {
+                if out.len() < n && !out.iter().any(|(_, r)| r == reason) {
+                    out.push((piece.lines_before + line, reason.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Encodes every piece's rows and stages one Parquet file per table and day.
+    pub fn stage(self, txn: &Transaction<'_>) -> Result<(), String> {
+        let input = self.input;
+        let encoded: Vec<
+            Vec<(
+                &'static TableDef,
+                chrono::NaiveDate,
+                Schema,
+                EncodedRowGroup,
+            )>,
+        > = self
+            .pieces
+            .into_par_iter()
+            .map(|piece| {
+                let (lines, records) = (piece.lines_before, piece.records_before);
+                let frames = match piece.content {
+                    Content::Frames(frames) => frames
+                        .into_iter()
+                        .map(|(t, day, df)| Ok((t, day, shift(df, lines, records)?)))
+                        .collect::<PolarsResult<Vec<DayFrame>>>(),
+                    Content::Rows(batch) => batch.into_frames(&input),
+                };
+                frames
+                    .and_then(|frames| {
+                        frames
+                            .into_par_iter()
+                            .map(|(t, day, df)| {
+                                Ok((t, day, df.schema().as_ref().clone(), parquet::encode(&df)?))
+                            })
+                            .collect()
+                    })
+                    .map_err(|e| format!("{input}: encoding rows: {e}"))
+            })
+            .collect::<Result<_, String>>()?;
+        let mut files: BTreeMap<(&'static str, chrono::NaiveDate), (Schema, Vec<EncodedRowGroup>)> =
+            BTreeMap::new();
+        for (table, day, schema, group) in encoded.into_iter().flatten() {
+            files
+                .entry((table.name, day))
+                .or_insert_with(|| (schema, Vec::new()))
+                .1
+                .push(group);
+        }
+        files
+            .into_par_iter()
+            .try_for_each(|((table, day), (schema, groups))| {
+                txn.write(table, day, &schema, &groups)
+                    .map_err(|e| e.to_string())
+            })
+    }
+}
+
+/// Adds a piece's offsets to the provenance columns of its frame.
+fn shift(mut df: DataFrame, lines: u64, records: u64) -> PolarsResult<DataFrame> {
+    for (name, by) in [("input_line", lines), ("input_record", records)] {
+        if by > 0 {
+            let shifted = df.column(name)?.as_materialized_series() + by as i64;
+            df.with_column(shifted.with_name(name.into()).into_column())?;
+        }
+    }
+    Ok(df)
+}
+
+/// Parses `data` with `format` in pieces of about `chunk_bytes` (see the module
+/// documentation). `base` is the (lines, records) of the input before `data` (an
+/// appended input continues its numbering). With `columns` false, pieces keep their
+/// rows (for [`super::parse_bytes`]).
+pub(super) fn parse(
+    format: &dyn Format,
+    data: &[u8],
+    ctx: &ParseContext<'_>,
+    chunk_bytes: usize,
+    base: (u64, u64),
+) -> Result<Parsed, String> {
+    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, !format.finishes())?;
+    if format.finishes() {
+        finish(format, &mut pieces, ctx)?;
+    }
+    // Rows still held are numbered within the input; columns are shifted when staged.
+    for piece in &mut pieces {
+        piece.lines_before += base.0;
+        piece.records_before += base.1;
+        if let Content::Rows(batch) = &mut piece.content {
+            batch.shift(base.0, base.1);
+        }
+    }
+    Ok(Parsed {
+        pieces,
+        input: ctx.input.to_owned(),
+    })
+}
+
+/// The rows of every piece, joined and numbered within the input (for tests and
+/// benchmarks).
+pub(super) fn parse_rows(
+    format: &dyn Format,
+    data: &[u8],
+    ctx: &ParseContext<'_>,
+    chunk_bytes: usize,
+) -> Result<Batch, String> {
+    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, false)?;
+    if format.finishes() {
+        finish(format, &mut pieces, ctx)?;
+    }
+    let batches = pieces
+        .into_iter()
+        .filter_map(|p| match p.content {
+            Content::Rows(b) => Some(b),
+            Content::Frames(_) => None,
+        })
+        .collect();
+    Ok(Batch::join(batches))
+}
+
+fn parse_pieces(
+    format: &dyn Format,
+    data: &[u8],
+    ctx: &ParseContext<'_>,
+    chunk_bytes: usize,
+    columns: bool,
+) -> Result<Vec<Piece>, String> {
+    let mut cuts = if data.len() > chunk_bytes {
+        format.split(data, chunk_bytes)
+    } else {
+        Vec::new()
+    };
+    cuts.retain(|&c| c > 0 && c < data.len());
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut bounds = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for c in cuts.into_iter().chain([data.len()]) {
+        bounds.push((start, c));
+        start = c;
+    }
+    let mut pieces: Vec<Piece> = bounds
+        .into_par_iter()
+        .map(|(s, e)| parse_piece(format, &data[s..e], (s, e), ctx, columns))
+        .collect::<Result<_, String>>()?;
+    let (mut lines, mut records) = (0, 0);
+    for piece in &mut pieces {
+        piece.lines_before = lines;
+        piece.records_before = records;
+        lines += piece.lines;
+        records += piece.records;
+        if let Content::Rows(batch) = &mut piece.content {
+            batch.shift(piece.lines_before, piece.records_before);
+        }
+    }
+    Ok(pieces)
+}
+
+/// Parses one piece; a panic inside the parser becomes an error for the input.
+fn parse_piece(
+    format: &dyn Format,
+    bytes: &[u8],
+    (s, e): (usize, usize),
+    ctx: &ParseContext<'_>,
+    columns: bool,
+) -> Result<Piece, String> {
+    let batch = std::panic::catch_unwind(AssertUnwindSafe(|| {
+        let mut b = Batch::default();
+        format.parse(bytes, ctx, &mut b);
+        b
+    }))
+    .map_err(|panic| {
+        let msg = panic
+            .downcast_ref::<&str>()
+            .map(|s| s.to_string())
+            .or_else(|| panic.downcast_ref::<String>().cloned())
+            .unwrap_or_default();
+        format!(
+            "{}: internal error in the {} parser between bytes {s} and {e} ({msg}); nothing was ingested from this input — please report it with the file",
+            ctx.input,
+            format.name()
+        )
+    })?;
+    reconcile(&batch, 0, format.name(), ctx.input)?;
+    let quarantine_sample = batch
+        .quarantine
+        .iter()
+        .take(16)
+        .map(|q| (q.src.line, q.reason.clone().unwrap_or_default()))
+        .collect();
+    let rows = batch.counts();
+    let records = batch.records;
+    let content = if columns {
+        Content::Frames(
+            batch
+                .into_frames(ctx.input)
+                .map_err(|e| format!("{}: building columns: {e}", ctx.input))?,
+        )
+    } else {
+        Content::Rows(batch)
+    };
+    Ok(Piece {
+        lines: memchr::memchr_iter(b'\n', bytes).count() as u64,
+        records,
+        lines_before: 0,
+        records_before: 0,
+        rows,
+        quarantine_sample,
+        content,
+    })
+}
+
+/// Runs the format's whole-input step over the pieces' rows (numbered within the
+/// input), then checks again that every record is accounted for in its piece.
+fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> Result<(), String> {
+    let mut batches: Vec<Batch> = pieces
+        .iter_mut()
+        .map(|p| match &mut p.content {
+            Content::Rows(b) => std::mem::take(b),
+            Content::Frames(_) => Batch::default(),
+        })
+        .collect();
+    std::panic::catch_unwind(AssertUnwindSafe(|| format.finish(&mut batches))).map_err(|_| {
+        format!(
+            "{}: internal error in the {} parser while finishing",
+            ctx.input,
+            format.name()
+        )
+    })?;
+    for (piece, batch) in pieces.iter_mut().zip(batches) {
+        reconcile(&batch, piece.records_before, format.name(), ctx.input)?;
+        piece.rows = batch.counts();
+        piece.content = Content::Rows(batch);
+    }
+    Ok(())
+}
+
+/// Every record a piece read (numbered `first + 1 ..= first + records`) must have
+/// produced a row or a quarantine entry.
+fn reconcile(batch: &Batch, first: u64, format: &str, input: &str) -> Result<(), String> {
+    let seen = batch.records_seen();
+    let complete = seen.len() as u64 == batch.records
+        && seen.first().is_none_or(|&f| f == first + 1)
+        && seen.last().is_none_or(|&l| l == first + batch.records);
+    if complete {
+        return Ok(());
+    }
+    let missing: Vec<u64> = (first + 1..=first + batch.records)
+        .filter(|r| !seen.contains(r))
+        .take(5)
+        .collect();
+    Err(format!(
+        "{input}: internal error: the {format} parser read {} records but accounted for {} (e.g. records {missing:?} produced no row); nothing was ingested from this input — please report it",
+        batch.records,
+        seen.len()
+    ))
+}
