@@ -12,9 +12,8 @@ use std::time::Instant;
 
 use runlens_ingest::{IngestOptions, Lake};
 
-/// The allocator the `runlens` binary uses.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "support/allocator.rs"]
+mod allocator;
 
 /// A deterministic xorshift generator: the same file every run.
 struct Rng(u64);
@@ -109,6 +108,7 @@ fn generate(path: &Path, megabytes: usize) {
 }
 
 fn main() {
+    allocator::keep_freed_memory();
     let megabytes: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())
@@ -116,6 +116,11 @@ fn main() {
     let dir = tempfile::tempdir().unwrap();
     let input = dir.path().join("drain.ndjson");
     generate(&input, megabytes);
+    // VERCEL_BENCH_KEEP=PATH keeps a copy of the input (for profiling).
+    if let Ok(keep) = std::env::var("VERCEL_BENCH_KEEP") {
+        std::fs::copy(&input, keep).unwrap();
+        return;
+    }
     let size = std::fs::metadata(&input).unwrap().len() as f64 / (1 << 20) as f64;
     let lines = std::fs::read(&input)
         .unwrap()

@@ -23,9 +23,8 @@ use runlens_ingest::format::postgres::Postgres;
 use runlens_ingest::pipeline::parse_bytes;
 use runlens_ingest::{FormatOptions, IngestOptions, Lake, ParseContext};
 
-// The binary's allocator, so that the figures are the binary's.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../benches/support/allocator.rs"]
+mod allocator;
 
 struct Rng(u64);
 
@@ -121,6 +120,7 @@ fn generate(path: &str, bytes: u64) -> std::io::Result<()> {
 }
 
 fn main() {
+    allocator::keep_freed_memory();
     let mut args = std::env::args().skip(1);
     let path = args
         .next()

@@ -7,7 +7,7 @@
 //! so the flavours cannot drift apart.
 
 use super::classify::classify;
-use super::normalize::{fingerprint, normalize_query};
+use super::normalize::normalize_remembered;
 use super::query_text::pgbadger_query_text;
 use crate::schema::{PgLogEntry, Prov};
 
@@ -290,26 +290,26 @@ impl RawEntry {
                 .or(d.sql.as_deref())
                 .filter(|_| counted)
             {
-                normalized =
-                    pgbadger_query_text(text, self.detail.as_deref()).map(|q| normalize_query(&q));
+                normalized = pgbadger_query_text(text, self.detail.as_deref())
+                    .and_then(|q| normalize_remembered(&q));
             }
         } else if let Some(sql) = self.message.strip_prefix("statement: ") {
             // log_statement output
             statement.get_or_insert_with(|| sql.to_owned());
-            normalized =
-                pgbadger_query_text(sql, self.detail.as_deref()).map(|q| normalize_query(&q));
+            normalized = pgbadger_query_text(sql, self.detail.as_deref())
+                .and_then(|q| normalize_remembered(&q));
         } else if let Some(sql) = self
             .message
             .strip_prefix("execute ")
             .and_then(|r| r.find(": ").map(|p| &r[p + 2..]))
         {
             statement.get_or_insert_with(|| sql.to_owned());
-            normalized =
-                pgbadger_query_text(sql, self.detail.as_deref()).map(|q| normalize_query(&q));
+            normalized = pgbadger_query_text(sql, self.detail.as_deref())
+                .and_then(|q| normalize_remembered(&q));
         } else if let Some(sql) = &statement {
-            normalized = pgbadger_query_text(sql, None).map(|q| normalize_query(&q));
+            normalized = pgbadger_query_text(sql, None).and_then(|q| normalize_remembered(&q));
         }
-        let normalized = normalized.filter(|n| !n.is_empty());
+        let (normalized, fingerprint) = normalized.unzip();
         let class = classify(
             &self.severity,
             self.sqlstate.as_deref(),
@@ -339,7 +339,7 @@ impl RawEntry {
             query_id: self.query_id,
             duration_ms,
             duration_phase: phase.map(str::to_owned),
-            fingerprint: normalized.as_deref().map(fingerprint),
+            fingerprint,
             normalized_query: normalized,
             auth_user: class.auth_user,
             auth_reason: class.auth_reason,

@@ -130,6 +130,52 @@ pub fn normalize_query(query: &str) -> String {
 
 /// A stable fingerprint of a normalized query: the first 16 hex digits of its BLAKE3
 /// hash (the same on every machine and in every runlens version).
+/// [`normalize_query`] and the [`fingerprint`] of the result (`None` when it is empty),
+/// remembered per thread: applications send the same few statement shapes all day.
+/// Fingerprints are remembered by normalized text; whole normalizations only for
+/// texts with bind parameters and no string literal (prepared statements, ORMs),
+/// which repeat verbatim, unlike statements with inline literals.
+pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
+    use std::cell::RefCell;
+    use std::collections::HashMap;
+    const LIMIT: usize = 4096;
+    thread_local! {
+        static NORMALIZED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+        static FINGERPRINTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+    }
+    let verbatim = query.contains('$') && !query.contains('\'');
+    let normalized = if verbatim {
+        NORMALIZED.with_borrow_mut(|seen| {
+            if let Some(n) = seen.get(query) {
+                return n.clone();
+            }
+            let n = normalize_query(query);
+            if seen.len() >= LIMIT {
+                seen.clear();
+            }
+            seen.insert(query.to_owned(), n.clone());
+            n
+        })
+    } else {
+        normalize_query(query)
+    };
+    if normalized.is_empty() {
+        return None;
+    }
+    let fp = FINGERPRINTS.with_borrow_mut(|seen| {
+        if let Some(fp) = seen.get(&normalized) {
+            return fp.clone();
+        }
+        let fp = fingerprint(&normalized);
+        if seen.len() >= LIMIT {
+            seen.clear();
+        }
+        seen.insert(normalized.clone(), fp.clone());
+        fp
+    });
+    Some((normalized, fp))
+}
+
 pub fn fingerprint(normalized: &str) -> String {
     let hash = blake3::hash(normalized.as_bytes());
     hash.to_hex()[..16].to_owned()
@@ -603,6 +649,23 @@ fn trim_and_semicolon(mut s: Vec<u8>) -> Vec<u8> {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn remembered_normalizations_equal_fresh_ones() {
+        for q in [
+            "SELECT * FROM users WHERE id = $1 AND org = $2",
+            "SELECT * FROM users WHERE id = 42",
+            "UPDATE t SET name = 'x' WHERE id = $1",
+            "   ",
+        ] {
+            for _ in 0..3 {
+                let fresh = Some(normalize_query(q))
+                    .filter(|n| !n.is_empty())
+                    .map(|n| (n.clone(), fingerprint(&n)));
+                assert_eq!(normalize_remembered(q), fresh, "{q}");
+            }
+        }
+    }
 
     fn norm(q: &str) -> String {
         normalize_query(
