@@ -42,6 +42,12 @@ impl EncodedRowGroup {
     pub fn rows(&self) -> u64 {
         self.rows
     }
+
+    /// Appends the columns of `more`, the encoding of further columns of the same rows.
+    pub fn append_columns(&mut self, more: EncodedRowGroup) {
+        debug_assert_eq!(self.rows, more.rows);
+        self.columns.extend(more.columns);
+    }
 }
 
 /// Encodes and compresses `df` as one row group (its columns are rechunked first).
@@ -95,7 +101,9 @@ mod tests {
     fn row_groups_written_separately_read_back_as_one_table() {
         let a = df!("ts" => [3i64, 1], "s" => [Some("x"), None]).unwrap();
         let b = df!("ts" => [7i64], "s" => [Some("a longer string than twelve bytes")]).unwrap();
-        let groups = [encode(&a).unwrap(), encode(&b).unwrap()];
+        let mut first = encode(&a.select(["ts"]).unwrap()).unwrap();
+        first.append_columns(encode(&a.select(["s"]).unwrap()).unwrap());
+        let groups = [first, encode(&b).unwrap()];
         assert_eq!(groups[0].rows(), 2);
         let mut bytes = Vec::new();
         write(&mut bytes, &a.schema(), &groups).unwrap();

@@ -4,13 +4,15 @@
 //!    parsed on its own rayon task, numbered from its own first line and record. The
 //!    task checks that every record it read produced a row or a quarantine entry and,
 //!    for formats that need no look at the whole input, turns its rows into columns
-//!    (one DataFrame per table and day) right away, so that row structs never pile up.
+//!    (one DataFrame per table and day) and encodes and compresses them as Parquet
+//!    right away — all but the line and record numbers — so that neither row structs
+//!    nor columns pile up.
 //! 2. Once every piece is parsed, each piece's offset in the input is known; formats
 //!    that merge across pieces ([`Format::finish`]) get all pieces' rows, renumbered,
 //!    and their rows become columns then.
-//! 3. [`Parsed::stage`] renumbers the columns, encodes and compresses every piece's
-//!    rows of a day as one Parquet row group (in parallel), and writes each table's
-//!    day as one staged file whose row groups are the pieces' in input order.
+//! 3. [`Parsed::stage`] encodes what is left (the numbers, shifted by the piece's
+//!    offsets; all columns of formats that finish), in parallel, and writes each
+//!    table's day as one staged file whose row groups are the pieces' in input order.
 
 use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
@@ -23,15 +25,61 @@ use crate::lake::parquet::{self, EncodedRowGroup};
 use crate::lake::Transaction;
 use crate::schema::{Batch, TableDef};
 
-/// A table's rows of one UTC day from one piece.
-type DayFrame = (&'static TableDef, chrono::NaiveDate, DataFrame);
-
 enum Content {
     /// Row structs, numbered within the whole input (formats that finish).
     Rows(Batch),
-    /// Columns, numbered within the piece (shifted by the piece's offsets when staged).
-    Frames(Vec<DayFrame>),
+    /// Parquet row groups whose line and record numbers still need the piece's offsets.
+    Encoded(Vec<PartlyEncoded>),
 }
+
+/// A table's rows of one UTC day from one piece, encoded but for the provenance
+/// numbers: those are only known once the pieces before it are parsed, and are the
+/// schema's last two columns, so they are encoded then and appended.
+struct PartlyEncoded {
+    table: &'static TableDef,
+    day: chrono::NaiveDate,
+    schema: Schema,
+    /// Every column but `input_line` and `input_record`.
+    head: EncodedRowGroup,
+    /// `input_line` and `input_record`, numbered within the piece.
+    numbers: DataFrame,
+}
+
+/// The provenance columns, which end every table's schema.
+const NUMBERS: [&str; 2] = ["input_line", "input_record"];
+
+impl PartlyEncoded {
+    fn new(table: &'static TableDef, day: chrono::NaiveDate, df: DataFrame) -> PolarsResult<Self> {
+        let schema = df.schema().as_ref().clone();
+        let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
+        debug_assert_eq!(names[names.len() - 2..], NUMBERS);
+        let numbers = df.select(NUMBERS)?;
+        let head = parquet::encode(&df.drop_many(NUMBERS))?;
+        Ok(PartlyEncoded {
+            table,
+            day,
+            schema,
+            head,
+            numbers,
+        })
+    }
+
+    /// The complete row group, numbered within the input.
+    fn finish(self, lines: u64, records: u64) -> PolarsResult<DayGroup> {
+        let numbers = parquet::encode(&shift(self.numbers, lines, records)?)?;
+        let mut group = self.head;
+        group.append_columns(numbers);
+        Ok((self.table, self.day, self.schema, group))
+    }
+}
+
+/// A table's rows of one UTC day from one piece, encoded.
+type DayGroup = (
+    &'static TableDef,
+    chrono::NaiveDate,
+    Schema,
+    EncodedRowGroup,
+);
 
 struct Piece {
     /// Newlines in the piece and records it read.
@@ -86,35 +134,26 @@ impl Parsed {
     /// Encodes every piece's rows and stages one Parquet file per table and day.
     pub fn stage(self, txn: &Transaction<'_>) -> Result<(), String> {
         let input = self.input;
-        let encoded: Vec<
-            Vec<(
-                &'static TableDef,
-                chrono::NaiveDate,
-                Schema,
-                EncodedRowGroup,
-            )>,
-        > = self
+        let encoded: Vec<Vec<DayGroup>> = self
             .pieces
             .into_par_iter()
             .map(|piece| {
                 let (lines, records) = (piece.lines_before, piece.records_before);
-                let frames = match piece.content {
-                    Content::Frames(frames) => frames
+                match piece.content {
+                    Content::Encoded(parts) => parts
                         .into_iter()
-                        .map(|(t, day, df)| Ok((t, day, shift(df, lines, records)?)))
-                        .collect::<PolarsResult<Vec<DayFrame>>>(),
-                    Content::Rows(batch) => batch.into_frames(&input),
-                };
-                frames
-                    .and_then(|frames| {
+                        .map(|part| part.finish(lines, records))
+                        .collect::<PolarsResult<Vec<DayGroup>>>(),
+                    Content::Rows(batch) => batch.into_frames(&input).and_then(|frames| {
                         frames
                             .into_par_iter()
                             .map(|(t, day, df)| {
                                 Ok((t, day, df.schema().as_ref().clone(), parquet::encode(&df)?))
                             })
                             .collect()
-                    })
-                    .map_err(|e| format!("{input}: encoding rows: {e}"))
+                    }),
+                }
+                .map_err(|e| format!("{input}: encoding rows: {e}"))
             })
             .collect::<Result<_, String>>()?;
         let mut files: BTreeMap<(&'static str, chrono::NaiveDate), (Schema, Vec<EncodedRowGroup>)> =
@@ -191,7 +230,7 @@ pub(super) fn parse_rows(
         .into_iter()
         .filter_map(|p| match p.content {
             Content::Rows(b) => Some(b),
-            Content::Frames(_) => None,
+            Content::Encoded(_) => None,
         })
         .collect();
     Ok(Batch::join(batches))
@@ -270,11 +309,13 @@ fn parse_piece(
     let rows = batch.counts();
     let records = batch.records;
     let content = if columns {
-        Content::Frames(
-            batch
-                .into_frames(ctx.input)
-                .map_err(|e| format!("{}: building columns: {e}", ctx.input))?,
-        )
+        let encoded = batch.into_frames(ctx.input).and_then(|frames| {
+            frames
+                .into_iter()
+                .map(|(t, day, df)| PartlyEncoded::new(t, day, df))
+                .collect()
+        });
+        Content::Encoded(encoded.map_err(|e| format!("{}: encoding rows: {e}", ctx.input))?)
     } else {
         Content::Rows(batch)
     };
@@ -296,7 +337,7 @@ fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> 
         .iter_mut()
         .map(|p| match &mut p.content {
             Content::Rows(b) => std::mem::take(b),
-            Content::Frames(_) => Batch::default(),
+            Content::Encoded(_) => Batch::default(),
         })
         .collect();
     std::panic::catch_unwind(AssertUnwindSafe(|| format.finish(&mut batches))).map_err(|_| {
