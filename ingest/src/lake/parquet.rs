@@ -106,7 +106,7 @@ mod tests {
         let groups = [first, encode(&b).unwrap()];
         assert_eq!(groups[0].rows(), 2);
         let mut bytes = Vec::new();
-        write(&mut bytes, &a.schema(), &groups).unwrap();
+        write(&mut bytes, a.schema(), &groups).unwrap();
         let back = ParquetReader::new(std::io::Cursor::new(bytes))
             .finish()
             .unwrap();
