@@ -265,6 +265,21 @@ impl Transaction<'_> {
         Ok(())
     }
 
+    /// Writes `df`, one table's rows of one UTC day, as a staged Parquet file of one
+    /// row group (for tools that build tables directly, such as benchmarks).
+    pub fn write_frame(
+        &self,
+        table: &str,
+        day: chrono::NaiveDate,
+        df: &DataFrame,
+    ) -> Result<(), LakeError> {
+        let group = parquet::encode(df).map_err(|source| LakeError::Parquet {
+            path: self.lake.root.join(table),
+            source,
+        })?;
+        self.write(table, day, df.schema(), &[group])
+    }
+
     /// Records an input this run ingested (written to the manifest at commit).
     pub fn add_input(&mut self, entry: InputEntry) {
         self.inputs.push(entry);
