@@ -156,7 +156,7 @@ fn main() {
     for round in 0..3 {
         let out = dir.path().join(format!("duck{round}.parquet"));
         let script = format!(
-            "import duckdb, time\ncon = duckdb.connect()\nt = time.perf_counter()\ncon.execute(\"COPY (SELECT * FROM read_json_auto('{}')) TO '{}' (FORMAT parquet, COMPRESSION zstd)\")\nprint(time.perf_counter() - t)",
+            "import duckdb, time\ncon = duckdb.connect()\ncon.execute('PRAGMA disable_progress_bar')\nt = time.perf_counter()\ncon.execute(\"COPY (SELECT * FROM read_json_auto('{}')) TO '{}' (FORMAT parquet, COMPRESSION zstd)\")\nprint(time.perf_counter() - t)",
             input.display(),
             out.display()
         );
@@ -165,7 +165,11 @@ fn main() {
             .output()
         {
             Ok(o) if o.status.success() => {
-                let secs: f64 = String::from_utf8_lossy(&o.stdout).trim().parse().unwrap();
+                let stdout = String::from_utf8_lossy(&o.stdout);
+                let last = stdout.lines().last().unwrap_or("").trim();
+                let secs: f64 = last
+                    .parse()
+                    .unwrap_or_else(|_| panic!("unexpected DuckDB output: {stdout:?}"));
                 duckdb.push(secs);
                 println!("duckdb COPY read_json_auto → zstd parquet, round {round}: {secs:.2} s ({:.0} MiB/s)", size / secs);
             }
