@@ -1,0 +1,346 @@
+//! `latency_breach`: slow responses, from the function durations of `app_logs` (the
+//! REPORT lines of Vercel functions). A bucket of one region breaches when enough
+//! responses take longer than the runbook's 5 s, or when its p95 exceeds the runbook's
+//! targets: 500 ms for APIs, 2 s for pages.
+
+use std::collections::BTreeMap;
+
+use polars::prelude::*;
+use serde::Deserialize;
+
+use super::finding::{keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, Severity};
+use super::frame::{bucket, f64s, i64s, runs, samples, strs, ts_between, ts_us};
+use super::{DetectContext, Detector};
+use crate::AnalyzeError;
+
+/// `[detect.latency]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LatencyConfig {
+    pub enabled: bool,
+    /// Bucket width in minutes.
+    pub bucket_minutes: u32,
+    /// A response slower than this (ms) is a slow response.
+    pub slow_response_ms: f64,
+    /// A bucket breaches with at least this many slow responses …
+    pub min_slow_responses: u64,
+    /// … making up at least this share of its responses.
+    pub min_slow_ratio: f64,
+    /// p95 target for API routes (paths under `api_prefix`), ms.
+    pub api_p95_ms: f64,
+    /// p95 target for pages, ms.
+    pub page_p95_ms: f64,
+    /// Paths starting with this are APIs.
+    pub api_prefix: String,
+    /// A p95 is only judged over at least this many responses.
+    pub min_requests: u64,
+    /// Breached buckets at most this many buckets apart are one finding.
+    pub merge_gap_buckets: u32,
+    pub severity: Severity,
+}
+
+impl Default for LatencyConfig {
+    fn default() -> Self {
+        LatencyConfig {
+            enabled: true,
+            bucket_minutes: 5,
+            slow_response_ms: 5000.0,
+            min_slow_responses: 3,
+            min_slow_ratio: 0.02,
+            api_p95_ms: 500.0,
+            page_p95_ms: 2000.0,
+            api_prefix: "/api/".into(),
+            min_requests: 100,
+            merge_gap_buckets: 1,
+            severity: Severity::P2,
+        }
+    }
+}
+
+pub struct LatencyBreach {
+    config: LatencyConfig,
+}
+
+impl LatencyBreach {
+    pub fn new(config: LatencyConfig) -> Self {
+        LatencyBreach { config }
+    }
+}
+
+/// One bucket of one region and class.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LatencyBucket {
+    pub start: i64,
+    pub api: bool,
+    pub requests: u64,
+    pub slow: u64,
+    pub p95: f64,
+}
+
+/// Whether a bucket breaches.
+pub fn breaches(b: &LatencyBucket, c: &LatencyConfig) -> bool {
+    let slow =
+        b.slow >= c.min_slow_responses && b.slow as f64 >= c.min_slow_ratio * b.requests as f64;
+    let target = if b.api { c.api_p95_ms } else { c.page_p95_ms };
+    slow || (b.requests >= c.min_requests && b.p95 > target)
+}
+
+impl Detector for LatencyBreach {
+    fn name(&self) -> &'static str {
+        "latency"
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        &["latency_breach"]
+    }
+
+    fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
+        let c = &self.config;
+        let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
+        let w = ctx.window;
+        let timed = || -> PolarsResult<LazyFrame> {
+            Ok(ctx
+                .scan("app_logs")?
+                .filter(ts_between(w.from_us, w.to_us).and(col("duration_ms").is_not_null())))
+        };
+        let df = timed()?
+            .group_by([
+                bucket(width).alias("b"),
+                col("execution_region").fill_null(lit("-")).alias("region"),
+                col("source").fill_null(lit("-")).alias("source"),
+                col("path")
+                    .str()
+                    .starts_with(lit(c.api_prefix.clone()))
+                    .fill_null(lit(false))
+                    .alias("api"),
+            ])
+            .agg([
+                len().cast(DataType::Int64).alias("n"),
+                col("duration_ms")
+                    .gt(lit(c.slow_response_ms))
+                    .cast(DataType::Int64)
+                    .sum()
+                    .alias("slow"),
+                col("duration_ms")
+                    .quantile(lit(0.95), QuantileMethod::Linear)
+                    .alias("p95"),
+            ])
+            .sort(["b"], Default::default())
+            .collect()?;
+        let (b, region, source, n, slow, p95) = (
+            i64s(&df, "b")?,
+            strs(&df, "region")?,
+            strs(&df, "source")?,
+            i64s(&df, "n")?,
+            i64s(&df, "slow")?,
+            f64s(&df, "p95")?,
+        );
+        let api = df.column("api")?.bool()?.iter().collect::<Vec<_>>();
+        let mut by_subject: BTreeMap<(String, String), Vec<LatencyBucket>> = BTreeMap::new();
+        for i in 0..df.height() {
+            by_subject
+                .entry((
+                    region[i].clone().unwrap_or_default(),
+                    source[i].clone().unwrap_or_default(),
+                ))
+                .or_default()
+                .push(LatencyBucket {
+                    start: b[i].unwrap_or_default(),
+                    api: api[i].unwrap_or(false),
+                    requests: n[i].unwrap_or_default() as u64,
+                    slow: slow[i].unwrap_or_default() as u64,
+                    p95: p95[i].unwrap_or_default(),
+                });
+        }
+        let mut out = Vec::new();
+        for ((region, source), buckets) in by_subject {
+            let mut flagged: Vec<i64> = buckets
+                .iter()
+                .filter(|x| breaches(x, c))
+                .map(|x| x.start)
+                .collect();
+            flagged.dedup();
+            for (first, last) in runs(&flagged, width * (i64::from(c.merge_gap_buckets) + 1)) {
+                let span: Vec<&LatencyBucket> = buckets
+                    .iter()
+                    .filter(|x| x.start >= first && x.start <= last)
+                    .collect();
+                let subject = col("execution_region")
+                    .fill_null(lit("-"))
+                    .eq(lit(region.clone()))
+                    .and(col("source").fill_null(lit("-")).eq(lit(source.clone())));
+                let from = (first - width).max(w.from_us);
+                let slowest = timed()?
+                    .filter(ts_between(from, last + width).and(subject.clone()))
+                    .filter(col("duration_ms").gt(lit(c.slow_response_ms)))
+                    .select([
+                        ts_us().min().alias("a"),
+                        ts_us().max().alias("z"),
+                        col("duration_ms").max().alias("max"),
+                    ])
+                    .collect()?;
+                let start = i64s(&slowest, "a")?
+                    .first()
+                    .copied()
+                    .flatten()
+                    .unwrap_or(first);
+                let end = i64s(&slowest, "z")?
+                    .first()
+                    .copied()
+                    .flatten()
+                    .unwrap_or(last);
+                let max = f64s(&slowest, "max")?
+                    .first()
+                    .copied()
+                    .flatten()
+                    .unwrap_or(0.0);
+                let requests: u64 = span.iter().map(|x| x.requests).sum();
+                let slow_n: u64 = span.iter().map(|x| x.slow).sum();
+                let worst = |api: bool| {
+                    span.iter()
+                        .filter(|x| x.api == api)
+                        .map(|x| x.p95)
+                        .fold(0.0, f64::max)
+                };
+                let peak = span
+                    .iter()
+                    .max_by(|a, b| a.p95.total_cmp(&b.p95))
+                    .map(|x| (x.start, x.p95))
+                    .unwrap_or((first, 0.0));
+                let mut per_bucket: BTreeMap<i64, (u64, u64)> = BTreeMap::new();
+                for x in &span {
+                    let e = per_bucket.entry(x.start).or_default();
+                    e.0 += x.slow;
+                    e.1 += x.requests;
+                }
+                out.push(Finding::new(
+                    "latency_breach",
+                    c.severity,
+                    start,
+                    end,
+                    Peak {
+                        at: ts(peak.0),
+                        metric: "p95_ms".into(),
+                        value: peak.1,
+                    },
+                    format!(
+                        "{slow_n} of {requests} responses in {region} took over {:.0} s (p95 up to {:.0} ms for APIs, {:.0} ms for pages; slowest {:.0} ms) from {} to {}.",
+                        c.slow_response_ms / 1000.0,
+                        worst(true),
+                        worst(false),
+                        max,
+                        ts(start).format("%Y-%m-%d %H:%M"),
+                        ts(end).format("%H:%M"),
+                    ),
+                    keys([("region", Some(region.as_str())), ("source", Some(source.as_str()))]),
+                    metrics([
+                        ("requests", requests as f64),
+                        ("slow_responses", slow_n as f64),
+                        ("slow_ratio", slow_n as f64 / requests.max(1) as f64),
+                        ("api_p95_ms", worst(true)),
+                        ("page_p95_ms", worst(false)),
+                        ("max_ms", max),
+                    ]),
+                    Evidence {
+                        buckets: per_bucket
+                            .into_iter()
+                            .map(|(b, (s, n))| BucketCount {
+                                start: ts(b),
+                                count: s,
+                                total: Some(n),
+                            })
+                            .collect(),
+                        top: top_paths(&timed()?, from, last + width, subject.clone(), c)?,
+                        samples: samples(
+                            timed()?,
+                            "app_logs",
+                            ts_between(from, last + width)
+                                .and(subject)
+                                .and(col("duration_ms").gt(lit(c.slow_response_ms))),
+                            concat_str(
+                                [
+                                    col("path").fill_null(lit("-")),
+                                    col("duration_ms").cast(DataType::String),
+                                    lit("ms"),
+                                ],
+                                " ",
+                                true,
+                            ),
+                            3,
+                        )?,
+                    },
+                ));
+            }
+        }
+        Ok(out)
+    }
+}
+
+fn top_paths(
+    lf: &LazyFrame,
+    from: i64,
+    to: i64,
+    subject: Expr,
+    c: &LatencyConfig,
+) -> PolarsResult<Vec<Offender>> {
+    let df = lf
+        .clone()
+        .filter(
+            ts_between(from, to)
+                .and(subject)
+                .and(col("duration_ms").gt(lit(c.slow_response_ms))),
+        )
+        .group_by([col("path").fill_null(lit("-")).alias("v")])
+        .agg([len().cast(DataType::Int64).alias("n")])
+        .sort(
+            ["n", "v"],
+            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        )
+        .limit(5)
+        .collect()?;
+    Ok(strs(&df, "v")?
+        .into_iter()
+        .zip(i64s(&df, "n")?)
+        .map(|(v, n)| Offender {
+            dimension: "path".into(),
+            value: v.unwrap_or_default(),
+            count: n.unwrap_or_default() as u64,
+        })
+        .collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn b(api: bool, requests: u64, slow: u64, p95: f64) -> LatencyBucket {
+        LatencyBucket {
+            start: 0,
+            api,
+            requests,
+            slow,
+            p95,
+        }
+    }
+
+    #[test]
+    fn slow_responses_and_p95_targets() {
+        let c = LatencyConfig::default();
+        assert!(breaches(&b(true, 100, 3, 100.0), &c));
+        assert!(
+            !breaches(&b(true, 1000, 3, 100.0), &c),
+            "3 of 1000 is noise"
+        );
+        assert!(!breaches(&b(true, 100, 2, 100.0), &c));
+        assert!(breaches(&b(true, 100, 0, 600.0), &c), "API p95 over 500 ms");
+        assert!(
+            !breaches(&b(false, 100, 0, 600.0), &c),
+            "pages may take 2 s"
+        );
+        assert!(breaches(&b(false, 100, 0, 2500.0), &c));
+        assert!(
+            !breaches(&b(false, 10, 0, 2500.0), &c),
+            "p95 of 10 requests"
+        );
+    }
+}
