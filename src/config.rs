@@ -116,25 +116,27 @@ postgres = true
 # credential_stuffing over many accounts), per account from many IPs (distributed) and
 # over everything (password_spraying), each against its own baseline.
 enabled = true
-# Counting bucket, minutes.
+# Evaluation step, minutes: every bucket is judged on the failures of the sliding window
+# of window_minutes that ends with it (slow attacks need a longer window).
 bucket_minutes = 5
-# Failures from one IP in a bucket that make a burst.
+window_minutes = 15
+# Failures from one IP in a window that make a burst.
 min_failures_per_ip = 5
-# Failures against one account in a bucket that make a distributed burst, when they
+# Failures against one account in a window that make a distributed burst, when they
 # come from at least distributed_min_ips addresses.
 min_failures_per_user = 10
 distributed_min_ips = 5
 # A burst of one IP over at least this many accounts is credential stuffing.
 stuffing_min_users = 5
-# Password spraying: at least spraying_min_failures failures in a bucket over at least
+# Password spraying: at least spraying_min_failures failures in a window over at least
 # spraying_min_users accounts from at least spraying_min_ips IPs, no account tried more
 # than spraying_max_failures_per_user times.
 spraying_min_failures = 20
 spraying_min_users = 10
 spraying_min_ips = 10
 spraying_max_failures_per_user = 3
-# Hours before the window whose mean rate is a subject's baseline; a bucket must also
-# exceed baseline_factor times that mean.
+# Hours before the evaluated period whose mean rate is a subject's baseline; a window
+# must also exceed baseline_factor times that mean.
 baseline_hours = 168
 baseline_factor = 5.0
 # Flagged buckets at most this many quiet buckets apart are one finding.
@@ -152,7 +154,7 @@ bucket_minutes = 5
 max_error_ratio = 0.01
 # … in a bucket with at least this many requests and this many failed ones.
 min_requests = 20
-min_errors = 5
+min_errors = 3
 # Breached buckets at most this many healthy buckets apart are one finding.
 merge_gap_buckets = 1
 # A peak share at or above this is an outage (P0); below it a partial outage (P1).
@@ -229,11 +231,13 @@ slow_response_ms = 5000.0
 min_slow_responses = 3
 min_slow_ratio = 0.02
 # … or when its p95 (over at least min_requests responses) exceeds the runbook's
-# targets: 500 ms for APIs (paths starting with api_prefix), 2 s for pages.
+# targets, 500 ms for APIs (paths starting with api_prefix) and 2 s for pages, in
+# p95_sustain_buckets consecutive buckets.
 api_p95_ms = 500.0
 page_p95_ms = 2000.0
 api_prefix = "/api/"
 min_requests = 100
+p95_sustain_buckets = 3
 merge_gap_buckets = 1
 severity = "P2"
 

@@ -42,7 +42,7 @@ impl Default for ErrorRateConfig {
             bucket_minutes: 5,
             max_error_ratio: 0.01,
             min_requests: 20,
-            min_errors: 5,
+            min_errors: 3,
             merge_gap_buckets: 1,
             outage_ratio: 0.5,
             deployment_lookback_hours: 24,
@@ -312,7 +312,7 @@ mod tests {
             (0, 1000, 10), // exactly 1 %: not above
             (1, 1000, 11), // above
             (2, 10, 9),    // too few requests
-            (3, 100, 4),   // too few errors
+            (3, 100, 2),   // too few errors
             (4, 400, 5),   // 1.25 %
         ];
         assert_eq!(breached_buckets(&b, &c), vec![1, 4]);

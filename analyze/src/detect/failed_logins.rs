@@ -30,28 +30,31 @@ use crate::AnalyzeError;
 #[serde(deny_unknown_fields, default)]
 pub struct FailedLoginsConfig {
     pub enabled: bool,
-    /// Width of a counting bucket, in minutes.
+    /// Step of the evaluation, in minutes: every bucket is judged on the failures of
+    /// the sliding window that ends with it.
     pub bucket_minutes: u32,
-    /// Failures from one IP in a bucket that make a burst.
+    /// Length of that sliding window, in minutes (slow attacks need a longer one).
+    pub window_minutes: u32,
+    /// Failures from one IP in a window that make a burst.
     pub min_failures_per_ip: u64,
-    /// Failures against one account in a bucket that make a distributed burst …
+    /// Failures against one account in a window that make a distributed burst …
     pub min_failures_per_user: u64,
     /// … when they come from at least this many distinct IPs.
     pub distributed_min_ips: usize,
     /// An IP's burst over at least this many distinct accounts is credential stuffing
     /// (fewer: brute force).
     pub stuffing_min_users: usize,
-    /// Password spraying: at least this many failures in a bucket …
+    /// Password spraying: at least this many failures in a window …
     pub spraying_min_failures: u64,
     /// … over at least this many accounts …
     pub spraying_min_users: usize,
     /// … from at least this many IPs …
     pub spraying_min_ips: usize,
-    /// … with no account tried more than this many times in the bucket.
+    /// … with no account tried more than this many times in the window.
     pub spraying_max_failures_per_user: u64,
     /// Hours before the window whose mean rate is a subject's baseline.
     pub baseline_hours: u32,
-    /// A bucket must also exceed the baseline's mean per bucket by this factor.
+    /// A window must also exceed the baseline's mean per window by this factor.
     pub baseline_factor: f64,
     /// Flagged buckets at most this many quiet buckets apart are one finding.
     pub merge_gap_buckets: u32,
@@ -67,6 +70,7 @@ impl Default for FailedLoginsConfig {
         FailedLoginsConfig {
             enabled: true,
             bucket_minutes: 5,
+            window_minutes: 15,
             min_failures_per_ip: 5,
             min_failures_per_user: 10,
             distributed_min_ips: 5,
@@ -163,16 +167,17 @@ pub fn find_spikes(
     config: &FailedLoginsConfig,
 ) -> Vec<Finding> {
     let width = i64::from(config.bucket_minutes.max(1)) * 60_000_000;
+    let span = (i64::from(config.window_minutes) * 60_000_000).max(width);
     let gap = width * (i64::from(config.merge_gap_buckets) + 1);
-    let baseline_buckets = (f64::from(config.baseline_hours) * 60.0
-        / f64::from(config.bucket_minutes.max(1)))
+    let baseline_windows = (f64::from(config.baseline_hours) * 60.0
+        / f64::from(config.window_minutes.max(1)))
     .max(1.0);
     let failures: Vec<&AuthAttempt> = attempts.iter().filter(|a| a.failure).collect();
     let (before, during): (Vec<&AuthAttempt>, Vec<&AuthAttempt>) =
         failures.iter().partition(|a| a.ts < window.from_us);
     let during: Vec<&AuthAttempt> = during.into_iter().filter(|a| a.ts < window.to_us).collect();
     let threshold = |baseline_count: u64, min: u64| -> u64 {
-        let mean = baseline_count as f64 / baseline_buckets;
+        let mean = baseline_count as f64 / baseline_windows;
         min.max((config.baseline_factor * mean).ceil() as u64)
     };
     let mut findings = Vec::new();
@@ -193,7 +198,7 @@ pub fn find_spikes(
                 .unwrap_or(0),
             config.min_failures_per_ip,
         );
-        for run in flagged_runs(events, width, gap, |b| b.len() as u64 >= min) {
+        for run in flagged_runs(events, width, span, gap, |b| b.len() as u64 >= min) {
             let users: BTreeSet<&str> = run.iter().filter_map(|a| a.user.as_deref()).collect();
             let class = if users.len() >= config.stuffing_min_users {
                 "credential_stuffing"
@@ -241,7 +246,7 @@ pub fn find_spikes(
             let ips: BTreeSet<&str> = b.iter().filter_map(|a| a.ip.as_deref()).collect();
             b.len() as u64 >= min && ips.len() >= config.distributed_min_ips
         };
-        for run in flagged_runs(events, width, gap, flag) {
+        for run in flagged_runs(events, width, span, gap, flag) {
             let ips: BTreeSet<&str> = run.iter().filter_map(|a| a.ip.as_deref()).collect();
             let successes = successes_after(attempts, &run, config, |a| {
                 a.user.as_deref() == Some(user.as_str())
@@ -279,7 +284,7 @@ pub fn find_spikes(
                     .values()
                     .all(|n| *n <= config.spraying_max_failures_per_user)
         };
-        for run in flagged_runs(events, width, gap, flag) {
+        for run in flagged_runs(events, width, span, gap, flag) {
             let users: BTreeSet<&str> = run.iter().filter_map(|a| a.user.as_deref()).collect();
             let ips: BTreeSet<&str> = run.iter().filter_map(|a| a.ip.as_deref()).collect();
             findings.push(finding(
@@ -317,32 +322,35 @@ fn group<'a>(
     out
 }
 
-/// The events of each run of flagged buckets, plus those of the bucket just before the
-/// run (where a burst that straddles a bucket boundary begins).
+/// Judges every bucket that has events on the sliding window of `span` that ends with
+/// it, and returns the events of each run of flagged buckets, from the start of the
+/// first flagged window minus one bucket (where a burst that straddles a boundary
+/// begins) to the end of the last flagged bucket. `events` are sorted by time.
 fn flagged_runs<'a>(
     events: &[&'a AuthAttempt],
     width: i64,
+    span: i64,
     gap: i64,
     flag: impl Fn(&[&'a AuthAttempt]) -> bool,
 ) -> Vec<Vec<&'a AuthAttempt>> {
-    let mut buckets: BTreeMap<i64, Vec<&AuthAttempt>> = BTreeMap::new();
-    for a in events {
-        buckets
-            .entry(a.ts.div_euclid(width) * width)
-            .or_default()
-            .push(a);
-    }
-    let flagged: Vec<i64> = buckets
+    let buckets: BTreeSet<i64> = events
         .iter()
-        .filter(|(_, b)| flag(b))
-        .map(|(k, _)| *k)
+        .map(|a| a.ts.div_euclid(width) * width)
+        .collect();
+    let flagged: Vec<i64> = buckets
+        .into_iter()
+        .filter(|b| {
+            let lo = events.partition_point(|a| a.ts < b + width - span);
+            let hi = events.partition_point(|a| a.ts < b + width);
+            flag(&events[lo..hi])
+        })
         .collect();
     runs(&flagged, gap)
         .into_iter()
         .map(|(first, last)| {
             events
                 .iter()
-                .filter(|a| a.ts >= first - width && a.ts < last + width)
+                .filter(|a| a.ts >= first - span && a.ts < last + width)
                 .copied()
                 .collect()
         })

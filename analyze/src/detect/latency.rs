@@ -3,7 +3,7 @@
 //! responses take longer than the runbook's 5 s, or when its p95 exceeds the runbook's
 //! targets: 500 ms for APIs, 2 s for pages.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use polars::prelude::*;
 use serde::Deserialize;
@@ -32,8 +32,11 @@ pub struct LatencyConfig {
     pub page_p95_ms: f64,
     /// Paths starting with this are APIs.
     pub api_prefix: String,
-    /// A p95 is only judged over at least this many responses.
+    /// A p95 is only judged over at least this many responses …
     pub min_requests: u64,
+    /// … and breaches only when this many consecutive buckets of the same class (API or
+    /// pages) are over the target (one bucket's p95 is noisy).
+    pub p95_sustain_buckets: usize,
     /// Breached buckets at most this many buckets apart are one finding.
     pub merge_gap_buckets: u32,
     pub severity: Severity,
@@ -51,6 +54,7 @@ impl Default for LatencyConfig {
             page_p95_ms: 2000.0,
             api_prefix: "/api/".into(),
             min_requests: 100,
+            p95_sustain_buckets: 3,
             merge_gap_buckets: 1,
             severity: Severity::P2,
         }
@@ -77,12 +81,38 @@ pub struct LatencyBucket {
     pub p95: f64,
 }
 
-/// Whether a bucket breaches.
-pub fn breaches(b: &LatencyBucket, c: &LatencyConfig) -> bool {
-    let slow =
-        b.slow >= c.min_slow_responses && b.slow as f64 >= c.min_slow_ratio * b.requests as f64;
+/// Whether a bucket has too many slow responses.
+pub fn too_slow(b: &LatencyBucket, c: &LatencyConfig) -> bool {
+    b.slow >= c.min_slow_responses && b.slow as f64 >= c.min_slow_ratio * b.requests as f64
+}
+
+/// Whether a bucket's p95 is over its class's target (alone, not yet a breach).
+pub fn over_target(b: &LatencyBucket, c: &LatencyConfig) -> bool {
     let target = if b.api { c.api_p95_ms } else { c.page_p95_ms };
-    slow || (b.requests >= c.min_requests && b.p95 > target)
+    b.requests >= c.min_requests && b.p95 > target
+}
+
+/// Starts of the breaching buckets of one subject (buckets sorted by start): too many
+/// slow responses, or a p95 over target for `p95_sustain_buckets` buckets in a row.
+pub fn breaching(buckets: &[LatencyBucket], width: i64, c: &LatencyConfig) -> Vec<i64> {
+    let mut out: BTreeSet<i64> = buckets
+        .iter()
+        .filter(|b| too_slow(b, c))
+        .map(|b| b.start)
+        .collect();
+    for api in [true, false] {
+        let over: Vec<i64> = buckets
+            .iter()
+            .filter(|b| b.api == api && over_target(b, c))
+            .map(|b| b.start)
+            .collect();
+        for (first, last) in runs(&over, width) {
+            if ((last - first) / width + 1) as usize >= c.p95_sustain_buckets.max(1) {
+                out.extend(over.iter().filter(|b| **b >= first && **b <= last));
+            }
+        }
+    }
+    out.into_iter().collect()
 }
 
 impl Detector for LatencyBreach {
@@ -154,12 +184,7 @@ impl Detector for LatencyBreach {
         }
         let mut out = Vec::new();
         for ((region, source), buckets) in by_subject {
-            let mut flagged: Vec<i64> = buckets
-                .iter()
-                .filter(|x| breaches(x, c))
-                .map(|x| x.start)
-                .collect();
-            flagged.dedup();
+            let flagged = breaching(&buckets, width, c);
             for (first, last) in runs(&flagged, width * (i64::from(c.merge_gap_buckets) + 1)) {
                 let span: Vec<&LatencyBucket> = buckets
                     .iter()
@@ -326,21 +351,48 @@ mod tests {
     #[test]
     fn slow_responses_and_p95_targets() {
         let c = LatencyConfig::default();
-        assert!(breaches(&b(true, 100, 3, 100.0), &c));
+        assert!(too_slow(&b(true, 100, 3, 100.0), &c));
         assert!(
-            !breaches(&b(true, 1000, 3, 100.0), &c),
+            !too_slow(&b(true, 1000, 3, 100.0), &c),
             "3 of 1000 is noise"
         );
-        assert!(!breaches(&b(true, 100, 2, 100.0), &c));
-        assert!(breaches(&b(true, 100, 0, 600.0), &c), "API p95 over 500 ms");
+        assert!(!too_slow(&b(true, 100, 2, 100.0), &c));
         assert!(
-            !breaches(&b(false, 100, 0, 600.0), &c),
+            over_target(&b(true, 100, 0, 600.0), &c),
+            "API p95 over 500 ms"
+        );
+        assert!(
+            !over_target(&b(false, 100, 0, 600.0), &c),
             "pages may take 2 s"
         );
-        assert!(breaches(&b(false, 100, 0, 2500.0), &c));
+        assert!(over_target(&b(false, 100, 0, 2500.0), &c));
         assert!(
-            !breaches(&b(false, 10, 0, 2500.0), &c),
+            !over_target(&b(false, 10, 0, 2500.0), &c),
             "p95 of 10 requests"
         );
+    }
+
+    #[test]
+    fn p95_must_be_sustained() {
+        let c = LatencyConfig::default();
+        let w = 300;
+        let at = |i: i64, api: bool, p95: f64| LatencyBucket {
+            start: i * w,
+            ..b(api, 200, 0, p95)
+        };
+        // One noisy API bucket, then two over target: not sustained.
+        let noisy = vec![at(0, true, 600.0), at(2, true, 600.0), at(3, true, 600.0)];
+        assert!(breaching(&noisy, w, &c).is_empty());
+        // Three in a row: a breach, all three buckets.
+        let mut sustained = noisy.clone();
+        sustained.push(at(4, true, 700.0));
+        sustained.push(at(4, false, 100.0));
+        assert_eq!(breaching(&sustained, w, &c), vec![2 * w, 3 * w, 4 * w]);
+        // Slow responses breach on their own.
+        let slow = vec![LatencyBucket {
+            start: 9 * w,
+            ..b(false, 50, 10, 100.0)
+        }];
+        assert_eq!(breaching(&slow, w, &c), vec![9 * w]);
     }
 }
