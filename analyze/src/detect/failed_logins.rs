@@ -206,8 +206,12 @@ pub fn find_spikes(
                 "brute_force"
             };
             let only_user = (users.len() == 1).then(|| *users.iter().next().unwrap_or(&""));
+            // A success from the attacking address on one of the attacked accounts.
             let successes = successes_after(attempts, &run, config, |a| {
                 a.ip.as_deref() == Some(ip.as_str())
+                    && a.user
+                        .as_deref()
+                        .is_none_or(|u| users.is_empty() || users.contains(u))
             });
             findings.push(finding(
                 &run,
