@@ -6,7 +6,6 @@
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::OnceLock;
 
 use runlens_analyze::chrono::{DateTime, NaiveDate, Utc};
 use runlens_analyze::detect::{self, DetectConfig, Finding, Severity, TimeWindow};
@@ -60,10 +59,14 @@ fn generated(days: u32, requests_per_day: u64, seed: u64, incidents: IncidentSou
     }
 }
 
-/// Two months with the default incidents, seed 11, shared by the tests that need it.
-fn incidents() -> &'static Generated {
-    static DATA: OnceLock<Generated> = OnceLock::new();
-    DATA.get_or_init(|| generated(60, 15_000, 11, IncidentSource::Default))
+/// Two months with the default incidents, seed 11: generated once (about a minute),
+/// checked three ways, then deleted.
+#[test]
+fn generated_incidents() {
+    let data = generated(60, 15_000, 11, IncidentSource::Default);
+    every_injected_incident_is_found_and_alerts_are_precise(&data);
+    failed_login_classes_and_attribution_match_the_truth(&data);
+    finding_ids_are_stable_across_runs_and_windows(&data);
 }
 
 fn us(rfc3339: &str) -> i64 {
@@ -101,9 +104,7 @@ fn recalled<'a>(i: &Value, findings: &'a [Finding]) -> Option<&'a Finding> {
     })
 }
 
-#[test]
-fn every_injected_incident_is_found_and_alerts_are_precise() {
-    let data = incidents();
+fn every_injected_incident_is_found_and_alerts_are_precise(data: &Generated) {
     assert!(data.truth.len() >= 12, "{} incidents", data.truth.len());
     let findings = run(&data.lake, data.window);
     let mut missed = Vec::new();
@@ -169,9 +170,7 @@ fn every_injected_incident_is_found_and_alerts_are_precise() {
     }
 }
 
-#[test]
-fn failed_login_classes_and_attribution_match_the_truth() {
-    let data = incidents();
+fn failed_login_classes_and_attribution_match_the_truth(data: &Generated) {
     let findings = run(&data.lake, data.window);
     for i in &data.truth {
         let f = recalled(i, &findings).unwrap_or_else(|| panic!("missed {i}"));
@@ -221,9 +220,7 @@ fn failed_login_classes_and_attribution_match_the_truth() {
     }
 }
 
-#[test]
-fn finding_ids_are_stable_across_runs_and_windows() {
-    let data = incidents();
+fn finding_ids_are_stable_across_runs_and_windows(data: &Generated) {
     let first = run(&data.lake, data.window);
     let again = run(&data.lake, data.window);
     assert_eq!(first, again, "a re-run gives the same findings");

@@ -12,6 +12,8 @@ pub mod tables;
 
 /// The time library of the public API (findings carry `chrono` times).
 pub use chrono;
+/// The dataframe library of the public API (tables are polars lazy frames).
+pub use polars;
 pub use sql::{query, write_result, OutputFormat};
 pub use tables::{LakeTables, TableSummary};
 

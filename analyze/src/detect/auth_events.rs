@@ -71,13 +71,19 @@ pub fn auth_events(
     config: &AuthEventsConfig,
     window: Option<TimeWindow>,
 ) -> PolarsResult<LazyFrame> {
-    let within = |lf: LazyFrame, slack_us: i64| match window {
-        Some(w) => lf.filter(ts_between(w.from_us - slack_us, w.to_us + slack_us)),
-        None => lf,
+    let within = |table: &str, slack_us: i64| -> PolarsResult<LazyFrame> {
+        match window {
+            Some(w) => {
+                let def = runlens_ingest::schema::table(table)
+                    .ok_or_else(|| polars_err!(ComputeError: "no table named {table}"))?;
+                tables.scan_between(def, w.from_us - slack_us, w.to_us + slack_us)
+            }
+            None => tables.scan_named(table),
+        }
     };
-    let mut parts = vec![vercel(tables, config, &within)?];
+    let mut parts = vec![vercel(config, &within)?];
     if config.postgres {
-        parts.push(postgres(tables, &within)?);
+        parts.push(postgres(&within)?);
     }
     let all = concat(parts, UnionArgs::default())?;
     Ok(match window {
@@ -94,13 +100,12 @@ fn any_eq(column: &str, values: &[String]) -> Expr {
         .unwrap_or(lit(false))
 }
 
-fn vercel(
-    tables: &LakeTables,
-    config: &AuthEventsConfig,
-    within: &dyn Fn(LazyFrame, i64) -> LazyFrame,
-) -> PolarsResult<LazyFrame> {
+/// A scan of a table by name over the window widened by a slack (µs).
+type Within<'a> = dyn Fn(&str, i64) -> PolarsResult<LazyFrame> + 'a;
+
+fn vercel(config: &AuthEventsConfig, within: &Within<'_>) -> PolarsResult<LazyFrame> {
     let on_route = any_eq("route", &config.routes).or(any_eq("path", &config.routes));
-    let requests = within(tables.scan_named("http_requests")?, 0)
+    let requests = within("http_requests", 0)?
         .filter(col("method").eq(lit("POST")).and(on_route.clone()))
         .select([
             col("ts"),
@@ -113,12 +118,10 @@ fn vercel(
             col("input_line"),
         ]);
     // The function log is emitted after the request: allow it a few minutes.
-    let logs = within(tables.scan_named("app_logs")?, 300_000_000)
-        .filter(
-            any_eq("path", &config.routes)
-                .and(col("request_id").is_not_null())
-                .and(col("message").is_not_null()),
-        )
+    let logs = within("app_logs", 300_000_000)?
+        // No predicate on `message`: it would have to be decoded for every row; only
+        // the few rows on the sign-in routes need it.
+        .filter(any_eq("path", &config.routes).and(col("request_id").is_not_null()))
         .group_by([col("request_id")])
         .agg([col("message").str().join("\n", true).alias("log")]);
     let failed_status = config
@@ -177,21 +180,18 @@ fn vercel(
         ]))
 }
 
-fn postgres(
-    tables: &LakeTables,
-    within: &dyn Fn(LazyFrame, i64) -> LazyFrame,
-) -> PolarsResult<LazyFrame> {
-    let pg = within(tables.scan_named("pg_log")?, 0);
-    let attempts = pg.clone().filter(
+fn postgres(within: &Within<'_>) -> PolarsResult<LazyFrame> {
+    let attempts = within("pg_log", 0)?.filter(
         col("event_kind")
             .eq(lit("auth_failure"))
             .or(col("event_kind").eq(lit("connection_authorized"))),
     );
-    let received = within(tables.scan_named("pg_log")?, RECEIVED_TOLERANCE_US)
+    let received = within("pg_log", RECEIVED_TOLERANCE_US)?
         .filter(col("event_kind").eq(lit("connection_received")))
         .select([
             col("input"),
             col("pid"),
+            col("date"),
             col("ts").alias("received_ts"),
             col("message")
                 .str()
@@ -200,11 +200,19 @@ fn postgres(
         ]);
     let link = attempts
         .clone()
-        .select([col("ts"), col("input"), col("input_line"), col("pid")])
+        .select([
+            col("ts"),
+            col("input"),
+            col("input_line"),
+            col("pid"),
+            col("date"),
+        ])
+        // Process ids are reused: the day keeps the candidates few (a connection
+        // received just before midnight and refused after it loses its address).
         .join(
             received,
-            [col("input"), col("pid")],
-            [col("input"), col("pid")],
+            [col("input"), col("pid"), col("date")],
+            [col("input"), col("pid"), col("date")],
             JoinArgs::new(JoinType::Inner),
         )
         .filter(

@@ -11,8 +11,10 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::finding::{keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, Severity};
-use super::frame::{bucket, f64s, i64s, runs, samples, strs, ts_between, ts_us};
+use super::finding::{
+    keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
+};
+use super::frame::{bucket, f64s, i64s, runs, samples, strs, top_counts, ts_between, ts_us};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -83,21 +85,33 @@ impl DbConnections {
         let c = &self.config;
         let w = ctx.window;
         let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
-        let refused = || -> PolarsResult<LazyFrame> {
-            Ok(ctx
-                .scan("pg_log")?
-                .filter(ts_between(w.from_us, w.to_us).and(self.refused())))
-        };
-        let df = refused()?
-            .group_by([bucket(width).alias("b")])
-            .agg([len().cast(DataType::Int64).alias("n")])
-            .sort(["b"], Default::default())
+        // Refused connections are few even during an exhaustion: read them all once.
+        let df = ctx
+            .scan_between("pg_log", w.from_us, w.to_us)?
+            .filter(self.refused())
+            .select([
+                ts_us().alias("t"),
+                col("database_name").fill_null(lit("-")),
+                col("user_name").fill_null(lit("-")),
+                col("message").fill_null(lit("")),
+                col("input"),
+                col("input_line"),
+            ])
+            .sort(["t", "input", "input_line"], Default::default())
             .collect()?;
-        let counts: BTreeMap<i64, u64> = i64s(&df, "b")?
-            .into_iter()
-            .zip(i64s(&df, "n")?)
-            .map(|(b, n)| (b.unwrap_or_default(), n.unwrap_or_default() as u64))
-            .collect();
+        let (t, database, user, message, input, line) = (
+            i64s(&df, "t")?,
+            strs(&df, "database_name")?,
+            strs(&df, "user_name")?,
+            strs(&df, "message")?,
+            strs(&df, "input")?,
+            i64s(&df, "input_line")?,
+        );
+        let t: Vec<i64> = t.into_iter().map(Option::unwrap_or_default).collect();
+        let mut counts: BTreeMap<i64, u64> = BTreeMap::new();
+        for x in &t {
+            *counts.entry(x.div_euclid(width) * width).or_default() += 1;
+        }
         let flagged: Vec<i64> = counts
             .iter()
             .filter(|(_, n)| **n >= c.min_refused)
@@ -106,50 +120,25 @@ impl DbConnections {
         let mut out = Vec::new();
         for (first, last) in runs(&flagged, width * (i64::from(c.merge_gap_buckets) + 1)) {
             let (from, to) = ((first - width).max(w.from_us), last + width);
-            let span = refused()?.filter(ts_between(from, to));
-            let stats = span
-                .clone()
-                .select([
-                    ts_us().min().alias("a"),
-                    ts_us().max().alias("z"),
-                    len().cast(DataType::Int64).alias("n"),
-                ])
-                .collect()?;
-            let start = i64s(&stats, "a")?
-                .first()
-                .copied()
-                .flatten()
-                .unwrap_or(first);
-            let end = i64s(&stats, "z")?
-                .first()
-                .copied()
-                .flatten()
-                .unwrap_or(last);
-            let total = i64s(&stats, "n")?.first().copied().flatten().unwrap_or(0) as u64;
-            let mut top = Vec::new();
-            for (column, dimension) in [
-                ("database_name", "database"),
-                ("user_name", "user"),
-                ("message", "message"),
-            ] {
-                let df = span
-                    .clone()
-                    .group_by([col(column).fill_null(lit("-")).alias("v")])
-                    .agg([len().cast(DataType::Int64).alias("n")])
-                    .sort(
-                        ["n", "v"],
-                        SortMultipleOptions::default().with_order_descending_multi([true, false]),
-                    )
-                    .limit(3)
-                    .collect()?;
-                for (v, n) in strs(&df, "v")?.into_iter().zip(i64s(&df, "n")?) {
-                    top.push(Offender {
-                        dimension: dimension.into(),
-                        value: v.unwrap_or_default(),
-                        count: n.unwrap_or_default() as u64,
-                    });
-                }
-            }
+            let (i, j) = (
+                t.partition_point(|x| *x < from),
+                t.partition_point(|x| *x < to),
+            );
+            let (start, end, total) = (t[i], t[j - 1], (j - i) as u64);
+            let text = |v: &[Option<String>]| -> Vec<String> {
+                v[i..j]
+                    .iter()
+                    .map(|x| x.clone().unwrap_or_default())
+                    .collect()
+            };
+            let (databases, users, messages) = (text(&database), text(&user), text(&message));
+            let mut top = top_counts(databases.iter().map(String::as_str), "database", 3);
+            top.extend(top_counts(users.iter().map(String::as_str), "user", 3));
+            top.extend(top_counts(
+                messages.iter().map(String::as_str),
+                "message",
+                3,
+            ));
             let first_of = |d: &str| {
                 top.iter()
                     .find(|o| o.dimension == d && o.value != "-")
@@ -191,13 +180,15 @@ impl DbConnections {
                 Evidence {
                     buckets: series,
                     top,
-                    samples: samples(
-                        ctx.scan("pg_log")?,
-                        "pg_log",
-                        ts_between(from, to).and(self.refused()),
-                        col("message").fill_null(lit("")),
-                        3,
-                    )?,
+                    samples: (i..j.min(i + 3))
+                        .map(|k| SampleRecord {
+                            ts: ts(t[k]),
+                            table: "pg_log".into(),
+                            input: input[k].clone(),
+                            input_line: line[k],
+                            text: message[k].clone().unwrap_or_default(),
+                        })
+                        .collect(),
                 },
             ));
         }
@@ -208,32 +199,33 @@ impl DbConnections {
     /// set-up ms) with input and line, from the same backend's `connection received`.
     fn setups(&self, ctx: &DetectContext<'_>) -> PolarsResult<LazyFrame> {
         let w = ctx.window;
-        let pg = ctx.scan("pg_log")?;
-        let authorized = pg
-            .clone()
-            .filter(
-                ts_between(w.from_us, w.to_us)
-                    .and(col("event_kind").eq(lit("connection_authorized"))),
-            )
+        let authorized = ctx
+            .scan_between("pg_log", w.from_us, w.to_us)?
+            .filter(col("event_kind").eq(lit("connection_authorized")))
             .select([
                 col("ts"),
                 col("input"),
                 col("input_line"),
                 col("pid"),
+                col("date"),
                 col("user_name"),
                 col("database_name"),
             ]);
-        let received = pg
-            .filter(
-                ts_between(w.from_us - 60_000_000, w.to_us)
-                    .and(col("event_kind").eq(lit("connection_received"))),
-            )
-            .select([col("input"), col("pid"), ts_us().alias("received_us")]);
+        let received = ctx
+            .scan_between("pg_log", w.from_us - 60_000_000, w.to_us)?
+            .filter(col("event_kind").eq(lit("connection_received")))
+            .select([
+                col("input"),
+                col("pid"),
+                col("date"),
+                ts_us().alias("received_us"),
+            ]);
+        // Process ids are reused: the day keeps the candidates few.
         Ok(authorized
             .join(
                 received,
-                [col("input"), col("pid")],
-                [col("input"), col("pid")],
+                [col("input"), col("pid"), col("date")],
+                [col("input"), col("pid"), col("date")],
                 JoinArgs::new(JoinType::Inner),
             )
             .with_column(

@@ -9,8 +9,10 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::finding::{keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, Severity};
-use super::frame::{bucket, i64s, request_text, runs, samples, strs, ts_between, ts_lit, ts_us};
+use super::finding::{
+    keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
+};
+use super::frame::{bucket, i64s, request_text, runs, strs, top_counts, ts_us};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -73,8 +75,7 @@ pub fn error_buckets(
     width: i64,
 ) -> PolarsResult<Vec<(i64, u64, u64)>> {
     let df = ctx
-        .scan("http_requests")?
-        .filter(ts_between(from_us, to_us))
+        .scan_between("http_requests", from_us, to_us)?
         .group_by([bucket(width).alias("b")])
         .agg([
             len().cast(DataType::Int64).alias("n"),
@@ -96,71 +97,122 @@ pub fn error_buckets(
         .collect())
 }
 
-/// The deployment that last went live (`READY` or `PROMOTED`) at or before `at_us`, within
-/// `lookback_hours`: (deployment id, when).
-pub fn deployment_before(
-    ctx: &DetectContext<'_>,
-    at_us: i64,
-    lookback_hours: u32,
-) -> PolarsResult<Option<(String, i64)>> {
-    let from = at_us - i64::from(lookback_hours) * 3_600_000_000;
-    let df = ctx
-        .scan("deployments")?
-        .filter(
-            col("ts")
-                .gt_eq(ts_lit(from))
-                .and(col("ts").lt_eq(ts_lit(at_us)))
-                .and(
-                    col("event")
-                        .eq(lit("READY"))
-                        .or(col("event").eq(lit("PROMOTED"))),
-                ),
-        )
-        .select([ts_us().alias("t"), col("deployment_id")])
-        .sort(
-            ["t"],
-            SortMultipleOptions::default().with_order_descending(true),
-        )
-        .limit(1)
-        .collect()?;
-    let (t, d) = (i64s(&df, "t")?, strs(&df, "deployment_id")?);
-    Ok(
-        match (t.first().copied().flatten(), d.into_iter().next().flatten()) {
-            (Some(t), Some(d)) => Some((d, t)),
-            _ => None,
-        },
-    )
-}
-
-/// The top values of `column` among the failed requests of `[from, to)`.
-pub fn top_errors(
+/// Deployments that went live (`READY` or `PROMOTED`) in `[from, to)`: (when, id),
+/// sorted by time. A small table, read once per detector run.
+pub fn live_deployments(
     ctx: &DetectContext<'_>,
     from_us: i64,
     to_us: i64,
-    column: &str,
-    dimension: &str,
-    n: u32,
-) -> PolarsResult<Vec<Offender>> {
+) -> PolarsResult<Vec<(i64, String)>> {
     let df = ctx
-        .scan("http_requests")?
-        .filter(ts_between(from_us, to_us).and(is_error()))
-        .group_by([col(column).fill_null(lit("-")).alias("v")])
-        .agg([len().cast(DataType::Int64).alias("n")])
-        .sort(
-            ["n", "v"],
-            SortMultipleOptions::default().with_order_descending_multi([true, false]),
+        .scan_between("deployments", from_us, to_us)?
+        .filter(
+            col("event")
+                .eq(lit("READY"))
+                .or(col("event").eq(lit("PROMOTED"))),
         )
-        .limit(n)
+        .select([ts_us().alias("t"), col("deployment_id")])
+        .sort(["t", "deployment_id"], Default::default())
         .collect()?;
-    let (v, c) = (strs(&df, "v")?, i64s(&df, "n")?);
-    Ok(v.into_iter()
-        .zip(c)
-        .map(|(v, c)| Offender {
-            dimension: dimension.into(),
-            value: v.unwrap_or_default(),
-            count: c.unwrap_or_default() as u64,
+    Ok(i64s(&df, "t")?
+        .into_iter()
+        .zip(strs(&df, "deployment_id")?)
+        .filter_map(|(t, d)| Some((t?, d?)))
+        .collect())
+}
+
+/// The deployment of `live` (sorted) that last went live at or before `at_us`, within
+/// `lookback_hours`: (deployment id, when).
+pub fn deployment_before(
+    live: &[(i64, String)],
+    at_us: i64,
+    lookback_hours: u32,
+) -> Option<(String, i64)> {
+    let from = at_us - i64::from(lookback_hours) * 3_600_000_000;
+    let i = live.partition_point(|(t, _)| *t <= at_us);
+    live[..i]
+        .last()
+        .filter(|(t, _)| *t >= from)
+        .map(|(t, d)| (d.clone(), *t))
+}
+
+/// A failed request, with what attribution and evidence need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FailedRequest {
+    pub ts: i64,
+    pub route: String,
+    pub region: String,
+    pub deployment: String,
+    /// `METHOD path status client_ip`.
+    pub text: String,
+    pub input: Option<String>,
+    pub input_line: Option<i64>,
+}
+
+/// The failed requests inside any of `ranges` (`[from, to)` pairs sorted by start and
+/// by end, as runs of buckets are), sorted by time: one scan for all of a detector's
+/// findings.
+pub fn failed_requests(
+    ctx: &DetectContext<'_>,
+    ranges: &[(i64, i64)],
+) -> PolarsResult<Vec<FailedRequest>> {
+    let (Some(lo), Some(hi)) = (
+        ranges.iter().map(|r| r.0).min(),
+        ranges.iter().map(|r| r.1).max(),
+    ) else {
+        return Ok(Vec::new());
+    };
+    // Failed requests are few: read those of the whole span once, keep the ranges'
+    // here (an OR of many time ranges would be evaluated on every row).
+    let df = ctx
+        .scan_between("http_requests", lo, hi)?
+        .filter(is_error())
+        .select([
+            ts_us().alias("t"),
+            col("route")
+                .fill_null(col("path"))
+                .fill_null(lit("-"))
+                .alias("route"),
+            col("region").fill_null(lit("-")),
+            col("deployment_id").fill_null(lit("-")),
+            request_text().alias("text"),
+            col("input"),
+            col("input_line"),
+        ])
+        .sort(["t", "input", "input_line"], Default::default())
+        .collect()?;
+    let (t, route, region, dep, text, input, line) = (
+        i64s(&df, "t")?,
+        strs(&df, "route")?,
+        strs(&df, "region")?,
+        strs(&df, "deployment_id")?,
+        strs(&df, "text")?,
+        strs(&df, "input")?,
+        i64s(&df, "input_line")?,
+    );
+    let inside = |t: i64| {
+        let k = ranges.partition_point(|r| r.1 <= t);
+        ranges[k..].iter().take_while(|r| r.0 <= t).any(|r| t < r.1)
+    };
+    Ok((0..df.height())
+        .filter(|i| inside(t[*i].unwrap_or_default()))
+        .map(|i| FailedRequest {
+            ts: t[i].unwrap_or_default(),
+            route: route[i].clone().unwrap_or_default(),
+            region: region[i].clone().unwrap_or_default(),
+            deployment: dep[i].clone().unwrap_or_default(),
+            text: text[i].clone().unwrap_or_default(),
+            input: input[i].clone(),
+            input_line: line[i],
         })
         .collect())
+}
+
+/// The failed requests of sorted `all` in `[from, to)`.
+pub fn failed_between(all: &[FailedRequest], from_us: i64, to_us: i64) -> &[FailedRequest] {
+    let a = all.partition_point(|r| r.ts < from_us);
+    let b = all.partition_point(|r| r.ts < to_us);
+    &all[a..b]
 }
 
 impl Detector for ErrorRateBreach {
@@ -180,30 +232,26 @@ impl Detector for ErrorRateBreach {
         let breached = breached_buckets(&buckets, c);
         let by_start: BTreeMap<i64, (u64, u64)> =
             buckets.iter().map(|(b, n, e)| (*b, (*n, *e))).collect();
+        // Each breach, looking one bucket back: it usually begins inside that one.
+        let spans: Vec<(i64, i64, i64, i64)> =
+            runs(&breached, width * (i64::from(c.merge_gap_buckets) + 1))
+                .into_iter()
+                .map(|(first, last)| (first, last, (first - width).max(w.from_us), last + width))
+                .collect();
+        if spans.is_empty() {
+            return Ok(Vec::new());
+        }
+        let ranges: Vec<(i64, i64)> = spans.iter().map(|s| (s.2, s.3)).collect();
+        let failed = failed_requests(ctx, &ranges)?;
+        let lookback = i64::from(c.deployment_lookback_hours) * 3_600_000_000;
+        let live = live_deployments(ctx, w.from_us - width - lookback, w.to_us)?;
         let mut out = Vec::new();
-        for (first, last) in runs(&breached, width * (i64::from(c.merge_gap_buckets) + 1)) {
-            // Look one bucket back: the breach usually begins inside it.
-            let (from, to) = ((first - width).max(w.from_us), last + width);
-            let first_error = ctx
-                .scan("http_requests")?
-                .filter(ts_between(from, to).and(is_error()))
-                .select([ts_us().min().alias("t")])
-                .collect()?;
-            let start = i64s(&first_error, "t")?
-                .first()
-                .copied()
-                .flatten()
-                .unwrap_or(first);
-            let end_df = ctx
-                .scan("http_requests")?
-                .filter(ts_between(first, to).and(is_error()))
-                .select([ts_us().max().alias("t")])
-                .collect()?;
-            let end = i64s(&end_df, "t")?
-                .first()
-                .copied()
-                .flatten()
-                .unwrap_or(last);
+        for (first, last, from, to) in spans {
+            let span = failed_between(&failed, from, to);
+            let start = span.first().map_or(first, |r| r.ts);
+            let end = failed_between(&failed, first, to)
+                .last()
+                .map_or(last, |r| r.ts);
             let series: Vec<BucketCount> = by_start
                 .range(first..=last)
                 .map(|(b, (n, e))| BucketCount {
@@ -219,10 +267,11 @@ impl Detector for ErrorRateBreach {
                 .iter()
                 .map(|b| (b.start, b.count as f64 / b.total.unwrap_or(1).max(1) as f64))
                 .fold((ts(first), 0.0), |acc, x| if x.1 > acc.1 { x } else { acc });
-            let routes = top_errors(ctx, from, to, "route", "route", 5)?;
-            let regions = top_errors(ctx, from, to, "region", "region", 3)?;
-            let deployments = top_errors(ctx, from, to, "deployment_id", "deployment", 3)?;
-            let live = deployment_before(ctx, start, c.deployment_lookback_hours)?;
+            let routes = top_counts(span.iter().map(|r| r.route.as_str()), "route", 5);
+            let regions = top_counts(span.iter().map(|r| r.region.as_str()), "region", 3);
+            let deployments =
+                top_counts(span.iter().map(|r| r.deployment.as_str()), "deployment", 3);
+            let live = deployment_before(&live, start, c.deployment_lookback_hours);
             let severity = if peak >= c.outage_ratio {
                 Severity::P0
             } else {
@@ -230,9 +279,6 @@ impl Detector for ErrorRateBreach {
             };
             let route = routes.first().map(|o| o.value.as_str());
             let deployment = live.as_ref().map(|(d, _)| d.as_str());
-            let mut top = routes.clone();
-            top.extend(regions.iter().cloned());
-            top.extend(deployments);
             let mut m = metrics([
                 ("requests", requests as f64),
                 ("errors", errors as f64),
@@ -245,6 +291,26 @@ impl Detector for ErrorRateBreach {
                     ((start - t) as f64 / 60e6).max(0.0),
                 );
             }
+            let summary = format!(
+                "{:.1} % of requests failed ({errors} of {requests}, peak {:.1} % per {} min) from {} to {}, mostly on {}{}.",
+                100.0 * errors as f64 / requests.max(1) as f64,
+                100.0 * peak,
+                c.bucket_minutes,
+                ts(start).format("%Y-%m-%d %H:%M"),
+                ts(end).format("%H:%M"),
+                route.unwrap_or("-"),
+                deployment
+                    .map(|d| format!(", after deployment {d} went live"))
+                    .unwrap_or_default()
+            );
+            let k = keys([
+                ("route", route),
+                ("region", regions.first().map(|o| o.value.as_str())),
+                ("deployment", deployment),
+            ]);
+            let mut top = routes.clone();
+            top.extend(regions);
+            top.extend(deployments);
             out.push(Finding::new(
                 "error_rate_breach",
                 severity,
@@ -255,34 +321,23 @@ impl Detector for ErrorRateBreach {
                     metric: "error_ratio".into(),
                     value: peak,
                 },
-                format!(
-                    "{:.1} % of requests failed ({errors} of {requests}, peak {:.1} % per {} min) from {} to {}, mostly on {}{}.",
-                    100.0 * errors as f64 / requests.max(1) as f64,
-                    100.0 * peak,
-                    c.bucket_minutes,
-                    ts(start).format("%Y-%m-%d %H:%M"),
-                    ts(end).format("%H:%M"),
-                    route.unwrap_or("-"),
-                    deployment
-                        .map(|d| format!(", after deployment {d} went live"))
-                        .unwrap_or_default()
-                ),
-                keys([
-                    ("route", route),
-                    ("region", regions.first().map(|o| o.value.as_str())),
-                    ("deployment", deployment),
-                ]),
+                summary,
+                k,
                 m,
                 Evidence {
                     buckets: series,
                     top,
-                    samples: samples(
-                        ctx.scan("http_requests")?,
-                        "http_requests",
-                        ts_between(from, to).and(is_error()),
-                        request_text(),
-                        3,
-                    )?,
+                    samples: span
+                        .iter()
+                        .take(3)
+                        .map(|r| SampleRecord {
+                            ts: ts(r.ts),
+                            table: "http_requests".into(),
+                            input: r.input.clone(),
+                            input_line: r.input_line,
+                            text: r.text.clone(),
+                        })
+                        .collect(),
                 },
             ));
         }

@@ -3,7 +3,7 @@
 
 use polars::prelude::*;
 
-use super::finding::{ts, SampleRecord};
+use super::finding::{ts, Offender, SampleRecord};
 
 /// The lake's timestamp type.
 pub fn ts_type() -> DataType {
@@ -103,6 +103,28 @@ pub fn request_text() -> Expr {
     )
 }
 
+/// The `n` most frequent values (ties by value), as offenders of `dimension`.
+pub fn top_counts<'a>(
+    values: impl Iterator<Item = &'a str>,
+    dimension: &str,
+    n: usize,
+) -> Vec<Offender> {
+    let mut counts: std::collections::HashMap<&str, u64> = std::collections::HashMap::new();
+    for v in values {
+        *counts.entry(v).or_default() += 1;
+    }
+    let mut v: Vec<(&str, u64)> = counts.into_iter().collect();
+    v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+    v.into_iter()
+        .take(n)
+        .map(|(value, count)| Offender {
+            dimension: dimension.to_owned(),
+            value: value.to_owned(),
+            count,
+        })
+        .collect()
+}
+
 /// Runs of sorted bucket starts whose gaps are at most `max_gap_us`: `(first, last)`
 /// bucket starts of each run.
 pub fn runs(sorted_buckets: &[i64], max_gap_us: i64) -> Vec<(i64, i64)> {
@@ -119,6 +141,14 @@ pub fn runs(sorted_buckets: &[i64], max_gap_us: i64) -> Vec<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn top_counts_orders_by_count_then_value() {
+        let t = top_counts(["b", "a", "b", "c", "a", "b"].into_iter(), "route", 2);
+        let got: Vec<(&str, u64)> = t.iter().map(|o| (o.value.as_str(), o.count)).collect();
+        assert_eq!(got, vec![("b", 3), ("a", 2)]);
+        assert_eq!(t[0].dimension, "route");
+    }
 
     #[test]
     fn runs_merge_adjacent_buckets_only() {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, SampleRecord, Severity,
 };
-use super::frame::{i64s, strs, ts_between, ts_us};
+use super::frame::{i64s, strs, ts_us};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -124,16 +124,14 @@ pub fn route_hits(
     from_us: i64,
     to_us: i64,
 ) -> PolarsResult<Vec<RouteHit>> {
-    let mut filter = ts_between(from_us, to_us).and(
-        col("route")
-            .eq(lit(route.to_owned()))
-            .or(col("path").eq(lit(route.to_owned()))),
-    );
+    let mut filter = col("route")
+        .eq(lit(route.to_owned()))
+        .or(col("path").eq(lit(route.to_owned())));
     if let Some(m) = method {
         filter = filter.and(col("method").eq(lit(m.to_owned())));
     }
     let df = ctx
-        .scan("http_requests")?
+        .scan_between("http_requests", from_us, to_us)?
         .filter(filter)
         .select([
             ts_us().alias("t"),

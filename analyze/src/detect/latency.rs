@@ -8,8 +8,10 @@ use std::collections::{BTreeMap, BTreeSet};
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::finding::{keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, Severity};
-use super::frame::{bucket, f64s, i64s, runs, samples, strs, ts_between, ts_us};
+use super::finding::{
+    keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
+};
+use super::frame::{bucket, f64s, i64s, runs, strs, top_counts, ts_us};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -128,12 +130,9 @@ impl Detector for LatencyBreach {
         let c = &self.config;
         let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
         let w = ctx.window;
-        let timed = || -> PolarsResult<LazyFrame> {
-            Ok(ctx
-                .scan("app_logs")?
-                .filter(ts_between(w.from_us, w.to_us).and(col("duration_ms").is_not_null())))
-        };
-        let df = timed()?
+        let df = ctx
+            .scan_between("app_logs", w.from_us, w.to_us)?
+            .filter(col("duration_ms").is_not_null())
             .group_by([
                 bucket(width).alias("b"),
                 col("execution_region").fill_null(lit("-")).alias("region"),
@@ -182,43 +181,36 @@ impl Detector for LatencyBreach {
                     p95: p95[i].unwrap_or_default(),
                 });
         }
-        let mut out = Vec::new();
-        for ((region, source), buckets) in by_subject {
-            let flagged = breaching(&buckets, width, c);
+        // The breaches first, then one scan for the slow responses of all of them.
+        let mut breaches = Vec::new();
+        for ((region, source), buckets) in &by_subject {
+            let flagged = breaching(buckets, width, c);
             for (first, last) in runs(&flagged, width * (i64::from(c.merge_gap_buckets) + 1)) {
+                breaches.push((region, source, buckets, first, last));
+            }
+        }
+        let ranges: Vec<(i64, i64)> = breaches
+            .iter()
+            .map(|b| ((b.3 - width).max(w.from_us), b.4 + width))
+            .collect();
+        let slow_responses = self.slow_responses(ctx, &ranges)?;
+        let mut out = Vec::new();
+        for ((region, source, buckets, first, last), (from, to)) in breaches.into_iter().zip(ranges)
+        {
+            {
                 let span: Vec<&LatencyBucket> = buckets
                     .iter()
                     .filter(|x| x.start >= first && x.start <= last)
                     .collect();
-                let subject = col("execution_region")
-                    .fill_null(lit("-"))
-                    .eq(lit(region.clone()))
-                    .and(col("source").fill_null(lit("-")).eq(lit(source.clone())));
-                let from = (first - width).max(w.from_us);
-                let slowest = timed()?
-                    .filter(ts_between(from, last + width).and(subject.clone()))
-                    .filter(col("duration_ms").gt(lit(c.slow_response_ms)))
-                    .select([
-                        ts_us().min().alias("a"),
-                        ts_us().max().alias("z"),
-                        col("duration_ms").max().alias("max"),
-                    ])
-                    .collect()?;
-                let start = i64s(&slowest, "a")?
-                    .first()
-                    .copied()
-                    .flatten()
-                    .unwrap_or(first);
-                let end = i64s(&slowest, "z")?
-                    .first()
-                    .copied()
-                    .flatten()
-                    .unwrap_or(last);
-                let max = f64s(&slowest, "max")?
-                    .first()
-                    .copied()
-                    .flatten()
-                    .unwrap_or(0.0);
+                let slow: Vec<&SlowResponse> = slow_responses
+                    .iter()
+                    .filter(|r| {
+                        r.ts >= from && r.ts < to && &r.region == region && &r.source == source
+                    })
+                    .collect();
+                let start = slow.first().map_or(first, |r| r.ts);
+                let end = slow.last().map_or(last, |r| r.ts);
+                let max = slow.iter().map(|r| r.ms).fold(0.0, f64::max);
                 let requests: u64 = span.iter().map(|x| x.requests).sum();
                 let slow_n: u64 = span.iter().map(|x| x.slow).sum();
                 let worst = |api: bool| {
@@ -275,24 +267,18 @@ impl Detector for LatencyBreach {
                                 total: Some(n),
                             })
                             .collect(),
-                        top: top_paths(&timed()?, from, last + width, subject.clone(), c)?,
-                        samples: samples(
-                            timed()?,
-                            "app_logs",
-                            ts_between(from, last + width)
-                                .and(subject)
-                                .and(col("duration_ms").gt(lit(c.slow_response_ms))),
-                            concat_str(
-                                [
-                                    col("path").fill_null(lit("-")),
-                                    col("duration_ms").cast(DataType::String),
-                                    lit("ms"),
-                                ],
-                                " ",
-                                true,
-                            ),
-                            3,
-                        )?,
+                        top: top_counts(slow.iter().map(|r| r.path.as_str()), "path", 5),
+                        samples: slow
+                            .iter()
+                            .take(3)
+                            .map(|r| SampleRecord {
+                                ts: ts(r.ts),
+                                table: "app_logs".into(),
+                                input: r.input.clone(),
+                                input_line: r.input_line,
+                                text: format!("{} {:.0} ms", r.path, r.ms),
+                            })
+                            .collect(),
                     },
                 ));
             }
@@ -301,37 +287,70 @@ impl Detector for LatencyBreach {
     }
 }
 
-fn top_paths(
-    lf: &LazyFrame,
-    from: i64,
-    to: i64,
-    subject: Expr,
-    c: &LatencyConfig,
-) -> PolarsResult<Vec<Offender>> {
-    let df = lf
-        .clone()
-        .filter(
-            ts_between(from, to)
-                .and(subject)
-                .and(col("duration_ms").gt(lit(c.slow_response_ms))),
-        )
-        .group_by([col("path").fill_null(lit("-")).alias("v")])
-        .agg([len().cast(DataType::Int64).alias("n")])
-        .sort(
-            ["n", "v"],
-            SortMultipleOptions::default().with_order_descending_multi([true, false]),
-        )
-        .limit(5)
-        .collect()?;
-    Ok(strs(&df, "v")?
-        .into_iter()
-        .zip(i64s(&df, "n")?)
-        .map(|(v, n)| Offender {
-            dimension: "path".into(),
-            value: v.unwrap_or_default(),
-            count: n.unwrap_or_default() as u64,
-        })
-        .collect())
+/// A response slower than the threshold.
+#[derive(Debug, Clone, PartialEq)]
+struct SlowResponse {
+    ts: i64,
+    region: String,
+    source: String,
+    path: String,
+    ms: f64,
+    input: Option<String>,
+    input_line: Option<i64>,
+}
+
+impl LatencyBreach {
+    /// The responses slower than `slow_response_ms` inside any of `ranges`, sorted.
+    fn slow_responses(
+        &self,
+        ctx: &DetectContext<'_>,
+        ranges: &[(i64, i64)],
+    ) -> PolarsResult<Vec<SlowResponse>> {
+        let (Some(lo), Some(hi)) = (
+            ranges.iter().map(|r| r.0).min(),
+            ranges.iter().map(|r| r.1).max(),
+        ) else {
+            return Ok(Vec::new());
+        };
+        // Slow responses are few: the ranges are kept here, not in an OR of ranges
+        // evaluated on every row.
+        let df = ctx
+            .scan_between("app_logs", lo, hi)?
+            .filter(col("duration_ms").gt(lit(self.config.slow_response_ms)))
+            .select([
+                ts_us().alias("t"),
+                col("execution_region").fill_null(lit("-")).alias("region"),
+                col("source").fill_null(lit("-")).alias("source"),
+                col("path").fill_null(lit("-")).alias("path"),
+                col("duration_ms"),
+                col("input"),
+                col("input_line"),
+            ])
+            .sort(["t", "input", "input_line"], Default::default())
+            .collect()?;
+        let (t, region, source, path, ms, input, line) = (
+            i64s(&df, "t")?,
+            strs(&df, "region")?,
+            strs(&df, "source")?,
+            strs(&df, "path")?,
+            f64s(&df, "duration_ms")?,
+            strs(&df, "input")?,
+            i64s(&df, "input_line")?,
+        );
+        let inside = |t: i64| ranges.iter().any(|r| r.0 <= t && t < r.1);
+        Ok((0..df.height())
+            .filter(|i| inside(t[*i].unwrap_or_default()))
+            .map(|i| SlowResponse {
+                ts: t[i].unwrap_or_default(),
+                region: region[i].clone().unwrap_or_default(),
+                source: source[i].clone().unwrap_or_default(),
+                path: path[i].clone().unwrap_or_default(),
+                ms: ms[i].unwrap_or_default(),
+                input: input[i].clone(),
+                input_line: line[i],
+            })
+            .collect())
+    }
 }
 
 #[cfg(test)]

@@ -70,6 +70,14 @@ impl DetectContext<'_> {
     pub fn scan(&self, table: &str) -> PolarsResult<LazyFrame> {
         self.tables.scan_named(table)
     }
+
+    /// A lazy scan of the rows of a lake table with `from_us <= ts < to_us`, opening
+    /// only the day partitions that overlap (see [`LakeTables::scan_between`]).
+    pub fn scan_between(&self, table: &str, from_us: i64, to_us: i64) -> PolarsResult<LazyFrame> {
+        let def = runlens_ingest::schema::table(table)
+            .ok_or_else(|| polars_err!(ComputeError: "no table named {table}"))?;
+        self.tables.scan_between(def, from_us, to_us)
+    }
 }
 
 /// One of the runbook's alerts, evaluated in batch.
@@ -82,8 +90,10 @@ impl DetectContext<'_> {
 ///
 /// **What it is given.** A window `[from, to)`. The detector may read data *before*
 /// `from` (baselines, the previous period, the deployment that went live before), never
-/// after `to`, so that evaluating a past window gives the answer it would have given
-/// then (backtesting).
+/// after `to` (the one exception: the function log of a sign-in request inside the
+/// window, emitted up to 5 minutes after it), so that evaluating a past window gives the
+/// answer it would have given then (backtesting). It should read through
+/// [`DetectContext::scan_between`], which opens only the day partitions it needs.
 ///
 /// **What it must guarantee.**
 /// - Every finding starts inside the window (`from <= start < to`).

@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, SampleRecord, Severity,
 };
-use super::frame::{i64s, runs, strs, ts_between};
+use super::frame::{i64s, runs, strs};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -95,8 +95,8 @@ impl Detector for SentryErrors {
             .reduce(|a, b| a.or(b))
             .unwrap_or(lit(true));
         let df = ctx
-            .scan("sentry_events")?
-            .filter(ts_between(from, w.to_us).and(level))
+            .scan_between("sentry_events", from, w.to_us)?
+            .filter(level)
             .select([
                 col("ts"),
                 col("group_key")

@@ -6,9 +6,9 @@
 
 use serde::Deserialize;
 
-use super::error_rate::{error_buckets, top_errors};
+use super::error_rate::{error_buckets, failed_between, failed_requests};
 use super::finding::{keys, metrics, ts, BucketCount, Evidence, Finding, Peak, Severity};
-use super::frame::runs;
+use super::frame::{runs, top_counts};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -74,6 +74,9 @@ impl Default for SloConfig {
         }
     }
 }
+
+/// One alert tier's evaluation: name, severity, burn per bucket, firing runs.
+type Tier<'a> = (&'a str, Severity, Vec<Option<f64>>, Vec<(i64, i64)>);
 
 pub struct SloBurn {
     config: SloConfig,
@@ -169,14 +172,13 @@ impl Detector for SloBurn {
             }
             b += width;
         }
-        let mut out = Vec::new();
-        for (tier, rules, severity) in [
+        let tiers: Vec<Tier> = [
             ("page", &c.page, c.page_severity),
             ("ticket", &c.ticket, c.ticket_severity),
-        ] {
-            if rules.is_empty() {
-                continue;
-            }
+        ]
+        .into_iter()
+        .filter(|(_, rules, _)| !rules.is_empty())
+        .map(|(tier, rules, severity)| {
             let burn = burning(&dense, width, rules, budget, c.min_requests);
             let firing: Vec<i64> = dense
                 .iter()
@@ -184,7 +186,18 @@ impl Detector for SloBurn {
                 .filter(|((b, _, _), f)| f.is_some() && *b >= w.from_us)
                 .map(|((b, _, _), _)| *b)
                 .collect();
-            for (first, last) in runs(&firing, width) {
+            (tier, severity, burn, runs(&firing, width))
+        })
+        .collect();
+        // The failed requests of every alert, in one scan, for the top routes.
+        let ranges: Vec<(i64, i64)> = tiers
+            .iter()
+            .flat_map(|t| t.3.iter().map(|(a, z)| (*a, z + width)))
+            .collect();
+        let failed = failed_requests(ctx, &ranges)?;
+        let mut out = Vec::new();
+        for (tier, severity, burn, alerts) in tiers {
+            for (first, last) in alerts {
                 let span: Vec<(usize, &(i64, u64, u64))> = dense
                     .iter()
                     .enumerate()
@@ -197,7 +210,13 @@ impl Detector for SloBurn {
                 let (n, e) = span
                     .iter()
                     .fold((0, 0), |(n, e), (_, (_, bn, be))| (n + bn, e + be));
-                let routes = top_errors(ctx, first, last + width, "route", "route", 5)?;
+                let routes = top_counts(
+                    failed_between(&failed, first, last + width)
+                        .iter()
+                        .map(|r| r.route.as_str()),
+                    "route",
+                    5,
+                );
                 out.push(Finding::new(
                     "slo_burn",
                     severity,

@@ -7,16 +7,16 @@
 //!   time. The window is evaluated period by period (`period_minutes`), so a long
 //!   backtest finds when each regression began.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::error_rate::deployment_before;
+use super::error_rate::{deployment_before, live_deployments};
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, f64s, i64s, strs, ts_between, ts_us};
+use super::frame::{bucket, f64s, i64s, strs, ts_us};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -204,6 +204,17 @@ pub fn regression_start(durations: &[(i64, f64)], slow_ms: f64) -> Option<usize>
     })
 }
 
+/// One statement of a fingerprint.
+#[derive(Debug, Clone, PartialEq)]
+struct Call {
+    ts: i64,
+    ms: f64,
+    input: Option<String>,
+    input_line: Option<i64>,
+    statement: String,
+    query: String,
+}
+
 pub struct SlowQueries {
     config: SlowQueriesConfig,
 }
@@ -214,11 +225,94 @@ impl SlowQueries {
     }
 
     fn statements(&self, ctx: &DetectContext<'_>, from: i64, to: i64) -> PolarsResult<LazyFrame> {
-        Ok(ctx.scan("pg_log")?.filter(
-            ts_between(from, to)
-                .and(col("duration_ms").is_not_null())
+        Ok(ctx.scan_between("pg_log", from, to)?.filter(
+            col("duration_ms")
+                .is_not_null()
                 .and(col("fingerprint").is_not_null()),
         ))
+    }
+
+    /// The calls of each `(fingerprint, from, to)` (slower than `min_ms` when given), in
+    /// one scan for all of a run's findings, each fingerprint's in time order.
+    fn calls(
+        &self,
+        ctx: &DetectContext<'_>,
+        wanted: &[(String, i64, i64)],
+        min_ms: Option<f64>,
+    ) -> PolarsResult<HashMap<String, Vec<Call>>> {
+        let (Some(lo), Some(hi)) = (
+            wanted.iter().map(|w| w.1).min(),
+            wanted.iter().map(|w| w.2).max(),
+        ) else {
+            return Ok(HashMap::new());
+        };
+        // One equality per distinct fingerprint (few); the time ranges are kept below.
+        let fingerprints: BTreeSet<&str> = wanted.iter().map(|w| w.0.as_str()).collect();
+        let mut filter = fingerprints
+            .iter()
+            .map(|f| col("fingerprint").eq(lit((*f).to_owned())))
+            .reduce(|x, y| x.or(y))
+            .unwrap_or(lit(false));
+        if let Some(ms) = min_ms {
+            filter = filter.and(col("duration_ms").gt(lit(ms)));
+        }
+        let df = self
+            .statements(ctx, lo, hi)?
+            .filter(filter)
+            .select([
+                col("fingerprint"),
+                ts_us().alias("t"),
+                col("duration_ms"),
+                col("input"),
+                col("input_line"),
+                col("statement")
+                    .fill_null(col("normalized_query"))
+                    .fill_null(lit(""))
+                    .alias("statement"),
+                col("normalized_query")
+                    .fill_null(col("statement"))
+                    .fill_null(lit(""))
+                    .alias("q"),
+            ])
+            .sort(["t", "input", "input_line"], Default::default())
+            .collect()?;
+        let (fp, t, d, input, line, stmt, q) = (
+            strs(&df, "fingerprint")?,
+            i64s(&df, "t")?,
+            f64s(&df, "duration_ms")?,
+            strs(&df, "input")?,
+            i64s(&df, "input_line")?,
+            strs(&df, "statement")?,
+            strs(&df, "q")?,
+        );
+        let mut ranges: HashMap<&str, Vec<(i64, i64)>> = HashMap::new();
+        for (f, a, b) in wanted {
+            ranges.entry(f.as_str()).or_default().push((*a, *b));
+        }
+        let mut out: HashMap<String, Vec<Call>> = HashMap::new();
+        for i in 0..df.height() {
+            let (f, at) = (
+                fp[i].as_deref().unwrap_or_default(),
+                t[i].unwrap_or_default(),
+            );
+            if !ranges
+                .get(f)
+                .is_some_and(|r| r.iter().any(|(a, b)| *a <= at && at < *b))
+            {
+                continue;
+            }
+            out.entry(fp[i].clone().unwrap_or_default())
+                .or_default()
+                .push(Call {
+                    ts: t[i].unwrap_or_default(),
+                    ms: d[i].unwrap_or_default(),
+                    input: input[i].clone(),
+                    input_line: line[i],
+                    statement: stmt[i].clone().unwrap_or_default(),
+                    query: q[i].clone().unwrap_or_default(),
+                });
+        }
+        Ok(out)
     }
 
     fn slow_queries(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
@@ -256,40 +350,20 @@ impl SlowQueries {
             f64s(&df, "max")?,
             strs(&df, "query")?,
         );
+        let wanted: Vec<(String, i64, i64)> = fp
+            .iter()
+            .map(|f| (f.clone().unwrap_or_default(), w.from_us, w.to_us))
+            .collect();
+        let slow_calls = self.calls(ctx, &wanted, Some(c.slow_query_ms))?;
         let mut out = Vec::new();
         for i in 0..df.height() {
             let f = fp[i].clone().unwrap_or_default();
-            let slow = self
-                .statements(ctx, w.from_us, w.to_us)?
-                .filter(
-                    col("fingerprint")
-                        .eq(lit(f.clone()))
-                        .and(col("duration_ms").gt(lit(c.slow_query_ms))),
-                )
-                .select([
-                    ts_us().alias("t"),
-                    col("duration_ms"),
-                    col("input"),
-                    col("input_line"),
-                    col("statement")
-                        .fill_null(col("normalized_query"))
-                        .fill_null(lit("")),
-                ])
-                .sort(["t"], Default::default())
-                .collect()?;
-            let (t, d, input, line, stmt) = (
-                i64s(&slow, "t")?,
-                f64s(&slow, "duration_ms")?,
-                strs(&slow, "input")?,
-                i64s(&slow, "input_line")?,
-                strs(&slow, "statement")?,
-            );
-            let Some(start) = t.first().copied().flatten() else {
+            let Some(slow) = slow_calls.get(&f).filter(|v| !v.is_empty()) else {
                 continue;
             };
-            let end = t.last().copied().flatten().unwrap_or(start);
-            let slowest = (0..slow.height())
-                .max_by(|a, b| d[*a].unwrap_or(0.0).total_cmp(&d[*b].unwrap_or(0.0)))
+            let (start, end) = (slow[0].ts, slow[slow.len() - 1].ts);
+            let slowest = (0..slow.len())
+                .max_by(|a, b| slow[*a].ms.total_cmp(&slow[*b].ms))
                 .unwrap_or(0);
             let q = query[i].clone().unwrap_or_default();
             out.push(Finding::new(
@@ -298,7 +372,7 @@ impl SlowQueries {
                 start,
                 end,
                 Peak {
-                    at: ts(t[slowest].unwrap_or(start)),
+                    at: ts(slow[slowest].ts),
                     metric: "duration_ms".into(),
                     value: max[i].unwrap_or(0.0),
                 },
@@ -325,16 +399,16 @@ impl SlowQueries {
                     top: Vec::new(),
                     samples: [slowest]
                         .into_iter()
-                        .chain((0..slow.height()).filter(|j| *j != slowest).take(2))
+                        .chain((0..slow.len()).filter(|j| *j != slowest).take(2))
                         .map(|j| SampleRecord {
-                            ts: ts(t[j].unwrap_or(start)),
+                            ts: ts(slow[j].ts),
                             table: "pg_log".into(),
-                            input: input[j].clone(),
-                            input_line: line[j],
+                            input: slow[j].input.clone(),
+                            input_line: slow[j].input_line,
                             text: format!(
                                 "{:.1} ms: {}",
-                                d[j].unwrap_or(0.0),
-                                shorten(stmt[j].as_deref().unwrap_or(""), 200)
+                                slow[j].ms,
+                                shorten(&slow[j].statement, 200)
                             ),
                         })
                         .collect(),
@@ -384,31 +458,18 @@ impl SlowQueries {
                     },
                 );
         }
-        let mut out = Vec::new();
+        // First the regressions and their spans, then one scan for all their calls.
+        let mut pending = Vec::new();
         for (f, at, why) in regressions(&stats, first_period, period, c) {
             let m = &stats[&f];
-            let s = m[&at];
-            let (slow_ms, severity, base) = match why {
-                Regression::Slower { base } => (c.factor * base.p95, c.regression_severity, base),
-                Regression::NewInTop { .. } => (
-                    c.factor
-                        * baseline(
-                            &[at - period, at - 2 * period]
-                                .iter()
-                                .filter_map(|q| m.get(q))
-                                .copied()
-                                .collect::<Vec<_>>(),
-                        )
-                        .p95,
-                    c.new_top_severity,
-                    baseline(
-                        &[at - period, at - 2 * period]
-                            .iter()
-                            .filter_map(|q| m.get(q))
-                            .copied()
-                            .collect::<Vec<_>>(),
-                    ),
-                ),
+            let before: Vec<PeriodStats> = [at - period, at - 2 * period]
+                .iter()
+                .filter_map(|q| m.get(q))
+                .copied()
+                .collect();
+            let (base, severity) = match why {
+                Regression::Slower { base } => (base, c.regression_severity),
+                Regression::NewInTop { .. } => (baseline(&before), c.new_top_severity),
             };
             // The periods that stay regressed against the same baseline.
             let mut last = at;
@@ -419,32 +480,25 @@ impl SlowQueries {
                     break;
                 }
             }
-            let calls_df = self
-                .statements(ctx, (at - period).max(w.from_us), last + period)?
-                .filter(col("fingerprint").eq(lit(f.clone())))
-                .select([
-                    ts_us().alias("t"),
-                    col("duration_ms"),
-                    col("input"),
-                    col("input_line"),
-                    col("normalized_query")
-                        .fill_null(col("statement"))
-                        .alias("q"),
-                ])
-                .sort(["t", "input", "input_line"], Default::default())
-                .collect()?;
-            let (t, d, input, line, q) = (
-                i64s(&calls_df, "t")?,
-                f64s(&calls_df, "duration_ms")?,
-                strs(&calls_df, "input")?,
-                i64s(&calls_df, "input_line")?,
-                strs(&calls_df, "q")?,
-            );
-            let durations: Vec<(i64, f64)> = t
-                .iter()
-                .zip(&d)
-                .map(|(t, d)| (t.unwrap_or(0), d.unwrap_or(0.0)))
-                .collect();
+            pending.push((f, at, why, base, severity, last));
+        }
+        let wanted: Vec<(String, i64, i64)> = pending
+            .iter()
+            .map(|(f, at, _, _, _, last)| (f.clone(), (at - period).max(w.from_us), last + period))
+            .collect();
+        let all_calls = self.calls(ctx, &wanted, None)?;
+        let lookback = i64::from(c.deployment_lookback_hours) * 3_600_000_000;
+        let live = live_deployments(ctx, w.from_us - period - lookback, w.to_us)?;
+        let mut out = Vec::new();
+        for ((f, at, why, base, severity, last), (_, from, to)) in pending.into_iter().zip(wanted) {
+            let m = &stats[&f];
+            let s = m[&at];
+            let slow_ms = c.factor * base.p95;
+            let calls: Vec<&Call> = all_calls
+                .get(&f)
+                .map(|v| v.iter().filter(|x| x.ts >= from && x.ts < to).collect())
+                .unwrap_or_default();
+            let durations: Vec<(i64, f64)> = calls.iter().map(|x| (x.ts, x.ms)).collect();
             let first = regression_start(&durations, slow_ms)
                 .unwrap_or_else(|| durations.iter().position(|x| x.0 >= at).unwrap_or(0));
             let Some(&(start, _)) = durations.get(first) else {
@@ -456,8 +510,13 @@ impl SlowQueries {
                 .find(|x| x.1 >= slow_ms)
                 .map_or(start, |x| x.0)
                 .max(start);
-            let query = q.iter().flatten().next().cloned().unwrap_or_default();
-            let deployment = deployment_before(ctx, start, c.deployment_lookback_hours)?;
+            let query = calls
+                .iter()
+                .map(|x| x.query.as_str())
+                .find(|q| !q.is_empty())
+                .unwrap_or_default()
+                .to_owned();
+            let deployment = deployment_before(&live, start, c.deployment_lookback_hours);
             let what = match why {
                 Regression::Slower { base } => format!(
                     "p95 {:.1} ms against {:.1} ms before (median {:.1} against {:.1} ms)",
@@ -517,8 +576,8 @@ impl SlowQueries {
                         .map(|j| SampleRecord {
                             ts: ts(durations[j].0),
                             table: "pg_log".into(),
-                            input: input[j].clone(),
-                            input_line: line[j],
+                            input: calls[j].input.clone(),
+                            input_line: calls[j].input_line,
                             text: format!("{:.2} ms", durations[j].1),
                         })
                         .collect(),
