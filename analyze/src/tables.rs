@@ -185,3 +185,17 @@ pub fn type_name(dtype: &DataType) -> String {
         other => other.to_string(),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_day_reads_the_date_directory() {
+        let p = std::path::Path::new("/lake/http_requests/date=1970-01-03/part-x-0.parquet");
+        assert_eq!(partition_day(p), Some(2));
+        let p = std::path::Path::new("/lake/http_requests/date=2024-01-01/part-x-0.parquet");
+        assert_eq!(partition_day(p), Some(19_723));
+        assert_eq!(partition_day(std::path::Path::new("/lake/x.parquet")), None);
+    }
+}

@@ -361,6 +361,39 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_deployment_live_before_within_the_lookback() {
+        const H: i64 = 3_600_000_000;
+        let live = vec![(H, "a".to_string()), (5 * H, "b".to_string())];
+        assert_eq!(
+            deployment_before(&live, 6 * H, 24),
+            Some(("b".into(), 5 * H))
+        );
+        assert_eq!(
+            deployment_before(&live, 5 * H, 24),
+            Some(("b".into(), 5 * H))
+        );
+        assert_eq!(deployment_before(&live, 4 * H, 24), Some(("a".into(), H)));
+        assert_eq!(deployment_before(&live, 0, 24), None);
+        assert_eq!(deployment_before(&live, 40 * H, 24), None, "too long ago");
+    }
+
+    #[test]
+    fn failed_between_slices_by_time() {
+        let r = |ts| FailedRequest {
+            ts,
+            route: String::new(),
+            region: String::new(),
+            deployment: String::new(),
+            text: String::new(),
+            input: None,
+            input_line: None,
+        };
+        let all = vec![r(1), r(2), r(3), r(5)];
+        let got: Vec<i64> = failed_between(&all, 2, 5).iter().map(|x| x.ts).collect();
+        assert_eq!(got, vec![2, 3]);
+    }
+
+    #[test]
     fn breach_needs_ratio_volume_and_errors() {
         let c = ErrorRateConfig::default();
         let b = [

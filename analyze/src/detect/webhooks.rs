@@ -117,3 +117,38 @@ impl Detector for WebhookFailures {
             .collect())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn delivery(minute: i64, status: i64) -> RouteHit {
+        RouteHit {
+            ts: minute * 60_000_000,
+            status,
+            subject: "stripe".into(),
+            input: None,
+            input_line: Some(minute),
+        }
+    }
+
+    #[test]
+    fn a_success_ends_a_run_and_two_failures_are_not_an_outage() {
+        let failed = |s: i64| !(200..300).contains(&s);
+        let hits = vec![
+            delivery(0, 500),
+            delivery(1, 500),
+            delivery(2, 200),
+            delivery(3, 400),
+            delivery(10, 400),
+            delivery(40, 400),
+            delivery(41, 200),
+        ];
+        let runs = consecutive_failures(&hits, failed, 3, 0);
+        assert_eq!(runs.len(), 1, "{runs:?}");
+        assert_eq!(runs[0].failures, vec![3, 4, 5]);
+        // A redirect is a failed delivery too: Stripe wants a 2xx.
+        let redirects = vec![delivery(0, 302), delivery(1, 302), delivery(2, 302)];
+        assert_eq!(consecutive_failures(&redirects, failed, 3, 0).len(), 1);
+    }
+}
