@@ -37,7 +37,7 @@ pub enum Command {
     Query(QueryArgs),
     /// Run the runbook's detectors over a window of the lake and print their findings.
     #[command(
-        after_help = "Examples:\n  runlens detect                                   # the last 24 hours of data\n  runlens detect --from 2024-01-01 --to 2024-04-01 --format json   # backtest a quarter\n  runlens detect --fail-on P1 --format ndjson || page-someone\n\nExit status: 0 when the detectors ran and found nothing at or above --fail-on; 3 when they\nfound something at or above it; 1 on an error (no lake, a bad time or configuration);\n2 on a command-line usage error."
+        after_help = "Examples:\n  runlens detect                                   # the last 24 hours of data\n  runlens detect --from 2024-01-01 --to 2024-04-01 --format json   # backtest a quarter\n  runlens detect --fail-on P1 --format ndjson > findings.ndjson; [ $? -eq 3 ] && page-someone\n\nExit status: 0 when the detectors ran and found nothing at or above --fail-on; 3 when they\nfound something at or above it; 1 on an error (no lake, a bad time or configuration);\n2 on a command-line usage error."
     )]
     Detect(DetectArgs),
     /// List the lake's tables with their columns, row counts and time ranges.
