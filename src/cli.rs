@@ -32,9 +32,14 @@ pub enum Command {
     Ingest(IngestArgs),
     /// Run SQL over the lake's tables.
     #[command(
-        after_help = "Example:\n  runlens query \"SELECT status, count(*) AS n FROM http_requests GROUP BY status ORDER BY n DESC\"\n\nTables: http_requests, app_logs, deployments, sentry_events, sentry_issues, pg_log, quarantine (see `runlens tables`).\nExtra function: json_extract(text, '$.path')."
+        after_help = "Example:\n  runlens query \"SELECT status, count(*) AS n FROM http_requests GROUP BY status ORDER BY n DESC\"\n\nTables: http_requests, app_logs, deployments, sentry_events, sentry_issues, pg_log, quarantine (see `runlens tables`),\nand auth_events (sign-in attempts derived by the [detect.auth_events] rules).\nExtra function: json_extract(text, '$.path')."
     )]
     Query(QueryArgs),
+    /// Run the runbook's detectors over a window of the lake and print their findings.
+    #[command(
+        after_help = "Examples:\n  runlens detect                                   # the last 24 hours of data\n  runlens detect --from 2024-01-01 --to 2024-04-01 --format json   # backtest a quarter\n  runlens detect --fail-on P1 --format ndjson > findings.ndjson; [ $? -eq 3 ] && page-someone\n\nExit status: 0 when the detectors ran and found nothing at or above --fail-on; 3 when they\nfound something at or above it; 1 on an error (no lake, a bad time or configuration);\n2 on a command-line usage error."
+    )]
+    Detect(DetectArgs),
     /// List the lake's tables with their columns, row counts and time ranges.
     #[command(after_help = "Example:\n  runlens tables --lake /var/lib/runlens/lake")]
     Tables(TablesArgs),
@@ -112,6 +117,32 @@ pub struct QueryArgs {
     pub output: Option<PathBuf>,
     /// The SQL (polars SQL dialect); - reads it from standard input
     pub sql: String,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum DetectFormat {
+    Table,
+    Json,
+    Ndjson,
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// Start of the window (inclusive): RFC 3339, "YYYY-MM-DD HH:MM[:SS]" or YYYY-MM-DD, UTC
+    /// [default: --to minus [detect] default_window_hours]
+    #[arg(long, value_name = "TS")]
+    pub from: Option<String>,
+    /// End of the window (exclusive), same forms [default: just after the newest record]
+    #[arg(long, value_name = "TS")]
+    pub to: Option<String>,
+    /// Output format
+    #[arg(long, value_enum, default_value = "table")]
+    pub format: DetectFormat,
+    /// Exit with status 3 when a finding is this severe or more (P0 most severe)
+    #[arg(long, value_name = "SEVERITY", default_value = "P1")]
+    pub fail_on: runlens_analyze::detect::Severity,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -11,8 +11,8 @@ use runlens_ingest::pipeline::InputStatus;
 use runlens_ingest::{IngestOptions, IngestReport, Lake};
 
 use crate::cli::{
-    Cli, Command, ConfigCommand, IngestArgs, LakeArg, QueryArgs, QueryFormat, TablesArgs,
-    TablesFormat,
+    Cli, Command, ConfigCommand, DetectArgs, DetectFormat, IngestArgs, LakeArg, QueryArgs,
+    QueryFormat, TablesArgs, TablesFormat,
 };
 use crate::config::{self, Config};
 
@@ -22,6 +22,7 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Ingest(args) => ingest(args, &config()?),
         Command::Query(args) => query(args, &config()?),
         Command::Tables(args) => tables(args, &config()?),
+        Command::Detect(args) => detect(args, &config()?),
         Command::Synth(args) => {
             let summary = runlens_synth::generate(&args)?;
             println!("{summary}");
@@ -182,7 +183,8 @@ fn query(args: QueryArgs, config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         args.sql
     };
-    let mut df = runlens_analyze::query(&tables, &sql).context("query failed")?;
+    let mut df = runlens_analyze::sql::query_with(&tables, &sql, &config.detect.auth_events)
+        .context("query failed")?;
     let format = match args.format {
         QueryFormat::Table => OutputFormat::Table,
         QueryFormat::Csv => OutputFormat::Csv,
@@ -261,4 +263,137 @@ fn tables(args: TablesArgs, config: &Config) -> anyhow::Result<ExitCode> {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Exit status of `runlens detect` when a finding is at or above `--fail-on`.
+pub const EXIT_FINDINGS: u8 = 3;
+
+/// Parses `--from`/`--to`: RFC 3339, `YYYY-MM-DD HH:MM[:SS]` or `YYYY-MM-DD`, UTC.
+fn parse_ts(
+    flag: &str,
+    s: &str,
+) -> anyhow::Result<runlens_analyze::chrono::DateTime<runlens_analyze::chrono::Utc>> {
+    use runlens_analyze::chrono::{NaiveDate, NaiveDateTime, TimeZone, Utc};
+    if let Ok(t) = runlens_analyze::chrono::DateTime::parse_from_rfc3339(s) {
+        return Ok(t.with_timezone(&Utc));
+    }
+    for f in [
+        "%Y-%m-%d %H:%M:%S%.f",
+        "%Y-%m-%d %H:%M",
+        "%Y-%m-%dT%H:%M:%S%.f",
+        "%Y-%m-%dT%H:%M",
+    ] {
+        if let Ok(t) = NaiveDateTime::parse_from_str(s, f) {
+            return Ok(Utc.from_utc_datetime(&t));
+        }
+    }
+    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
+        return Ok(Utc.from_utc_datetime(&d.and_hms_opt(0, 0, 0).unwrap_or_default()));
+    }
+    anyhow::bail!(
+        "{flag} {s:?} is not a time: use RFC 3339 (2024-01-31T12:00:00Z), \"2024-01-31 12:00\" or 2024-01-31 (UTC)"
+    )
+}
+
+fn detect(args: DetectArgs, config: &Config) -> anyhow::Result<ExitCode> {
+    use runlens_analyze::detect::{self, TimeWindow};
+    let tables = open_tables(&args.lake, config)?;
+    let hours = i64::from(config.detect.default_window_hours.max(1));
+    let from = args
+        .from
+        .as_deref()
+        .map(|s| parse_ts("--from", s))
+        .transpose()?;
+    let to = args
+        .to
+        .as_deref()
+        .map(|s| parse_ts("--to", s))
+        .transpose()?;
+    let to = match to {
+        Some(t) => t,
+        None => match detect::newest_ts(&tables)? {
+            Some(n) => runlens_analyze::detect::finding::ts(n + 1),
+            None => {
+                eprintln!(
+                    "warning: the lake {} has no rows yet: nothing to detect",
+                    lake_of(&args.lake, config).root().display()
+                );
+                from.unwrap_or_default()
+            }
+        },
+    };
+    let from = from.unwrap_or(to - runlens_analyze::chrono::Duration::hours(hours));
+    if from > to {
+        anyhow::bail!("--from {from} is after --to {to}");
+    }
+    let report = detect::detect(&tables, &config.detect, TimeWindow::new(from, to))
+        .context("detection failed")?;
+    let mut out = std::io::stdout().lock();
+    match args.format {
+        DetectFormat::Json => {
+            serde_json::to_writer_pretty(
+                &mut out,
+                &serde_json::json!({
+                    "from": report.from,
+                    "to": report.to,
+                    "detectors": report.detectors,
+                    "findings": report.findings,
+                }),
+            )?;
+            writeln!(out)?;
+        }
+        DetectFormat::Ndjson => {
+            for f in &report.findings {
+                serde_json::to_writer(&mut out, f)?;
+                writeln!(out)?;
+            }
+        }
+        DetectFormat::Table => {
+            writeln!(
+                out,
+                "{} finding(s) from {} detector(s) in [{}, {})",
+                report.findings.len(),
+                report.detectors.len(),
+                report
+                    .from
+                    .to_rfc3339_opts(runlens_analyze::chrono::SecondsFormat::Secs, true),
+                report
+                    .to
+                    .to_rfc3339_opts(runlens_analyze::chrono::SecondsFormat::Secs, true)
+            )?;
+            for f in &report.findings {
+                let keys: Vec<String> = f.keys.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                writeln!(
+                    out,
+                    "\n{} {:<24} {} … {}  id {}\n  {}\n  {}",
+                    f.severity,
+                    f.kind,
+                    f.start.format("%Y-%m-%d %H:%M:%S"),
+                    f.end.format("%Y-%m-%d %H:%M:%S"),
+                    f.id,
+                    f.summary,
+                    keys.join("  ")
+                )?;
+                if let Some(s) = f.evidence.samples.first() {
+                    writeln!(
+                        out,
+                        "  e.g. {}:{}: {}",
+                        s.input.as_deref().unwrap_or("?"),
+                        s.input_line.unwrap_or(0),
+                        s.text
+                    )?;
+                }
+            }
+        }
+    }
+    out.flush()?;
+    let alarming = report
+        .findings
+        .iter()
+        .any(|f| f.severity.at_least(args.fail_on));
+    Ok(if alarming {
+        ExitCode::from(EXIT_FINDINGS)
+    } else {
+        ExitCode::SUCCESS
+    })
 }

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::Context;
+use runlens_analyze::detect::DetectConfig;
 use runlens_ingest::format::postgres::PostgresOptions;
 use runlens_ingest::s3::S3Options;
 use serde::Deserialize;
@@ -17,6 +18,7 @@ use serde::Deserialize;
 pub struct Config {
     pub lake: LakeConfig,
     pub ingest: IngestConfig,
+    pub detect: DetectConfig,
 }
 
 /// `[lake]`
@@ -84,6 +86,195 @@ timezone = "UTC"
 force_path_style = false
 # Region. Unset: $AWS_REGION or the profile's, else us-east-1.
 # region = "eu-west-1"
+
+# ---------------------------------------------------------------------------------------
+# Detectors (`runlens detect`). Every threshold of every alert is here; the defaults are
+# the runbook's. Severities: P0 critical (outage, payments failing, breach), P1 high
+# (partial outage, authentication under attack, major feature down), P2 medium
+# (degradation), P3 low. Every detector section has `enabled`.
+
+[detect]
+# Hours evaluated when --from is not given: those up to the newest record of the lake.
+default_window_hours = 24
+
+[detect.auth_events]
+# How sign-in attempts (the `auth_events` table) are derived. Vercel: POST requests to
+# these routes (NextAuth's credentials callback).
+routes = ["/api/auth/callback/credentials"]
+# Statuses of such a request that mean the sign-in failed; any other 2xx/3xx succeeded.
+failure_statuses = [401, 403]
+# Regular expression over the request's function log that means the sign-in failed
+# (NextAuth redirects failed browser sign-ins with error=CredentialsSignin).
+failure_log_pattern = "CredentialsSignin|sign-in failed"
+# Regular expression whose first group is the account, in the function log.
+user_log_pattern = 'user=([^\s:]+)'
+# Also PostgreSQL authentication failures and authorized connections.
+postgres = true
+
+[detect.failed_logins]
+# failed_login_spike: bursts of failed sign-ins per IP (brute_force, or
+# credential_stuffing over many accounts), per account from many IPs (distributed) and
+# over everything (password_spraying), each against its own baseline.
+enabled = true
+# Evaluation step, minutes: every bucket is judged on the failures of the sliding window
+# of window_minutes that ends with it (slow attacks need a longer window).
+bucket_minutes = 5
+window_minutes = 15
+# Failures from one IP in a window that make a burst.
+min_failures_per_ip = 5
+# Failures against one account in a window that make a distributed burst, when they
+# come from at least distributed_min_ips addresses.
+min_failures_per_user = 10
+distributed_min_ips = 5
+# A burst of one IP over at least this many accounts is credential stuffing.
+stuffing_min_users = 5
+# Password spraying: at least spraying_min_failures failures in a window over at least
+# spraying_min_users accounts from at least spraying_min_ips IPs, no account tried more
+# than spraying_max_failures_per_user times.
+spraying_min_failures = 20
+spraying_min_users = 10
+spraying_min_ips = 10
+spraying_max_failures_per_user = 3
+# Hours before the evaluated period whose mean rate is a subject's baseline; a window
+# must also exceed baseline_factor times that mean.
+baseline_hours = 168
+baseline_factor = 5.0
+# Flagged buckets at most this many quiet buckets apart are one finding.
+merge_gap_buckets = 2
+# A success from the attacking IP within this many minutes after the burst raises the
+# severity by one (possible account takeover).
+takeover_minutes = 30
+severity = "P1"
+
+[detect.error_rate]
+# error_rate_breach: share of failed requests (5xx, or -1 = no response) per bucket.
+enabled = true
+bucket_minutes = 5
+# Breach above this share (runbook: 1 % over 5 minutes) …
+max_error_ratio = 0.01
+# … in a bucket with at least this many requests and this many failed ones.
+min_requests = 20
+min_errors = 3
+# Breached buckets at most this many healthy buckets apart are one finding.
+merge_gap_buckets = 1
+# A peak share at or above this is an outage (P0); below it a partial outage (P1).
+outage_ratio = 0.5
+# How far back to look for the deployment that went live before a breach.
+deployment_lookback_hours = 24
+
+[detect.slo]
+# slo_burn: multi-window, multi-burn-rate alerts on the availability SLO (runbook:
+# uptime > 99.9 %). A rule fires when both its windows burn the error budget at least
+# `factor` times faster than sustainable.
+enabled = true
+objective = 0.999
+# Evaluation step, minutes.
+bucket_minutes = 5
+# The short window must hold at least this many requests.
+min_requests = 20
+# Page when either page rule fires, open a ticket when the ticket rule does.
+page = [
+    { long_minutes = 60, short_minutes = 5, factor = 14.4 },
+    { long_minutes = 360, short_minutes = 30, factor = 6.0 },
+]
+ticket = [{ long_minutes = 4320, short_minutes = 360, factor = 1.0 }]
+# error_rate_breach already raises the P1 for a fast burn.
+page_severity = "P2"
+ticket_severity = "P3"
+
+[detect.sentry]
+# sentry_error_spike (a group far above its own baseline) and sentry_new_group (a group
+# never seen before arriving with volume, typically after a release).
+enabled = true
+# Event levels that count.
+levels = ["error", "fatal"]
+bucket_minutes = 60
+# A spike: at least spike_min_events of one group in a bucket, and spike_factor times its
+# mean per bucket over the baseline_hours before.
+spike_min_events = 10
+spike_factor = 10.0
+baseline_hours = 168
+# A new group: absent for baseline_hours, then new_group_min_events within
+# new_group_minutes of its first event.
+new_group_min_events = 10
+new_group_minutes = 60
+severity = "P2"
+
+[detect.slow_queries]
+# slow_query: fingerprints whose p95 over the window exceeds slow_query_ms (with at
+# least slow_query_min_calls calls).
+enabled = true
+slow_query_ms = 1000.0
+slow_query_min_calls = 3
+slow_query_severity = "P3"
+# slow_query_regression: each period of period_minutes against the previous ones: p95
+# up `factor` times and the median up `median_factor` times (so that a few lock waits
+# are not a regression), with at least min_calls calls …
+period_minutes = 60
+factor = 2.0
+median_factor = 2.0
+min_calls = 20
+# … or newly in the top_n by total time with top_total_factor times the total.
+top_n = 10
+top_total_factor = 3.0
+regression_severity = "P2"
+new_top_severity = "P3"
+deployment_lookback_hours = 24
+
+[detect.latency]
+# latency_breach: slow function responses (app_logs REPORT durations) per region.
+enabled = true
+bucket_minutes = 5
+# Runbook: alert on responses over 5 s; a bucket breaches with at least
+# min_slow_responses of them making up at least min_slow_ratio of its responses …
+slow_response_ms = 5000.0
+min_slow_responses = 3
+min_slow_ratio = 0.02
+# … or when its p95 (over at least min_requests responses) exceeds the runbook's
+# targets, 500 ms for APIs (paths starting with api_prefix) and 2 s for pages, in
+# p95_sustain_buckets consecutive buckets.
+api_p95_ms = 500.0
+page_p95_ms = 2000.0
+api_prefix = "/api/"
+min_requests = 100
+p95_sustain_buckets = 3
+merge_gap_buckets = 1
+severity = "P2"
+
+[detect.db_connections]
+# db_connection_exhaustion: connections refused for lack of slots ("too many clients",
+# "remaining connection slots are reserved") or with these SQLSTATEs.
+enabled = true
+bucket_minutes = 5
+# Refused connections in a bucket that make an exhaustion.
+min_refused = 3
+sqlstates = ["53300", "08004", "08006"]
+merge_gap_buckets = 1
+exhaustion_severity = "P1"
+# db_connection_slow: p95 connection set-up time ("connection received" to "connection
+# authorized") over the runbook's 100 ms, per bucket of setup_bucket_minutes with at
+# least min_connections connections.
+max_setup_ms = 100.0
+setup_bucket_minutes = 60
+min_connections = 10
+setup_severity = "P2"
+
+[detect.webhooks]
+# webhook_failures: consecutive non-2xx answers to Stripe's webhook deliveries.
+enabled = true
+route = "/api/webhooks/stripe"
+consecutive_failures = 3
+severity = "P1"
+
+[detect.health_checks]
+# health_check_failures: the runbook's 3 consecutive failed checks of one monitor
+# (client IP) on the health route; outages of several monitors at most
+# merge_gap_minutes apart are one finding.
+enabled = true
+route = "/api/health"
+consecutive_failures = 3
+merge_gap_minutes = 5
+severity = "P1"
 "#;
 
 /// Where the configuration comes from, if anywhere.
@@ -116,6 +307,32 @@ mod tests {
     fn printed_default_is_the_default() {
         let parsed: Config = toml::from_str(DEFAULT_CONFIG).unwrap();
         assert_eq!(parsed, Config::default());
+    }
+
+    #[test]
+    fn unknown_detector_keys_are_named() {
+        let err = toml::from_str::<Config>("[detect.error_rate]\nmax_error_rate = 0.05\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("max_error_rate"), "{err}");
+        let err = toml::from_str::<Config>("[detect.nope]\nenabled = true\n")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("nope"), "{err}");
+    }
+
+    #[test]
+    fn detector_thresholds_are_read() {
+        let c: Config = toml::from_str(
+            "[detect.error_rate]\nmax_error_ratio = 0.05\n[detect.health_checks]\nenabled = false\n",
+        )
+        .unwrap();
+        assert_eq!(c.detect.error_rate.max_error_ratio, 0.05);
+        assert_eq!(
+            c.detect.error_rate.min_requests, 20,
+            "other keys keep defaults"
+        );
+        assert!(!c.detect.health_checks.enabled);
     }
 
     #[test]

@@ -2,12 +2,18 @@
 //!
 //! - [`tables`] opens the lake's tables as polars lazy frames (only committed files) and
 //!   summarizes them for `runlens tables`;
+//! - [`detect`] runs the runbook's detectors over a window and returns findings;
 //! - [`sql`] runs analysts' SQL over every table by name and writes the result in the
 //!   output formats of `runlens query`.
 
+pub mod detect;
 pub mod sql;
 pub mod tables;
 
+/// The time library of the public API (findings carry `chrono` times).
+pub use chrono;
+/// The dataframe library of the public API (tables are polars lazy frames).
+pub use polars;
 pub use sql::{query, write_result, OutputFormat};
 pub use tables::{LakeTables, TableSummary};
 

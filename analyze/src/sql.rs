@@ -1,6 +1,7 @@
 //! SQL over the lake for analysts (polars SQL), and the result formats.
 //!
-//! Every lake table is registered under its name. One function is added to polars'
+//! Every lake table is registered under its name, and so is `auth_events`, the sign-in
+//! attempts derived from them (see [`crate::detect::auth_events`]). One function is added to polars'
 //! SQL: `json_extract(text, '$.json.path')` returns the matched value as text, for JSON
 //! kept as text (`app_logs.message` when `message_is_json`, `sentry_events.tags`).
 
@@ -14,6 +15,7 @@ use polars::sql::FunctionRegistry;
 use polars::sql::SQLContext;
 use runlens_ingest::TABLES;
 
+use crate::detect::auth_events::{auth_events, AuthEventsConfig};
 use crate::tables::LakeTables;
 use crate::AnalyzeError;
 
@@ -85,20 +87,37 @@ fn json_extract() -> polars::prelude::udf::UserDefinedFunction {
     polars::prelude::udf::UserDefinedFunction::new("json_extract".into(), f)
 }
 
-/// A SQL context with every lake table registered under its name.
+/// A SQL context with every lake table registered under its name, and `auth_events`
+/// derived with the default rules.
 pub fn context(tables: &LakeTables) -> PolarsResult<SQLContext> {
+    context_with(tables, &AuthEventsConfig::default())
+}
+
+/// A SQL context with every lake table registered under its name, and `auth_events`
+/// derived with `auth` (see [`crate::detect::auth_events`]).
+pub fn context_with(tables: &LakeTables, auth: &AuthEventsConfig) -> PolarsResult<SQLContext> {
     let mut functions = Functions::default();
     functions.register("json_extract", json_extract())?;
     let ctx = SQLContext::new().with_function_registry(Arc::new(functions));
     for t in TABLES {
         ctx.register(t.name, tables.scan(t)?);
     }
+    ctx.register("auth_events", auth_events(tables, auth, None)?);
     Ok(ctx)
 }
 
 /// Runs `sql` over the lake.
 pub fn query(tables: &LakeTables, sql: &str) -> Result<DataFrame, AnalyzeError> {
-    let mut ctx = context(tables)?;
+    query_with(tables, sql, &AuthEventsConfig::default())
+}
+
+/// Runs `sql` over the lake, `auth_events` derived with `auth`.
+pub fn query_with(
+    tables: &LakeTables,
+    sql: &str,
+    auth: &AuthEventsConfig,
+) -> Result<DataFrame, AnalyzeError> {
+    let mut ctx = context_with(tables, auth)?;
     Ok(ctx.execute(sql)?.collect()?)
 }
 

@@ -44,6 +44,42 @@ impl LakeTables {
     /// rows yet), with a `date` column (the UTC day) added after `ts`.
     pub fn scan(&self, table: &TableDef) -> PolarsResult<LazyFrame> {
         let files = self.lake.files_of(&self.manifest, table.name);
+        self.scan_files(table, files)
+    }
+
+    /// Like [`LakeTables::scan`], restricted to `from_us <= ts < to_us` (microseconds
+    /// since the epoch): only the files of the day partitions that overlap the range are
+    /// opened, so a query over one day of a year-long lake reads one day's files.
+    pub fn scan_between(
+        &self,
+        table: &TableDef,
+        from_us: i64,
+        to_us: i64,
+    ) -> PolarsResult<LazyFrame> {
+        const DAY_US: i64 = 86_400_000_000;
+        let (first, last) = (from_us.div_euclid(DAY_US), (to_us - 1).div_euclid(DAY_US));
+        let files = self
+            .lake
+            .files_of(&self.manifest, table.name)
+            .into_iter()
+            .filter(|f| match partition_day(f) {
+                Some(day) => day >= first && day <= last,
+                None => true,
+            })
+            .collect();
+        let ts_type = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+        Ok(self.scan_files(table, files)?.filter(
+            col("ts")
+                .gt_eq(lit(from_us).cast(ts_type.clone()))
+                .and(col("ts").lt(lit(to_us).cast(ts_type))),
+        ))
+    }
+
+    fn scan_files(
+        &self,
+        table: &TableDef,
+        files: Vec<std::path::PathBuf>,
+    ) -> PolarsResult<LazyFrame> {
         let lf = if files.is_empty() {
             DataFrame::empty_with_schema(&table.schema()).lazy()
         } else {
@@ -53,6 +89,10 @@ impl LakeTables {
                 .collect();
             let args = ScanArgsParquet {
                 allow_missing_columns: true,
+                // Decode the filtered columns first and the others only for the rows
+                // that pass: detectors filter heavily and read wide text columns
+                // (messages, statements) of the few rows that remain.
+                parallel: ParallelStrategy::Prefiltered,
                 ..Default::default()
             };
             LazyFrame::scan_parquet_files(paths.into_iter().collect(), args)?
@@ -123,6 +163,16 @@ impl LakeTables {
     }
 }
 
+/// The day (days since the epoch) of a file under a `date=YYYY-MM-DD` partition.
+fn partition_day(path: &std::path::Path) -> Option<i64> {
+    let dir = path.parent()?.file_name()?.to_str()?;
+    let date = chrono::NaiveDate::parse_from_str(dir.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
+    Some(
+        date.signed_duration_since(chrono::NaiveDate::default())
+            .num_days(),
+    )
+}
+
 /// SQL-ish type names for documentation.
 pub fn type_name(dtype: &DataType) -> String {
     match dtype {
@@ -133,5 +183,19 @@ pub fn type_name(dtype: &DataType) -> String {
         DataType::Datetime(_, _) => "timestamp (UTC)".into(),
         DataType::Date => "date".into(),
         other => other.to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn partition_day_reads_the_date_directory() {
+        let p = std::path::Path::new("/lake/http_requests/date=1970-01-03/part-x-0.parquet");
+        assert_eq!(partition_day(p), Some(2));
+        let p = std::path::Path::new("/lake/http_requests/date=2024-01-01/part-x-0.parquet");
+        assert_eq!(partition_day(p), Some(19_723));
+        assert_eq!(partition_day(std::path::Path::new("/lake/x.parquet")), None);
     }
 }

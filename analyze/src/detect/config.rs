@@ -1,0 +1,51 @@
+//! `[detect]`: the detectors' configuration, one sub-section per detector. Each
+//! section's struct lives beside its detector; defaults are the runbook's.
+
+use serde::Deserialize;
+
+use super::auth_events::AuthEventsConfig;
+use super::db_connections::DbConnectionsConfig;
+use super::error_rate::ErrorRateConfig;
+use super::failed_logins::FailedLoginsConfig;
+use super::health_checks::HealthChecksConfig;
+use super::latency::LatencyConfig;
+use super::sentry::SentryConfig;
+use super::slo::SloConfig;
+use super::slow_queries::SlowQueriesConfig;
+use super::webhooks::WebhooksConfig;
+
+/// `[detect]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DetectConfig {
+    /// Hours evaluated when no `--from` is given: the last ones up to the newest record.
+    pub default_window_hours: u32,
+    pub auth_events: AuthEventsConfig,
+    pub failed_logins: FailedLoginsConfig,
+    pub error_rate: ErrorRateConfig,
+    pub slo: SloConfig,
+    pub sentry: SentryConfig,
+    pub slow_queries: SlowQueriesConfig,
+    pub latency: LatencyConfig,
+    pub db_connections: DbConnectionsConfig,
+    pub webhooks: WebhooksConfig,
+    pub health_checks: HealthChecksConfig,
+}
+
+impl Default for DetectConfig {
+    fn default() -> Self {
+        DetectConfig {
+            default_window_hours: 24,
+            auth_events: AuthEventsConfig::default(),
+            failed_logins: FailedLoginsConfig::default(),
+            error_rate: ErrorRateConfig::default(),
+            slo: SloConfig::default(),
+            sentry: SentryConfig::default(),
+            slow_queries: SlowQueriesConfig::default(),
+            latency: LatencyConfig::default(),
+            db_connections: DbConnectionsConfig::default(),
+            webhooks: WebhooksConfig::default(),
+            health_checks: HealthChecksConfig::default(),
+        }
+    }
+}

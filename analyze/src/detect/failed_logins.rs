@@ -1,0 +1,654 @@
+//! `failed_login_spike`: bursts of failed sign-ins in `auth_events`.
+//!
+//! Failures are counted in buckets along three dimensions, each against the subject's
+//! own baseline (its mean rate over the baseline period before the window):
+//! - per client IP: `brute_force` (one or few accounts) or `credential_stuffing`
+//!   (many accounts from one address);
+//! - per account over distinct IPs: `distributed` (many addresses, one account);
+//! - per source over everything: `password_spraying` (many accounts from many
+//!   addresses, each tried only a few times).
+//!
+//! Flagged buckets of one subject that are adjacent (up to `merge_gap_buckets` quiet
+//! buckets apart) are one finding. A successful sign-in from the attacking address
+//! (or, for a distributed attack, to the attacked account) during the burst or soon
+//! after raises the severity: a possible account takeover.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::Deserialize;
+
+use super::auth_events::{auth_events, AuthEventsConfig};
+use super::finding::{
+    keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, SampleRecord, Severity,
+};
+use super::frame::{i64s, runs, strs};
+use super::{DetectContext, Detector, TimeWindow};
+use crate::AnalyzeError;
+
+/// `[detect.failed_logins]`
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct FailedLoginsConfig {
+    pub enabled: bool,
+    /// Step of the evaluation, in minutes: every bucket is judged on the failures of
+    /// the sliding window that ends with it.
+    pub bucket_minutes: u32,
+    /// Length of that sliding window, in minutes (slow attacks need a longer one).
+    pub window_minutes: u32,
+    /// Failures from one IP in a window that make a burst.
+    pub min_failures_per_ip: u64,
+    /// Failures against one account in a window that make a distributed burst …
+    pub min_failures_per_user: u64,
+    /// … when they come from at least this many distinct IPs.
+    pub distributed_min_ips: usize,
+    /// An IP's burst over at least this many distinct accounts is credential stuffing
+    /// (fewer: brute force).
+    pub stuffing_min_users: usize,
+    /// Password spraying: at least this many failures in a window …
+    pub spraying_min_failures: u64,
+    /// … over at least this many accounts …
+    pub spraying_min_users: usize,
+    /// … from at least this many IPs …
+    pub spraying_min_ips: usize,
+    /// … with no account tried more than this many times in the window.
+    pub spraying_max_failures_per_user: u64,
+    /// Hours before the window whose mean rate is a subject's baseline.
+    pub baseline_hours: u32,
+    /// A window must also exceed the baseline's mean per window by this factor.
+    pub baseline_factor: f64,
+    /// Flagged buckets at most this many quiet buckets apart are one finding.
+    pub merge_gap_buckets: u32,
+    /// A success from the attacking IP up to this many minutes after the burst
+    /// raises the severity (possible account takeover).
+    pub takeover_minutes: u32,
+    /// Severity of a burst (raised by one on a possible takeover).
+    pub severity: Severity,
+}
+
+impl Default for FailedLoginsConfig {
+    fn default() -> Self {
+        FailedLoginsConfig {
+            enabled: true,
+            bucket_minutes: 5,
+            window_minutes: 15,
+            min_failures_per_ip: 5,
+            min_failures_per_user: 10,
+            distributed_min_ips: 5,
+            stuffing_min_users: 5,
+            spraying_min_failures: 20,
+            spraying_min_users: 10,
+            spraying_min_ips: 10,
+            spraying_max_failures_per_user: 3,
+            baseline_hours: 168,
+            baseline_factor: 5.0,
+            merge_gap_buckets: 2,
+            takeover_minutes: 30,
+            severity: Severity::P1,
+        }
+    }
+}
+
+/// One authentication attempt, as the detector needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthAttempt {
+    pub ts: i64,
+    pub source: String,
+    pub failure: bool,
+    pub user: Option<String>,
+    pub ip: Option<String>,
+    pub target: Option<String>,
+    pub reason: Option<String>,
+    pub input: Option<String>,
+    pub input_line: Option<i64>,
+}
+
+pub struct FailedLoginSpike {
+    config: FailedLoginsConfig,
+    auth: AuthEventsConfig,
+}
+
+impl FailedLoginSpike {
+    pub fn new(config: FailedLoginsConfig, auth: AuthEventsConfig) -> Self {
+        FailedLoginSpike { config, auth }
+    }
+}
+
+impl Detector for FailedLoginSpike {
+    fn name(&self) -> &'static str {
+        "failed_logins"
+    }
+
+    fn kinds(&self) -> &'static [&'static str] {
+        &["failed_login_spike"]
+    }
+
+    fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
+        let w = ctx.window;
+        let lookback = TimeWindow {
+            from_us: w.from_us - i64::from(self.config.baseline_hours) * 3_600_000_000,
+            to_us: w.to_us,
+        };
+        let df = auth_events(ctx.tables, &self.auth, Some(lookback))?
+            .sort(["ts"], Default::default())
+            .collect()?;
+        let (t, source, outcome, user, ip, target, reason, input, line) = (
+            i64s(&df, "ts")?,
+            strs(&df, "source")?,
+            strs(&df, "outcome")?,
+            strs(&df, "user")?,
+            strs(&df, "client_ip")?,
+            strs(&df, "target")?,
+            strs(&df, "reason")?,
+            strs(&df, "input")?,
+            i64s(&df, "input_line")?,
+        );
+        let attempts: Vec<AuthAttempt> = (0..df.height())
+            .map(|i| AuthAttempt {
+                ts: t[i].unwrap_or_default(),
+                source: source[i].clone().unwrap_or_default(),
+                failure: outcome[i].as_deref() == Some("failure"),
+                user: user[i].clone(),
+                ip: ip[i].clone(),
+                target: target[i].clone(),
+                reason: reason[i].clone(),
+                input: input[i].clone(),
+                input_line: line[i],
+            })
+            .collect();
+        Ok(find_spikes(&attempts, w, &self.config))
+    }
+}
+
+/// The detection proper, on attempts sorted by time (those before `window.from` are
+/// the baseline).
+pub fn find_spikes(
+    attempts: &[AuthAttempt],
+    window: TimeWindow,
+    config: &FailedLoginsConfig,
+) -> Vec<Finding> {
+    let width = i64::from(config.bucket_minutes.max(1)) * 60_000_000;
+    let span = (i64::from(config.window_minutes) * 60_000_000).max(width);
+    let gap = width * (i64::from(config.merge_gap_buckets) + 1);
+    let baseline_windows = (f64::from(config.baseline_hours) * 60.0
+        / f64::from(config.window_minutes.max(1)))
+    .max(1.0);
+    let failures: Vec<&AuthAttempt> = attempts.iter().filter(|a| a.failure).collect();
+    let (before, during): (Vec<&AuthAttempt>, Vec<&AuthAttempt>) =
+        failures.iter().partition(|a| a.ts < window.from_us);
+    let during: Vec<&AuthAttempt> = during.into_iter().filter(|a| a.ts < window.to_us).collect();
+    let threshold = |baseline_count: u64, min: u64| -> u64 {
+        let mean = baseline_count as f64 / baseline_windows;
+        min.max((config.baseline_factor * mean).ceil() as u64)
+    };
+    let mut findings = Vec::new();
+
+    // Per IP.
+    let mut base_ip: HashMap<(&str, &str), u64> = HashMap::new();
+    for a in &before {
+        if let Some(ip) = a.ip.as_deref() {
+            *base_ip.entry((a.source.as_str(), ip)).or_default() += 1;
+        }
+    }
+    let by_ip = group(&during, |a| a.ip.as_deref());
+    for ((source, ip), events) in &by_ip {
+        let min = threshold(
+            base_ip
+                .get(&(source.as_str(), ip.as_str()))
+                .copied()
+                .unwrap_or(0),
+            config.min_failures_per_ip,
+        );
+        for run in flagged_runs(events, width, span, gap, |b| b.len() as u64 >= min) {
+            let users: BTreeSet<&str> = run.iter().filter_map(|a| a.user.as_deref()).collect();
+            let class = if users.len() >= config.stuffing_min_users {
+                "credential_stuffing"
+            } else {
+                "brute_force"
+            };
+            let only_user = (users.len() == 1).then(|| *users.iter().next().unwrap_or(&""));
+            // A success from the attacking address on one of the attacked accounts.
+            let successes = successes_after(attempts, &run, config, |a| {
+                a.ip.as_deref() == Some(ip.as_str())
+                    && a.user
+                        .as_deref()
+                        .is_none_or(|u| users.is_empty() || users.contains(u))
+            });
+            findings.push(finding(
+                &run,
+                class,
+                source,
+                keys([("ip", Some(ip.as_str())), ("user", only_user)]),
+                successes,
+                width,
+                config,
+                format!(
+                    "from {ip} against {} account{}",
+                    users.len(),
+                    if users.len() == 1 { "" } else { "s" }
+                ),
+            ));
+        }
+    }
+
+    // Per account over distinct IPs.
+    let mut base_user: HashMap<(&str, &str), u64> = HashMap::new();
+    for a in &before {
+        if let Some(u) = a.user.as_deref() {
+            *base_user.entry((a.source.as_str(), u)).or_default() += 1;
+        }
+    }
+    let by_user = group(&during, |a| a.user.as_deref());
+    for ((source, user), events) in &by_user {
+        let min = threshold(
+            base_user
+                .get(&(source.as_str(), user.as_str()))
+                .copied()
+                .unwrap_or(0),
+            config.min_failures_per_user,
+        );
+        let flag = |b: &[&AuthAttempt]| {
+            let ips: BTreeSet<&str> = b.iter().filter_map(|a| a.ip.as_deref()).collect();
+            b.len() as u64 >= min && ips.len() >= config.distributed_min_ips
+        };
+        for run in flagged_runs(events, width, span, gap, flag) {
+            let ips: BTreeSet<&str> = run.iter().filter_map(|a| a.ip.as_deref()).collect();
+            let successes = successes_after(attempts, &run, config, |a| {
+                a.user.as_deref() == Some(user.as_str())
+                    && a.ip.as_deref().is_some_and(|ip| ips.contains(ip))
+            });
+            findings.push(finding(
+                &run,
+                "distributed",
+                source,
+                keys([("user", Some(user.as_str()))]),
+                successes,
+                width,
+                config,
+                format!("against {user} from {} addresses", ips.len()),
+            ));
+        }
+    }
+
+    // Per source: password spraying.
+    let by_source = group(&during, |a| Some(a.source.as_str()));
+    for ((source, _), events) in &by_source {
+        let flag = |b: &[&AuthAttempt]| {
+            let mut per_user: HashMap<&str, u64> = HashMap::new();
+            let mut ips = BTreeSet::new();
+            for a in b {
+                *per_user.entry(a.user.as_deref().unwrap_or("")).or_default() += 1;
+                if let Some(ip) = a.ip.as_deref() {
+                    ips.insert(ip);
+                }
+            }
+            b.len() as u64 >= config.spraying_min_failures
+                && per_user.len() >= config.spraying_min_users
+                && ips.len() >= config.spraying_min_ips
+                && per_user
+                    .values()
+                    .all(|n| *n <= config.spraying_max_failures_per_user)
+        };
+        for run in flagged_runs(events, width, span, gap, flag) {
+            let users: BTreeSet<&str> = run.iter().filter_map(|a| a.user.as_deref()).collect();
+            let ips: BTreeSet<&str> = run.iter().filter_map(|a| a.ip.as_deref()).collect();
+            findings.push(finding(
+                &run,
+                "password_spraying",
+                source,
+                BTreeMap::new(),
+                0,
+                width,
+                config,
+                format!(
+                    "against {} accounts from {} addresses",
+                    users.len(),
+                    ips.len()
+                ),
+            ));
+        }
+    }
+    findings
+}
+
+/// Failures grouped by (source, subject), each group in time order.
+fn group<'a>(
+    events: &[&'a AuthAttempt],
+    subject: impl Fn(&'a AuthAttempt) -> Option<&'a str>,
+) -> BTreeMap<(String, String), Vec<&'a AuthAttempt>> {
+    let mut out: BTreeMap<(String, String), Vec<&AuthAttempt>> = BTreeMap::new();
+    for a in events {
+        if let Some(s) = subject(a) {
+            out.entry((a.source.clone(), s.to_owned()))
+                .or_default()
+                .push(a);
+        }
+    }
+    out
+}
+
+/// Judges every bucket that has events on the sliding window of `span` that ends with
+/// it, and returns the events of each run of flagged buckets, from the start of the
+/// first flagged window minus one bucket (where a burst that straddles a boundary
+/// begins) to the end of the last flagged bucket. `events` are sorted by time.
+fn flagged_runs<'a>(
+    events: &[&'a AuthAttempt],
+    width: i64,
+    span: i64,
+    gap: i64,
+    flag: impl Fn(&[&'a AuthAttempt]) -> bool,
+) -> Vec<Vec<&'a AuthAttempt>> {
+    let buckets: BTreeSet<i64> = events
+        .iter()
+        .map(|a| a.ts.div_euclid(width) * width)
+        .collect();
+    let flagged: Vec<i64> = buckets
+        .into_iter()
+        .filter(|b| {
+            let lo = events.partition_point(|a| a.ts < b + width - span);
+            let hi = events.partition_point(|a| a.ts < b + width);
+            flag(&events[lo..hi])
+        })
+        .collect();
+    runs(&flagged, gap)
+        .into_iter()
+        .map(|(first, last)| {
+            events
+                .iter()
+                .filter(|a| a.ts >= first - span && a.ts < last + width)
+                .copied()
+                .collect()
+        })
+        .collect()
+}
+
+fn successes_after(
+    attempts: &[AuthAttempt],
+    run: &[&AuthAttempt],
+    config: &FailedLoginsConfig,
+    same_subject: impl Fn(&AuthAttempt) -> bool,
+) -> u64 {
+    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+        return 0;
+    };
+    let until = last.ts + i64::from(config.takeover_minutes) * 60_000_000;
+    attempts
+        .iter()
+        .filter(|a| !a.failure && a.ts >= first.ts && a.ts <= until && a.source == first.source)
+        .filter(|a| same_subject(a))
+        .count() as u64
+}
+
+#[allow(clippy::too_many_arguments)]
+fn finding(
+    run: &[&AuthAttempt],
+    class: &str,
+    source: &str,
+    mut k: BTreeMap<String, String>,
+    successes: u64,
+    width: i64,
+    config: &FailedLoginsConfig,
+    what: String,
+) -> Finding {
+    let start = run.first().map_or(0, |a| a.ts);
+    let end = run.last().map_or(start, |a| a.ts);
+    k.insert("class".into(), class.into());
+    k.insert("source".into(), source.into());
+    let mut targets: BTreeMap<&str, u64> = BTreeMap::new();
+    for a in run {
+        *targets
+            .entry(a.target.as_deref().unwrap_or(""))
+            .or_default() += 1;
+    }
+    if let Some((target, _)) = targets.iter().max_by_key(|(_, n)| **n) {
+        let name = if source == "postgres" {
+            "database"
+        } else {
+            "route"
+        };
+        if !target.is_empty() {
+            k.insert(name.into(), (*target).to_owned());
+        }
+    }
+    let mut per_bucket: BTreeMap<i64, u64> = BTreeMap::new();
+    for a in run {
+        *per_bucket
+            .entry(a.ts.div_euclid(width) * width)
+            .or_default() += 1;
+    }
+    let (peak_at, peak) = per_bucket
+        .iter()
+        .max_by_key(|(b, n)| (**n, -**b))
+        .map(|(b, n)| (*b, *n))
+        .unwrap_or((start, 0));
+    let top = |dimension: &str, f: &dyn Fn(&AuthAttempt) -> Option<&str>| {
+        let mut counts: BTreeMap<&str, u64> = BTreeMap::new();
+        for a in run {
+            if let Some(v) = f(a) {
+                *counts.entry(v).or_default() += 1;
+            }
+        }
+        let mut v: Vec<(&str, u64)> = counts.into_iter().collect();
+        v.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
+        v.into_iter()
+            .take(5)
+            .map(|(value, count)| Offender {
+                dimension: dimension.into(),
+                value: value.into(),
+                count,
+            })
+            .collect::<Vec<_>>()
+    };
+    let mut top_offenders = top("ip", &|a| a.ip.as_deref());
+    top_offenders.extend(top("user", &|a| a.user.as_deref()));
+    let users: BTreeSet<&str> = run.iter().filter_map(|a| a.user.as_deref()).collect();
+    let ips: BTreeSet<&str> = run.iter().filter_map(|a| a.ip.as_deref()).collect();
+    let severity = if successes > 0 {
+        config.severity.raised()
+    } else {
+        config.severity
+    };
+    let takeover = if successes > 0 {
+        format!("; {successes} successful sign-in(s) followed: possible account takeover")
+    } else {
+        String::new()
+    };
+    Finding::new(
+        "failed_login_spike",
+        severity,
+        start,
+        end,
+        Peak {
+            at: ts(peak_at),
+            metric: "failures".into(),
+            value: peak as f64,
+        },
+        format!(
+            "{} failed {source} sign-ins ({}) {what} between {} and {}{takeover}.",
+            run.len(),
+            class.replace('_', " "),
+            ts(start).format("%Y-%m-%d %H:%M"),
+            ts(end).format("%H:%M"),
+        ),
+        k,
+        metrics([
+            ("failures", run.len() as f64),
+            ("distinct_users", users.len() as f64),
+            ("distinct_ips", ips.len() as f64),
+            ("successes_after", successes as f64),
+        ]),
+        Evidence {
+            buckets: per_bucket
+                .into_iter()
+                .map(|(b, n)| BucketCount {
+                    start: ts(b),
+                    count: n,
+                    total: None,
+                })
+                .collect(),
+            top: top_offenders,
+            samples: run
+                .iter()
+                .take(3)
+                .map(|a| SampleRecord {
+                    ts: ts(a.ts),
+                    table: if a.source == "postgres" {
+                        "pg_log".into()
+                    } else {
+                        "http_requests".into()
+                    },
+                    input: a.input.clone(),
+                    input_line: a.input_line,
+                    text: format!(
+                        "failed sign-in of {} from {} ({})",
+                        a.user.as_deref().unwrap_or("?"),
+                        a.ip.as_deref().unwrap_or("?"),
+                        a.reason.as_deref().unwrap_or("failure")
+                    ),
+                })
+                .collect(),
+        },
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000_000;
+
+    fn attempt(ts: i64, ip: &str, user: &str, failure: bool) -> AuthAttempt {
+        AuthAttempt {
+            ts,
+            source: "vercel".into(),
+            failure,
+            user: Some(user.into()),
+            ip: Some(ip.into()),
+            target: Some("/api/auth/callback/credentials".into()),
+            reason: None,
+            input: Some("in".into()),
+            input_line: Some(1),
+        }
+    }
+
+    fn window() -> TimeWindow {
+        TimeWindow {
+            from_us: 0,
+            to_us: 24 * 60 * MIN,
+        }
+    }
+
+    fn class(f: &Finding) -> &str {
+        &f.keys["class"]
+    }
+
+    #[test]
+    fn brute_force_merges_adjacent_buckets_and_starts_at_first_failure() {
+        // 4 failures in the bucket before the burst, then 12 per bucket for 20 minutes.
+        let mut a: Vec<AuthAttempt> = (0..4)
+            .map(|i| attempt(60 * MIN + 4 * MIN + i * 10_000_000, "1.2.3.4", "ann", true))
+            .collect();
+        for i in 0..48 {
+            a.push(attempt(65 * MIN + i * 25_000_000, "1.2.3.4", "ann", true));
+        }
+        let f = find_spikes(&a, window(), &FailedLoginsConfig::default());
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(class(&f[0]), "brute_force");
+        assert_eq!(f[0].start_us(), 64 * MIN);
+        assert_eq!(f[0].keys["ip"], "1.2.3.4");
+        assert_eq!(f[0].keys["user"], "ann");
+        assert_eq!(f[0].severity, Severity::P1);
+        assert_eq!(f[0].metrics["failures"], 52.0);
+    }
+
+    #[test]
+    fn typos_are_not_a_spike() {
+        let a: Vec<AuthAttempt> = (0..50)
+            .flat_map(|u| {
+                let ip = format!("10.0.{u}.1");
+                let user = format!("user{u}");
+                vec![
+                    attempt(u * 20 * MIN, &ip, &user, true),
+                    attempt(u * 20 * MIN + MIN, &ip, &user, true),
+                    attempt(u * 20 * MIN + 2 * MIN, &ip, &user, false),
+                ]
+            })
+            .collect();
+        assert!(find_spikes(&a, window(), &FailedLoginsConfig::default()).is_empty());
+    }
+
+    #[test]
+    fn classification_stuffing_distributed_spraying() {
+        let cfg = FailedLoginsConfig::default();
+        let stuffing: Vec<AuthAttempt> = (0..30)
+            .map(|i| attempt(100 * MIN + i * 5_000_000, "6.6.6.6", &format!("u{i}"), true))
+            .collect();
+        let f = find_spikes(&stuffing, window(), &cfg);
+        assert_eq!(f.len(), 1);
+        assert_eq!(class(&f[0]), "credential_stuffing");
+        assert!(!f[0].keys.contains_key("user"));
+
+        let distributed: Vec<AuthAttempt> = (0..30)
+            .map(|i| {
+                attempt(
+                    100 * MIN + i * 5_000_000,
+                    &format!("7.7.7.{i}"),
+                    "boss",
+                    true,
+                )
+            })
+            .collect();
+        let f = find_spikes(&distributed, window(), &cfg);
+        assert_eq!(f.len(), 1);
+        assert_eq!(class(&f[0]), "distributed");
+        assert!(!f[0].keys.contains_key("ip"));
+
+        let spraying: Vec<AuthAttempt> = (0..30)
+            .map(|i| {
+                attempt(
+                    100 * MIN + i * 5_000_000,
+                    &format!("8.8.{}.1", i % 15),
+                    &format!("v{}", i % 15),
+                    true,
+                )
+            })
+            .collect();
+        let f = find_spikes(&spraying, window(), &cfg);
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert_eq!(class(&f[0]), "password_spraying");
+    }
+
+    #[test]
+    fn success_after_burst_raises_severity() {
+        let mut a: Vec<AuthAttempt> = (0..20)
+            .map(|i| attempt(100 * MIN + i * 10_000_000, "1.2.3.4", "ann", true))
+            .collect();
+        a.push(attempt(110 * MIN, "1.2.3.4", "ann", false));
+        let f = find_spikes(&a, window(), &FailedLoginsConfig::default());
+        assert_eq!(f.len(), 1);
+        assert_eq!(f[0].severity, Severity::P0);
+        assert_eq!(f[0].metrics["successes_after"], 1.0);
+        assert!(f[0].summary.contains("takeover"), "{}", f[0].summary);
+    }
+
+    #[test]
+    fn baseline_raises_the_bar_for_noisy_addresses() {
+        // An office NAT that fails 6 times every 5 minutes all week is its own baseline.
+        let cfg = FailedLoginsConfig::default();
+        let w = TimeWindow {
+            from_us: 7 * 24 * 60 * MIN,
+            to_us: 8 * 24 * 60 * MIN,
+        };
+        let a: Vec<AuthAttempt> = (0..(8 * 24 * 60 / 5))
+            .flat_map(|b| {
+                (0..6).map(move |i| attempt(b * 5 * MIN + i * MIN / 2, "9.9.9.9", "office", true))
+            })
+            .collect();
+        assert!(find_spikes(&a, w, &cfg).is_empty());
+        // Without the baseline period the same bucket counts are a burst.
+        let cfg_no_baseline = FailedLoginsConfig {
+            baseline_factor: 0.0,
+            ..cfg
+        };
+        assert!(!find_spikes(&a, w, &cfg_no_baseline).is_empty());
+    }
+}

@@ -1,0 +1,241 @@
+//! Bench binary: `runlens detect` over 30 days at 1 million requests a day.
+//!
+//! `cargo bench -p runlens --bench detect_30_days [-- REQUESTS_PER_DAY [DAYS]]`
+//!
+//! Generating and ingesting 30 million requests' worth of logs would take ~45 GB of
+//! text, so the bench generates *one* day with the synthetic generator (seed 7, default
+//! incidents), ingests it, and replicates that day's partitions of every table the
+//! detectors read across DAYS dates, timestamps shifted by whole days, committed through
+//! the lake's own transaction API (request ids and input names are suffixed per
+//! replica, so that joins see as many distinct requests and inputs as real logs would). Then it times the detectors over the whole period
+//! (best of 3), each detector alone, and the default 24-hour window. The lake lives in a
+//! temporary directory ($RUNLENS_BENCH_DIR, else the system's) and is deleted at the end.
+
+use std::time::Instant;
+
+use runlens_analyze::detect::{self, DetectConfig, DetectContext, TimeWindow};
+use runlens_analyze::polars::prelude::*;
+use runlens_analyze::LakeTables;
+use runlens_ingest::{IngestOptions, Lake};
+use runlens_synth::{generate, Compression, IncidentSource, SynthArgs};
+
+/// The allocator the `runlens` binary uses.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
+const DAY_US: i64 = 86_400_000_000;
+
+fn ts_type() -> DataType {
+    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
+}
+
+fn dir_size(path: &std::path::Path) -> u64 {
+    std::fs::read_dir(path)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| {
+                    let p = e.path();
+                    if p.is_dir() {
+                        dir_size(&p)
+                    } else {
+                        e.metadata().map(|m| m.len()).unwrap_or(0)
+                    }
+                })
+                .sum()
+        })
+        .unwrap_or(0)
+}
+
+/// The replica `d` of a day: timestamps `d` days later, and request ids and input
+/// names made unique per replica as they are in real logs (a request id, or a process
+/// id in one input, is not repeated every day).
+fn shifted(df: &DataFrame, d: i64) -> Vec<Expr> {
+    let mut e = vec![(col("ts").cast(DataType::Int64) + lit(d * DAY_US))
+        .cast(ts_type())
+        .alias("ts")];
+    if d > 0 {
+        for c in ["request_id", "input"] {
+            if df.column(c).is_ok() {
+                e.push(concat_str([col(c), lit(format!("#{d}"))], "", false).alias(c));
+            }
+        }
+    }
+    e
+}
+
+/// Generates one day, ingests it and replicates it over `days` dates into a new lake
+/// (in `keep` when given, else under `dir`).
+fn build_lake(
+    dir: &std::path::Path,
+    keep: Option<&std::path::Path>,
+    per_day: u64,
+    days: i64,
+) -> Lake {
+    // One generated day, ingested.
+    let t = Instant::now();
+    let out = dir.join("synth");
+    let mut synth = SynthArgs::with_out(&out);
+    synth.days = 1;
+    synth.start = runlens_analyze::chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
+    synth.requests_per_day = per_day;
+    synth.seed = 7;
+    synth.incidents = IncidentSource::Default;
+    synth.compress = Compression::Zstd;
+    let summary = generate(&synth).unwrap();
+    println!(
+        "generated 1 day at {per_day} requests/day: {} records, {:.0} MB uncompressed, in {:.1} s",
+        summary.records,
+        summary.raw_bytes as f64 / 1e6,
+        t.elapsed().as_secs_f64()
+    );
+    let t = Instant::now();
+    let seed_lake = Lake::new(dir.join("seed-lake"));
+    let inputs: Vec<String> = ["vercel", "sentry", "postgres"]
+        .iter()
+        .map(|s| out.join(s).to_string_lossy().into_owned())
+        .collect();
+    let report = runlens_ingest::ingest(&seed_lake, &inputs, &IngestOptions::default()).unwrap();
+    assert_eq!(report.failures().count(), 0);
+    std::fs::remove_dir_all(&out).unwrap();
+    println!("ingested it in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Replicate across `days` dates.
+    let t = Instant::now();
+    let seed = LakeTables::open(&seed_lake).unwrap();
+    let lake = Lake::new(keep.map_or_else(|| dir.join("lake"), std::path::Path::to_owned));
+    let lock = lake.lock().unwrap();
+    lake.recover(&lock).unwrap();
+    let txn = lake.begin(&lock);
+    let mut rows = std::collections::BTreeMap::new();
+    for table in [
+        "http_requests",
+        "app_logs",
+        "deployments",
+        "sentry_events",
+        "pg_log",
+    ] {
+        let df = seed
+            .scan_named(table)
+            .unwrap()
+            .drop(cols(["date"]))
+            .collect()
+            .unwrap();
+        if df.height() == 0 {
+            continue;
+        }
+        let ts = df.column("ts").unwrap().cast(&DataType::Int64).unwrap();
+        let (lo, hi) = (
+            ts.i64().unwrap().min().unwrap().div_euclid(DAY_US),
+            ts.i64().unwrap().max().unwrap().div_euclid(DAY_US),
+        );
+        for d in 0..days {
+            for day in lo..=hi {
+                let mut part = df
+                    .clone()
+                    .lazy()
+                    .filter(
+                        col("ts")
+                            .cast(DataType::Int64)
+                            .gt_eq(lit(day * DAY_US))
+                            .and(col("ts").cast(DataType::Int64).lt(lit((day + 1) * DAY_US))),
+                    )
+                    .with_columns(shifted(&df, d))
+                    .collect()
+                    .unwrap();
+                if part.height() == 0 {
+                    continue;
+                }
+                *rows.entry(table).or_insert(0usize) += part.height();
+                let date =
+                    runlens_analyze::chrono::DateTime::from_timestamp_micros((day + d) * DAY_US)
+                        .unwrap()
+                        .date_naive();
+                txn.write(table, date, &mut part).unwrap();
+            }
+        }
+    }
+    txn.commit().unwrap();
+    drop(lock);
+    println!(
+        "replicated over {days} days in {:.1} s: {rows:?}; lake {:.2} GB of Parquet",
+        t.elapsed().as_secs_f64(),
+        dir_size(lake.root()) as f64 / 1e9
+    );
+
+    lake
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let per_day: u64 = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let days: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(30);
+    let base = std::env::var_os("RUNLENS_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::tempdir_in(base).unwrap();
+    // RUNLENS_BENCH_LAKE=DIR keeps the built lake there and reuses it on later runs.
+    let kept = std::env::var_os("RUNLENS_BENCH_LAKE").map(std::path::PathBuf::from);
+    let lake = match &kept {
+        Some(path) if path.join("_manifest.json").exists() => {
+            println!("reusing the lake {}", path.display());
+            Lake::new(path)
+        }
+        _ => build_lake(dir.path(), kept.as_deref(), per_day, days),
+    };
+    let tables = LakeTables::open(&lake).unwrap();
+    let config = DetectConfig::default();
+    let newest = detect::newest_ts(&tables).unwrap().unwrap();
+    let all = TimeWindow {
+        from_us: newest + 1 - days * DAY_US - DAY_US,
+        to_us: newest + 1,
+    };
+    let mut rounds = Vec::new();
+    for round in 0..3 {
+        let t = Instant::now();
+        let report = detect::detect(&tables, &config, all).unwrap();
+        let secs = t.elapsed().as_secs_f64();
+        rounds.push(secs);
+        println!(
+            "detect over all {days} days, round {round}: {secs:.2} s, {} findings",
+            report.findings.len()
+        );
+    }
+    let best = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("detect over all {days} days: best of 3 {best:.2} s");
+
+    let ctx = DetectContext {
+        tables: &tables,
+        window: all,
+    };
+    for d in detect::registry(&config) {
+        let t = Instant::now();
+        let n = d.run(&ctx).unwrap().len();
+        println!(
+            "  {:<16} alone: {:.2} s ({n} findings)",
+            d.name(),
+            t.elapsed().as_secs_f64()
+        );
+    }
+
+    let day = detect::default_window(&tables, 24).unwrap().unwrap();
+    let mut rounds = Vec::new();
+    for _ in 0..3 {
+        let t = Instant::now();
+        detect::detect(&tables, &config, day).unwrap();
+        rounds.push(t.elapsed().as_secs_f64());
+    }
+    println!(
+        "detect over the default window (last 24 h): {}",
+        rounds
+            .iter()
+            .map(|s| format!("{s:.2} s"))
+            .collect::<Vec<_>>()
+            .join(" / ")
+    );
+}

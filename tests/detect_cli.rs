@@ -1,0 +1,179 @@
+//! End-to-end: `runlens detect` through the binary — output formats, exit codes and
+//! configuration errors — on the captured PostgreSQL log.
+
+use std::path::{Path, PathBuf};
+
+use assert_cmd::Command;
+use predicates::prelude::*;
+
+fn runlens(lake: &Path) -> Command {
+    let mut cmd = Command::cargo_bin("runlens").unwrap();
+    cmd.env("RUNLENS_LAKE", lake)
+        .env_remove("RUNLENS_CONFIG")
+        .env("NO_COLOR", "1");
+    cmd
+}
+
+/// A lake with the captured stderr log (a wrong-password burst, a connection
+/// exhaustion, slow pg_sleep statements).
+fn captured_lake(dir: &tempfile::TempDir) -> PathBuf {
+    let lake = dir.path().join("lake");
+    let input =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples/postgres/captured/stderr.log");
+    runlens(&lake)
+        .args(["ingest", "--quiet"])
+        .arg(&input)
+        .assert()
+        .success();
+    lake
+}
+
+fn findings(stdout: &[u8]) -> Vec<serde_json::Value> {
+    let v: serde_json::Value = serde_json::from_slice(stdout).unwrap();
+    v["findings"].as_array().unwrap().clone()
+}
+
+#[test]
+fn json_output_and_exit_status_3_on_findings_at_or_above_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = captured_lake(&dir);
+    // Default window (the last 24 hours of data) and default --fail-on P1.
+    let out = runlens(&lake)
+        .args(["detect", "--format", "json"])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let f = findings(&out);
+    let kinds: Vec<&str> = f.iter().map(|f| f["kind"].as_str().unwrap()).collect();
+    assert!(kinds.contains(&"failed_login_spike"), "{kinds:?}");
+    assert!(kinds.contains(&"db_connection_exhaustion"), "{kinds:?}");
+    for x in &f {
+        for field in [
+            "id", "kind", "severity", "start", "end", "peak", "summary", "keys", "metrics",
+            "evidence",
+        ] {
+            assert!(x.get(field).is_some(), "{field} missing in {x}");
+        }
+        assert_eq!(x["id"].as_str().unwrap().len(), 16);
+    }
+    // The same run again: the same ids.
+    let again = runlens(&lake)
+        .args(["detect", "--format", "json"])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let ids = |f: &[serde_json::Value]| -> Vec<String> {
+        f.iter()
+            .map(|x| x["id"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    assert_eq!(ids(&f), ids(&findings(&again)));
+}
+
+#[test]
+fn exit_status_0_when_nothing_reaches_fail_on() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = captured_lake(&dir);
+    // Without the failed-login detector the worst finding is the P1 exhaustion.
+    let config = dir.path().join("runlens.toml");
+    std::fs::write(&config, "[detect.failed_logins]\nenabled = false\n").unwrap();
+    let out = runlens(&lake)
+        .arg("--config")
+        .arg(&config)
+        .args(["detect", "--fail-on", "P0", "--format", "ndjson"])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    let lines: Vec<serde_json::Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert!(lines
+        .iter()
+        .any(|f| f["kind"] == "db_connection_exhaustion"));
+    assert!(lines.iter().all(|f| f["kind"] != "failed_login_spike"));
+    runlens(&lake)
+        .arg("--config")
+        .arg(&config)
+        .args(["detect", "--fail-on", "P1"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("db_connection_exhaustion"));
+    // A window without data: ran, found nothing.
+    let out = runlens(&lake)
+        .args([
+            "detect",
+            "--from",
+            "2020-01-01",
+            "--to",
+            "2020-01-02 00:00",
+            "--format",
+            "json",
+        ])
+        .assert()
+        .code(0)
+        .get_output()
+        .stdout
+        .clone();
+    assert!(findings(&out).is_empty());
+    // The human table names what it found and where.
+    runlens(&lake)
+        .args(["detect", "--fail-on", "P3"])
+        .assert()
+        .code(3)
+        .stdout(predicate::str::contains("failed_login_spike"))
+        .stdout(predicate::str::contains("stderr.log:"));
+}
+
+#[test]
+fn exit_status_1_on_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    runlens(&dir.path().join("no-lake"))
+        .arg("detect")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("no-lake"));
+    let lake = captured_lake(&dir);
+    let config = dir.path().join("bad.toml");
+    std::fs::write(&config, "[detect.error_rate]\nmax_error_percent = 5\n").unwrap();
+    runlens(&lake)
+        .arg("--config")
+        .arg(&config)
+        .arg("detect")
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("max_error_percent"))
+        .stderr(predicate::str::contains("bad.toml"));
+    runlens(&lake)
+        .args(["detect", "--from", "yesterday"])
+        .assert()
+        .code(1)
+        .stderr(predicate::str::contains("--from"));
+    runlens(&lake)
+        .args(["detect", "--fail-on", "P9"])
+        .assert()
+        .code(2);
+}
+
+#[test]
+fn auth_events_is_queryable() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = captured_lake(&dir);
+    runlens(&lake)
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "SELECT outcome, \"user\", count(*) AS n FROM auth_events WHERE outcome = 'failure' GROUP BY outcome, \"user\" ORDER BY n DESC, \"user\"",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::str::starts_with("outcome,user,n\nfailure,app,4\n"));
+}
