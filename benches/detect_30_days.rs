@@ -130,7 +130,7 @@ fn build_lake(
         );
         for d in 0..days {
             for day in lo..=hi {
-                let mut part = df
+                let part = df
                     .clone()
                     .lazy()
                     .filter(
@@ -150,7 +150,7 @@ fn build_lake(
                     runlens_analyze::chrono::DateTime::from_timestamp_micros((day + d) * DAY_US)
                         .unwrap()
                         .date_naive();
-                txn.write(table, date, &mut part).unwrap();
+                txn.write_frame(table, date, &part).unwrap();
             }
         }
     }
