@@ -20,8 +20,8 @@ use runlens_ingest::{IngestOptions, Lake};
 use runlens_synth::{generate, Compression, IncidentSource, SynthArgs};
 
 /// The allocator the `runlens` binary uses.
-#[global_allocator]
-static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+#[path = "../src/allocator.rs"]
+mod allocator;
 
 const DAY_US: i64 = 86_400_000_000;
 
@@ -166,6 +166,7 @@ fn build_lake(
 }
 
 fn main() {
+    allocator::keep_freed_memory();
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))

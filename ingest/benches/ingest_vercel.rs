@@ -12,7 +12,7 @@ use std::time::Instant;
 
 use runlens_ingest::{IngestOptions, Lake};
 
-#[path = "support/allocator.rs"]
+#[path = "../../src/allocator.rs"]
 mod allocator;
 
 /// A deterministic xorshift generator: the same file every run.

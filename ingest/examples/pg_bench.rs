@@ -23,7 +23,7 @@ use runlens_ingest::format::postgres::Postgres;
 use runlens_ingest::pipeline::parse_bytes;
 use runlens_ingest::{FormatOptions, IngestOptions, Lake, ParseContext};
 
-#[path = "../benches/support/allocator.rs"]
+#[path = "../../src/allocator.rs"]
 mod allocator;
 
 struct Rng(u64);
