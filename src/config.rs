@@ -103,8 +103,12 @@ default_window_hours = 24
 routes = ["/api/auth/callback/credentials"]
 # Statuses of such a request that mean the sign-in failed; any other 2xx/3xx succeeded.
 failure_statuses = [401, 403]
+# Regular expression over the request's redirect target (http_requests.destination)
+# that means the sign-in failed: NextAuth redirects failed browser sign-ins to
+# /api/auth/error?error=CredentialsSignin.
+failure_destination_pattern = "[?&]error="
 # Regular expression over the request's function log that means the sign-in failed
-# (NextAuth redirects failed browser sign-ins with error=CredentialsSignin).
+# (for requests whose redirect target was not logged).
 failure_log_pattern = "CredentialsSignin|sign-in failed"
 # Regular expression whose first group is the account, in the function log.
 user_log_pattern = 'user=([^\s:]+)'

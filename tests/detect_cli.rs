@@ -177,3 +177,41 @@ fn auth_events_is_queryable() {
         .success()
         .stdout(predicate::str::starts_with("outcome,user,n\nfailure,app,4\n"));
 }
+
+#[test]
+fn a_redirect_to_the_sign_in_error_page_is_a_failed_sign_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let drain = dir.path().join("drain.ndjson");
+    let entry = |n: u32, status: i64, destination: &str| {
+        format!(
+            r#"{{"id":"{n}","timestamp":17063279141{n:02},"deploymentId":"dpl_x","projectId":"prj_x","source":"lambda","host":"a.vercel.app","path":"api/auth/[...nextauth]","statusCode":{status},"destination":"{destination}","proxy":{{"timestamp":17063279140{n:02},"method":"POST","host":"a.vercel.app","path":"/api/auth/callback/credentials","userAgent":["Mozilla/5.0"],"region":"iad1","statusCode":{status},"clientIp":"203.0.113.{n}"}}}}"#
+        )
+    };
+    let lines = [
+        entry(1, 302, "/api/auth/error?error=CredentialsSignin"),
+        entry(2, 302, "/dashboard"),
+        entry(3, 401, ""),
+    ];
+    std::fs::write(&drain, lines.join("\n") + "\n").unwrap();
+    runlens(&lake)
+        .args(["ingest", "--quiet"])
+        .arg(&drain)
+        .assert()
+        .success();
+    runlens(&lake)
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "SELECT client_ip, outcome, reason FROM auth_events ORDER BY client_ip",
+        ])
+        .assert()
+        .success()
+        .stdout(predicate::eq(
+            "client_ip,outcome,reason\n\
+             203.0.113.1,failure,redirect to /api/auth/error?error=CredentialsSignin\n\
+             203.0.113.2,success,\n\
+             203.0.113.3,failure,http 401\n",
+        ));
+}

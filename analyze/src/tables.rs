@@ -88,6 +88,9 @@ impl LakeTables {
                 .map(|p| PlRefPath::new(p.to_string_lossy().as_ref()))
                 .collect();
             let args = ScanArgsParquet {
+                // The table's current schema: files written before a column was added
+                // read it as nulls.
+                schema: Some(std::sync::Arc::new(table.schema())),
                 allow_missing_columns: true,
                 // Decode the filtered columns first and the others only for the rows
                 // that pass: detectors filter heavily and read wide text columns

@@ -336,6 +336,8 @@ lake_tables! {
         response_bytes: I64,
         /// function or file that handled the request (the entry's own path)
         function: Str,
+        /// where the request was sent: a redirect's or rewrite's target (e.g. NextAuth's `/api/auth/error?error=CredentialsSignin`)
+        destination: Str,
         /// deployment that served the request (dpl_…)
         deployment_id: Str,
         /// Vercel project id (prj_…)

@@ -6,9 +6,11 @@
 //!   received: host=…` line of the same backend (input and pid) just before.
 //! - Vercel: requests to the credential sign-in routes (NextAuth's
 //!   `POST /api/auth/callback/credentials` by default). A configured failure status
-//!   (401/403) or a function log line matching the failure pattern (NextAuth answers a
-//!   failed browser sign-in with a 302 to `?error=CredentialsSignin`) is a failure; any
-//!   other 2xx/3xx is a success. The account comes from the function's log line.
+//!   (401/403), a redirect to an error page (NextAuth answers a failed browser sign-in
+//!   with a 302 to `/api/auth/error?error=CredentialsSignin`, kept in
+//!   `http_requests.destination`) or a function log line matching the failure pattern
+//!   is a failure; any other 2xx/3xx is a success. The account comes from the
+//!   function's log line.
 
 use polars::prelude::*;
 use serde::Deserialize;
@@ -26,8 +28,12 @@ pub struct AuthEventsConfig {
     pub routes: Vec<String>,
     /// HTTP statuses of such a request that mean the sign-in failed.
     pub failure_statuses: Vec<i64>,
+    /// Regular expression over the request's redirect target (`destination`): a match
+    /// means the sign-in failed (NextAuth redirects failed browser sign-ins to
+    /// `/api/auth/error?error=CredentialsSignin`).
+    pub failure_destination_pattern: String,
     /// Regular expression over the request's function log: a match means the sign-in
-    /// failed (NextAuth redirects failed sign-ins with `error=CredentialsSignin`).
+    /// failed (for requests whose redirect target was not logged).
     pub failure_log_pattern: String,
     /// Regular expression with one capture group: the account name in the function log.
     pub user_log_pattern: String,
@@ -40,6 +46,7 @@ impl Default for AuthEventsConfig {
         AuthEventsConfig {
             routes: vec!["/api/auth/callback/credentials".into()],
             failure_statuses: vec![401, 403],
+            failure_destination_pattern: "[?&]error=".into(),
             failure_log_pattern: "CredentialsSignin|sign-in failed".into(),
             user_log_pattern: r"user=([^\s:]+)".into(),
             postgres: true,
@@ -113,6 +120,7 @@ fn vercel(config: &AuthEventsConfig, within: &Within<'_>) -> PolarsResult<LazyFr
             col("client_ip"),
             col("route"),
             col("path"),
+            col("destination"),
             col("request_id"),
             col("input"),
             col("input_line"),
@@ -130,6 +138,10 @@ fn vercel(config: &AuthEventsConfig, within: &Within<'_>) -> PolarsResult<LazyFr
         .map(|s| col("status").eq(lit(*s)))
         .reduce(|a, b| a.or(b))
         .unwrap_or(lit(false));
+    let failed_redirect = col("destination")
+        .str()
+        .contains(lit(config.failure_destination_pattern.clone()), false)
+        .fill_null(lit(false));
     let failed_log = col("log")
         .str()
         .contains(lit(config.failure_log_pattern.clone()), false)
@@ -141,20 +153,26 @@ fn vercel(config: &AuthEventsConfig, within: &Within<'_>) -> PolarsResult<LazyFr
         .left_join(logs, col("request_id"), col("request_id"))
         .with_columns([
             failed_status.alias("failed_status"),
+            failed_redirect.alias("failed_redirect"),
             failed_log.alias("failed_log"),
         ])
         .filter(
             col("failed_status")
+                .or(col("failed_redirect"))
                 .or(col("failed_log"))
                 .or(ok_status.clone()),
         )
         .select([
             col("ts"),
             lit("vercel").alias("source"),
-            when(col("failed_status").or(col("failed_log")))
-                .then(lit("failure"))
-                .otherwise(lit("success"))
-                .alias("outcome"),
+            when(
+                col("failed_status")
+                    .or(col("failed_redirect"))
+                    .or(col("failed_log")),
+            )
+            .then(lit("failure"))
+            .otherwise(lit("success"))
+            .alias("outcome"),
             col("log")
                 .str()
                 .extract(lit(config.user_log_pattern.clone()), 1)
@@ -163,6 +181,12 @@ fn vercel(config: &AuthEventsConfig, within: &Within<'_>) -> PolarsResult<LazyFr
             when(col("failed_status"))
                 .then(concat_str(
                     [lit("http"), col("status").cast(DataType::String)],
+                    " ",
+                    true,
+                ))
+                .when(col("failed_redirect"))
+                .then(concat_str(
+                    [lit("redirect to"), col("destination")],
                     " ",
                     true,
                 ))

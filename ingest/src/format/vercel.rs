@@ -62,6 +62,8 @@ struct Entry<'a> {
     #[serde(borrow)]
     execution_region: Text<'a>,
     #[serde(borrow)]
+    destination: Text<'a>,
+    #[serde(borrow)]
     proxy: Option<Proxy<'a>>,
     // `vercel logs --json`
     #[serde(borrow)]
@@ -225,6 +227,7 @@ fn rows_of(e: &Entry<'_>, src: Prov, out: &mut Batch) -> Result<(), String> {
             waf_action: owned(&p.waf_action),
             response_bytes: p.response_byte_size.as_i64(),
             function: owned(&e.path),
+            destination: owned(&e.destination),
             deployment_id: owned(&e.deployment_id),
             project_id: owned(&e.project_id),
             environment: owned(&e.environment),
@@ -457,6 +460,7 @@ fn fill_gaps(into: &mut HttpRequest, from: HttpRequest) {
         waf_action,
         response_bytes,
         function,
+        destination,
         deployment_id,
         project_id,
         environment,
@@ -475,6 +479,21 @@ mod tests {
         Vercel.parse(data.as_bytes(), &ctx, &mut out);
         Vercel.finish(std::slice::from_mut(&mut out));
         out
+    }
+
+    #[test]
+    fn redirect_destination_is_kept() {
+        let b = parse(concat!(
+            r#"{"id":"1","timestamp":1706327914122,"deploymentId":"dpl_x","projectId":"prj_x","source":"lambda","host":"a.vercel.app","path":"api/auth/[...nextauth]","statusCode":302,"destination":"/api/auth/error?error=CredentialsSignin","proxy":{"timestamp":1706327914000,"method":"POST","host":"a.vercel.app","path":"/api/auth/callback/credentials","userAgent":["curl/8"],"region":"iad1","statusCode":302,"clientIp":"203.0.113.9"}}"#,
+            "\n"
+        ));
+        assert_eq!(b.http_requests.len(), 1);
+        let r = &b.http_requests[0];
+        assert_eq!(
+            r.destination.as_deref(),
+            Some("/api/auth/error?error=CredentialsSignin")
+        );
+        assert_eq!(r.status, Some(302));
     }
 
     #[test]
