@@ -214,4 +214,15 @@ fn a_redirect_to_the_sign_in_error_page_is_a_failed_sign_in() {
              203.0.113.2,success,\n\
              203.0.113.3,failure,http 401\n",
         ));
+    // count(*) over a UNION (auth_events is one) works like any other count.
+    for sql in [
+        "SELECT count(*) AS n FROM auth_events",
+        "SELECT count(*) AS n FROM (SELECT ts FROM http_requests UNION ALL SELECT ts FROM app_logs) t",
+    ] {
+        runlens(&lake)
+            .args(["query", "--format", "csv", sql])
+            .assert()
+            .success()
+            .stdout(predicate::eq("n\n3\n"));
+    }
 }

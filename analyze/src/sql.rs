@@ -118,7 +118,16 @@ pub fn query_with(
     auth: &AuthEventsConfig,
 ) -> Result<DataFrame, AnalyzeError> {
     let mut ctx = context_with(tables, auth)?;
-    Ok(ctx.execute(sql)?.collect()?)
+    let plan = ctx.execute(sql)?;
+    match plan.clone().collect() {
+        // polars 0.55 rewrites `count(*)` over a UNION (auth_events is one) into a sum
+        // cast to UInt128, a type this build leaves out; the same plan without
+        // projection pushdown computes the same count the ordinary way.
+        Err(e) if e.to_string().contains("UInt128") => {
+            Ok(plan.with_projection_pushdown(false).collect()?)
+        }
+        result => Ok(result?),
+    }
 }
 
 /// Writes `df` to `out` in `format`.
