@@ -12,7 +12,7 @@ use serde::Deserialize;
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, i64s, request_text, runs, strs, top_counts, ts_us};
+use super::frame::{bucket, i64s, request_text, runs, span, strs, top_counts, ts_us};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -156,10 +156,7 @@ pub fn failed_requests(
     ctx: &DetectContext<'_>,
     ranges: &[(i64, i64)],
 ) -> PolarsResult<Vec<FailedRequest>> {
-    let (Some(lo), Some(hi)) = (
-        ranges.iter().map(|r| r.0).min(),
-        ranges.iter().map(|r| r.1).max(),
-    ) else {
+    let Some((lo, hi)) = span(ranges.iter().copied()) else {
         return Ok(Vec::new());
     };
     // Failed requests are few: read those of the whole span once, keep the ranges'

@@ -32,6 +32,13 @@ pub fn bucket(width_us: i64) -> Expr {
     (ts_us() / lit(width_us)) * lit(width_us)
 }
 
+/// The smallest `[from, to)` that covers every one of `ranges` (none for no ranges).
+pub fn span(ranges: impl IntoIterator<Item = (i64, i64)>) -> Option<(i64, i64)> {
+    ranges
+        .into_iter()
+        .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
+}
+
 /// A column as optional strings.
 pub fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
@@ -141,6 +148,12 @@ pub fn runs(sorted_buckets: &[i64], max_gap_us: i64) -> Vec<(i64, i64)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn span_covers_every_range() {
+        assert_eq!(span([(5, 9), (1, 3), (4, 12)]), Some((1, 12)));
+        assert_eq!(span(std::iter::empty()), None);
+    }
 
     #[test]
     fn top_counts_orders_by_count_then_value() {

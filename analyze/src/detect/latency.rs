@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, f64s, i64s, runs, strs, top_counts, ts_us};
+use super::frame::{bucket, f64s, i64s, runs, span, strs, top_counts, ts_us};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -306,10 +306,7 @@ impl LatencyBreach {
         ctx: &DetectContext<'_>,
         ranges: &[(i64, i64)],
     ) -> PolarsResult<Vec<SlowResponse>> {
-        let (Some(lo), Some(hi)) = (
-            ranges.iter().map(|r| r.0).min(),
-            ranges.iter().map(|r| r.1).max(),
-        ) else {
+        let Some((lo, hi)) = span(ranges.iter().copied()) else {
             return Ok(Vec::new());
         };
         // Slow responses are few: the ranges are kept here, not in an OR of ranges

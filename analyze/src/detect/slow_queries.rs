@@ -16,7 +16,7 @@ use super::error_rate::{deployment_before, live_deployments};
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, f64s, i64s, strs, ts_us};
+use super::frame::{bucket, f64s, i64s, span, strs, ts_us};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -240,10 +240,7 @@ impl SlowQueries {
         wanted: &[(String, i64, i64)],
         min_ms: Option<f64>,
     ) -> PolarsResult<HashMap<String, Vec<Call>>> {
-        let (Some(lo), Some(hi)) = (
-            wanted.iter().map(|w| w.1).min(),
-            wanted.iter().map(|w| w.2).max(),
-        ) else {
+        let Some((lo, hi)) = span(wanted.iter().map(|w| (w.1, w.2))) else {
             return Ok(HashMap::new());
         };
         // One equality per distinct fingerprint (few); the time ranges are kept below.
