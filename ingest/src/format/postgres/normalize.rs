@@ -128,8 +128,6 @@ pub fn normalize_query(query: &str) -> String {
     String::from_utf8(s).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
 }
 
-/// A stable fingerprint of a normalized query: the first 16 hex digits of its BLAKE3
-/// hash (the same on every machine and in every runlens version).
 /// [`normalize_query`] and the [`fingerprint`] of the result (`None` when it is empty),
 /// remembered per thread: applications send the same few statement shapes all day.
 /// Fingerprints are remembered by normalized text; whole normalizations only for
@@ -176,6 +174,8 @@ pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
     Some((normalized, fp))
 }
 
+/// A stable fingerprint of a normalized query: the first 16 hex digits of its BLAKE3
+/// hash (the same on every machine and in every runlens version).
 pub fn fingerprint(normalized: &str) -> String {
     let hash = blake3::hash(normalized.as_bytes());
     hash.to_hex()[..16].to_owned()
