@@ -31,6 +31,7 @@ pub mod csvlog;
 pub mod entry;
 pub mod jsonlog;
 pub mod normalize;
+mod perl;
 pub mod prefix;
 pub mod query_text;
 pub mod stderr;

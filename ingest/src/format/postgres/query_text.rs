@@ -8,7 +8,7 @@
 //! (no DETAIL, or a parse/bind entry) becomes empty. Each function quotes the Perl it
 //! reproduces.
 
-use super::normalize::{boundary_before, find, is_space, is_word};
+use super::perl::{boundary_before, find, is_space, is_word};
 
 /// The statement text pgBadger normalizes for a logged query: `statement` is the SQL of
 /// the entry (after `statement:`/`execute …:`), `detail` its DETAIL text, if any.

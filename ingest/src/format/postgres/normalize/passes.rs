@@ -1,188 +1,10 @@
-//! `normalize_query` of pgBadger, reproduced byte for byte.
-//!
-//! Analysts trust pgBadger's "top normalized queries"; runlens's `normalized_query`
-//! column must group statements exactly the same way so the numbers can be checked
-//! against it (`ingest/tests/pgbadger_crosscheck.rs` does so on real logs, and runs
-//! pgBadger's own function on a corpus). [`normalize_query`] drops comments, folds case
-//! outside quoted identifiers, turns string/number/hex literals and `$n` into `?`,
-//! collapses whitespace and `IN (…)` lists and hides cursor names. What pgBadger feeds
-//! it (bind parameters substituted) is [`super::query_text`].
-//!
-//! Each step is one pass over bytes with the semantics of the Perl regular expression
-//! it replaces (ASCII `\s`, `\d`, `\b`; leftmost-first global substitution), which is
-//! what a byte-string Perl program does; the regex each pass reproduces is quoted above
-//! it. [`fingerprint`] is a stable 16-hex-digit BLAKE3 digest of the normalized text.
+//! The passes of [`super::normalize_query`], one per Perl substitution of pgBadger's
+//! `normalize_query`, each quoted above the function that reproduces it.
 
-/// Perl's `\s` on a byte string.
-pub(super) fn is_space(b: u8) -> bool {
-    matches!(b, b' ' | b'\t' | b'\n' | b'\r' | b'\x0b' | b'\x0c')
-}
-
-/// Perl's `\w` on a byte string.
-pub(super) fn is_word(b: u8) -> bool {
-    b.is_ascii_alphanumeric() || b == b'_'
-}
-
-/// True when a `\b` sits before `s[i]`, given that `s[i]` is a word character.
-pub(super) fn boundary_before(s: &[u8], i: usize) -> bool {
-    i == 0 || !is_word(s[i - 1])
-}
-
-pub(super) fn find(hay: &[u8], needle: &[u8], from: usize) -> Option<usize> {
-    short_find(hay.get(from..)?, needle).map(|i| i + from)
-}
-
-/// Substring search for the short needles and haystacks of SQL normalization, where
-/// building a `memmem::Finder` costs more than the search.
-pub(super) fn short_find(hay: &[u8], needle: &[u8]) -> Option<usize> {
-    let (&first, rest) = needle.split_first()?;
-    let mut i = 0;
-    while let Some(off) = memchr::memchr(first, hay.get(i..)?) {
-        let at = i + off;
-        if hay.get(at + 1..at + needle.len()) == Some(rest) {
-            return Some(at);
-        }
-        i = at + 1;
-    }
-    None
-}
-
-/// pgBadger's `normalize_query`.
-pub fn normalize_query(query: &str) -> String {
-    if query.is_empty() {
-        return String::new();
-    }
-    let s = query.as_bytes();
-    let s = if contains(s, b"/*") {
-        remove_block_comments(s)
-    } else {
-        s.to_vec()
-    };
-    let s = lowercase_outside_identifiers(&s);
-    let s = if memchr::memchr(b'\'', &s).is_some() || contains(&s, b"??") {
-        remove_strings(&s)
-    } else {
-        s
-    };
-    let s = if contains(&s, b"--") {
-        remove_line_comments(&s)
-    } else {
-        s
-    };
-    let s = collapse_whitespace(&s);
-    let s = strip_leading_begin(s);
-    let quoted = memchr::memchr(b'"', &s).is_some();
-    let s = if quoted {
-        normalize_quoted_aliases(&s)
-    } else {
-        s
-    };
-    let s = if contains(&s, b"null") {
-        replace_all(&s, b"=", null_param)
-    } else {
-        s
-    };
-    let (s, idents) = if quoted {
-        hide_identifiers(&s)
-    } else {
-        (s, Vec::new())
-    };
-    let s = remove_numbers(&s);
-    let s = if contains(&s, b"0x") {
-        remove_hex(&s)
-    } else {
-        s
-    };
-    let s = if memchr::memchr(b'$', &s).is_some() {
-        replace_all(&s, b"$", bind_param)
-    } else {
-        s
-    };
-    let s = if idents.is_empty() {
-        s
-    } else {
-        restore_identifiers(&s, &idents)
-    };
-    // Whitespace is single spaces by now: `\bin\s*\(` can only be "in(" or "in (".
-    let s = if contains(&s, b"in(") || contains(&s, b"in (") {
-        replace_all(&s, b"i", in_list)
-    } else {
-        s
-    };
-    let cursorish = [&b"declare"[..], b"close", b"deallocate", b"fetch"]
-        .iter()
-        .any(|w| contains(&s, w));
-    let s = if quoted && (cursorish || contains(&s, b"in")) {
-        replace_all(&s, b"dic", quoted_cursor_name)
-    } else {
-        s
-    };
-    let s = if cursorish {
-        let s = replace_all(&s, b"d", declare_cursor);
-        let s = replace_all(&s, b"f", fetch_next_from);
-        replace_all(&s, b"dc", close_or_deallocate)
-    } else {
-        s
-    };
-    let s = trim_and_semicolon(s);
-    String::from_utf8(s).unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned())
-}
-
-/// [`normalize_query`] and the [`fingerprint`] of the result (`None` when it is empty),
-/// remembered per thread: applications send the same few statement shapes all day.
-/// Fingerprints are remembered by normalized text; whole normalizations only for
-/// texts with bind parameters and no string literal (prepared statements, ORMs),
-/// which repeat verbatim, unlike statements with inline literals.
-pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
-    use std::cell::RefCell;
-    use std::collections::HashMap;
-    const LIMIT: usize = 4096;
-    thread_local! {
-        static NORMALIZED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
-        static FINGERPRINTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
-    }
-    let verbatim = query.contains('$') && !query.contains('\'');
-    let normalized = if verbatim {
-        NORMALIZED.with_borrow_mut(|seen| {
-            if let Some(n) = seen.get(query) {
-                return n.clone();
-            }
-            let n = normalize_query(query);
-            if seen.len() >= LIMIT {
-                seen.clear();
-            }
-            seen.insert(query.to_owned(), n.clone());
-            n
-        })
-    } else {
-        normalize_query(query)
-    };
-    if normalized.is_empty() {
-        return None;
-    }
-    let fp = FINGERPRINTS.with_borrow_mut(|seen| {
-        if let Some(fp) = seen.get(&normalized) {
-            return fp.clone();
-        }
-        let fp = fingerprint(&normalized);
-        if seen.len() >= LIMIT {
-            seen.clear();
-        }
-        seen.insert(normalized.clone(), fp.clone());
-        fp
-    });
-    Some((normalized, fp))
-}
-
-/// A stable fingerprint of a normalized query: the first 16 hex digits of its BLAKE3
-/// hash (the same on every machine and in every runlens version).
-pub fn fingerprint(normalized: &str) -> String {
-    let hash = blake3::hash(normalized.as_bytes());
-    hash.to_hex()[..16].to_owned()
-}
+use super::super::perl::{boundary_before, find, is_space, short_find};
 
 /// `s/\/\*(.*?)\*\///gs`
-fn remove_block_comments(s: &[u8]) -> Vec<u8> {
+pub(super) fn remove_block_comments(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while let Some(open) = find(s, b"/*", i) {
@@ -198,7 +20,7 @@ fn remove_block_comments(s: &[u8]) -> Vec<u8> {
 
 /// `"[^"]+"` spans are kept, everything else is lower-cased (ASCII, as Perl's `lc` on
 /// a byte string).
-fn lowercase_outside_identifiers(s: &[u8]) -> Vec<u8> {
+pub(super) fn lowercase_outside_identifiers(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -226,7 +48,7 @@ fn lowercase_outside_identifiers(s: &[u8]) -> Vec<u8> {
 }
 
 /// `s/\\'//gs; s/'[^']*'/\?/gs; s/\?(\?)+/\?/gs;`
-fn remove_strings(s: &[u8]) -> Vec<u8> {
+pub(super) fn remove_strings(s: &[u8]) -> Vec<u8> {
     let mut unescaped = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -260,7 +82,7 @@ fn remove_strings(s: &[u8]) -> Vec<u8> {
 }
 
 /// `s/\s*--[^\n]+[\n]/\n/gs`
-fn remove_line_comments(s: &[u8]) -> Vec<u8> {
+pub(super) fn remove_line_comments(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut cursor = 0; // end of the previous match
     let mut search = 0;
@@ -290,7 +112,7 @@ fn remove_line_comments(s: &[u8]) -> Vec<u8> {
 }
 
 /// `s/\s+/ /gs`
-fn collapse_whitespace(s: &[u8]) -> Vec<u8> {
+pub(super) fn collapse_whitespace(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut in_space = false;
     for &b in s {
@@ -308,7 +130,7 @@ fn collapse_whitespace(s: &[u8]) -> Vec<u8> {
 }
 
 /// `if (!~ /^\s*begin\s*;\s*$/) { s/^\s*begin\s*;\s*//gs }`
-fn strip_leading_begin(s: Vec<u8>) -> Vec<u8> {
+pub(super) fn strip_leading_begin(s: Vec<u8>) -> Vec<u8> {
     let skip_ws = |i: usize| i + s[i..].iter().take_while(|&&b| is_space(b)).count();
     let i = skip_ws(0);
     if !s[i..].starts_with(b"begin") {
@@ -327,7 +149,7 @@ fn strip_leading_begin(s: Vec<u8>) -> Vec<u8> {
 }
 
 /// `s/AS\s+"([^"]+)"/'AS "' . remove_alias($1) . '"'/eigs` (remove_alias drops `'`).
-fn normalize_quoted_aliases(s: &[u8]) -> Vec<u8> {
+pub(super) fn normalize_quoted_aliases(s: &[u8]) -> Vec<u8> {
     replace_all(s, b"aA", |s, i| {
         if !(s[i].eq_ignore_ascii_case(&b'a')
             && s.get(i + 1).is_some_and(|b| b.eq_ignore_ascii_case(&b's')))
@@ -354,7 +176,7 @@ fn normalize_quoted_aliases(s: &[u8]) -> Vec<u8> {
 /// A global left-to-right substitution: `at(s, i)` returns the end of a match starting
 /// at `i` and its replacement, or `None`. Only positions holding one of `triggers`
 /// (the bytes a match can start with) are tried.
-fn replace_all(
+pub(super) fn replace_all(
     s: &[u8],
     triggers: &[u8],
     mut at: impl FnMut(&[u8], usize) -> Option<(usize, Vec<u8>)>,
@@ -388,12 +210,12 @@ fn replace_all(
     out
 }
 
-fn contains(s: &[u8], needle: &[u8]) -> bool {
+pub(super) fn contains(s: &[u8], needle: &[u8]) -> bool {
     short_find(s, needle).is_some()
 }
 
 /// `s/=\s*null/= \?/gs`
-fn null_param(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
+pub(super) fn null_param(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
     if s[i] != b'=' {
         return None;
     }
@@ -405,7 +227,7 @@ fn null_param(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
 
 /// `while (s/"([^"]+)"/\%sqlident$i\%/) { … }`: quoted identifiers are set aside so the
 /// literal passes cannot touch them.
-fn hide_identifiers(s: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
+pub(super) fn hide_identifiers(s: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
     let mut idents = Vec::new();
     let out = replace_all(s, b"\"", |s, i| {
         if s[i] != b'"' {
@@ -425,7 +247,7 @@ fn hide_identifiers(s: &[u8]) -> (Vec<u8>, Vec<Vec<u8>>) {
 }
 
 /// `s/\%sqlident(\d+)\%/"$identifiers{$1}"/gs`
-fn restore_identifiers(s: &[u8], idents: &[Vec<u8>]) -> Vec<u8> {
+pub(super) fn restore_identifiers(s: &[u8], idents: &[Vec<u8>]) -> Vec<u8> {
     replace_all(s, b"%", |s, i| {
         let rest = s[i..].strip_prefix(b"%sqlident")?;
         let digits = rest.iter().take_while(|b| b.is_ascii_digit()).count();
@@ -443,7 +265,7 @@ fn restore_identifiers(s: &[u8], idents: &[Vec<u8>]) -> Vec<u8> {
 }
 
 /// `s/([^a-z0-9_\$\-])-?\d+/$1\?/gs`
-fn remove_numbers(s: &[u8]) -> Vec<u8> {
+pub(super) fn remove_numbers(s: &[u8]) -> Vec<u8> {
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
     while i < s.len() {
@@ -467,7 +289,7 @@ fn remove_numbers(s: &[u8]) -> Vec<u8> {
 }
 
 /// `s/([^a-z_\$-])0x[0-9a-f]{1,10}/$1\?/gs`
-fn remove_hex(s: &[u8]) -> Vec<u8> {
+pub(super) fn remove_hex(s: &[u8]) -> Vec<u8> {
     // A match starts one byte before "0x": try the byte before each "0".
     let mut out = Vec::with_capacity(s.len());
     let mut i = 0;
@@ -497,7 +319,7 @@ fn remove_hex(s: &[u8]) -> Vec<u8> {
 }
 
 /// `s/\$\d+/\?/gs`
-fn bind_param(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
+pub(super) fn bind_param(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
     if s[i] != b'$' {
         return None;
     }
@@ -506,17 +328,17 @@ fn bind_param(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
 }
 
 /// Matches `word` at `i` preceded by `\b`.
-fn word_at(s: &[u8], i: usize, word: &[u8]) -> bool {
+pub(super) fn word_at(s: &[u8], i: usize, word: &[u8]) -> bool {
     s[i..].starts_with(word) && boundary_before(s, i)
 }
 
-fn spaces(s: &[u8], i: usize) -> usize {
+pub(super) fn spaces(s: &[u8], i: usize) -> usize {
     s.get(i..)
         .map_or(0, |r| r.iter().take_while(|&&b| is_space(b)).count())
 }
 
 /// `s/\bin\s*\([\'0x,\s\?]*\)/in (...)/gs`
-fn in_list(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
+pub(super) fn in_list(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
     if !word_at(s, i, b"in") {
         return None;
     }
@@ -534,7 +356,7 @@ fn in_list(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
 }
 
 /// `s/\b(declare|in|deallocate|close)\s+"[^"]+"/$1 "..."/gs`
-fn quoted_cursor_name(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
+pub(super) fn quoted_cursor_name(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
     let word: &[u8] = [&b"declare"[..], b"in", b"deallocate", b"close"]
         .into_iter()
         .find(|w| word_at(s, i, w))?;
@@ -554,7 +376,7 @@ fn quoted_cursor_name(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
 }
 
 /// `s/\bdeclare\s+[^"\s]+\s+cursor/declare "..." cursor/gs`
-fn declare_cursor(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
+pub(super) fn declare_cursor(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
     if !word_at(s, i, b"declare") {
         return None;
     }
@@ -581,7 +403,7 @@ fn declare_cursor(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
 }
 
 /// `s/\b(fetch\s+next\s+from)\s+[^\s]+/$1 "..."/gs`
-fn fetch_next_from(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
+pub(super) fn fetch_next_from(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
     if !word_at(s, i, b"fetch") {
         return None;
     }
@@ -606,7 +428,7 @@ fn fetch_next_from(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
 }
 
 /// `s/\b(deallocate|close)\s+[^"\s]+/$1 "..."/gs`
-fn close_or_deallocate(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
+pub(super) fn close_or_deallocate(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
     let word: &[u8] = [&b"deallocate"[..], b"close"]
         .into_iter()
         .find(|w| word_at(s, i, w))?;
@@ -624,7 +446,7 @@ fn close_or_deallocate(s: &[u8], i: usize) -> Option<(usize, Vec<u8>)> {
 }
 
 /// `s/^\s+//; s/\s+$//; s/\s+;/;/;`
-fn trim_and_semicolon(mut s: Vec<u8>) -> Vec<u8> {
+pub(super) fn trim_and_semicolon(mut s: Vec<u8>) -> Vec<u8> {
     let end = s.len() - s.iter().rev().take_while(|&&b| is_space(b)).count();
     s.truncate(end);
     let start = s.iter().take_while(|&&b| is_space(b)).count();
@@ -643,105 +465,4 @@ fn trim_and_semicolon(mut s: Vec<u8>) -> Vec<u8> {
         }
     }
     s
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    #[test]
-    fn remembered_normalizations_equal_fresh_ones() {
-        for q in [
-            "SELECT * FROM users WHERE id = $1 AND org = $2",
-            "SELECT * FROM users WHERE id = 42",
-            "UPDATE t SET name = 'x' WHERE id = $1",
-            "   ",
-        ] {
-            for _ in 0..3 {
-                let fresh = Some(normalize_query(q))
-                    .filter(|n| !n.is_empty())
-                    .map(|n| (n.clone(), fingerprint(&n)));
-                assert_eq!(normalize_remembered(q), fresh, "{q}");
-            }
-        }
-    }
-
-    fn norm(q: &str) -> String {
-        normalize_query(
-            &crate::format::postgres::query_text::pgbadger_query_text(q, None).unwrap_or_default(),
-        )
-    }
-
-    #[test]
-    fn literals_become_placeholders_and_case_folds() {
-        assert_eq!(
-            norm("UPDATE pgbench_accounts SET abalance = abalance + -4001 WHERE aid = 87286;"),
-            "update pgbench_accounts set abalance = abalance + ? where aid = ?;"
-        );
-        assert_eq!(
-            norm("INSERT INTO test SELECT 'data' FROM generate_series(1, 100);"),
-            "insert into test select ? from generate_series(?, ?);"
-        );
-        assert_eq!(
-            norm("UPDATE test SET col1='forêt & océan' WHERE col2 = 1;"),
-            "update test set col1=? where col2 = ?;"
-        );
-    }
-
-    #[test]
-    fn quoted_identifiers_keep_their_case_and_digits() {
-        assert_eq!(
-            norm(r#"select * from "Users" where "Col1" = 42 and x=$1"#),
-            r#"select * from "Users" where "Col1" = ? and x=;"#,
-            "$n without parameters becomes empty, as in pgBadger"
-        );
-        assert_eq!(
-            norm(r#"SELECT c.relname as "Name" FROM t"#),
-            r#"select c.relname AS "Name" from t;"#
-        );
-    }
-
-    #[test]
-    fn in_lists_comments_and_cursors() {
-        assert_eq!(
-            norm("select 1 from t where a in (1, 2, 3) -- trailing\n and b = 'x'"),
-            "select ? from t where a in (...) and b = ?;"
-        );
-        assert_eq!(norm("/* app=web */ SELECT 1"), "select ?;");
-        assert_eq!(
-            norm("DECLARE c1 CURSOR FOR SELECT 1"),
-            "declare \"...\" cursor for select ?;"
-        );
-        // `[^"\s]+` swallows the semicolon pgBadger appended, as in Perl.
-        assert_eq!(norm("CLOSE c1"), "close \"...\"");
-        assert_eq!(norm("FETCH NEXT FROM c1"), "fetch next from \"...\"");
-        assert_eq!(norm("BEGIN; SELECT 1"), "select ?;");
-        assert_eq!(norm("BEGIN;"), "begin;");
-        assert_eq!(
-            norm("select x from t where y = NULL"),
-            "select x from t where y = ?;"
-        );
-        assert_eq!(norm("select 0x1f, a1, b_2"), "select ?x1f, a1, b_2;");
-    }
-
-    #[test]
-    fn fingerprint_is_stable() {
-        assert_eq!(fingerprint("select ?;"), fingerprint("select ?;"));
-        assert_ne!(fingerprint("select ?;"), fingerprint("select ? from t;"));
-        assert_eq!(fingerprint("select ?;").len(), 16);
-    }
-
-    proptest! {
-        #[test]
-        fn never_panics(q in ".{0,200}") {
-            let n = normalize_query(&q);
-            prop_assert!(!n.starts_with(' '));
-        }
-
-        #[test]
-        fn never_panics_on_sqlish(q in r#"[a-zA-Z0-9 '"$,;()\-/*\n\t=x]{0,120}"#) {
-            let _ = normalize_query(&q);
-        }
-    }
 }
