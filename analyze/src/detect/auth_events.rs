@@ -15,6 +15,7 @@
 use polars::prelude::*;
 use serde::Deserialize;
 
+use super::backend::{connection_received, RECEIVED_TOLERANCE_US};
 use super::frame::ts_between;
 use super::TimeWindow;
 use crate::tables::LakeTables;
@@ -66,9 +67,6 @@ pub const COLUMNS: &[&str] = &[
     "input",
     "input_line",
 ];
-
-/// How long before an authentication line its `connection received` line may be.
-const RECEIVED_TOLERANCE_US: i64 = 60_000_000;
 
 /// `auth_events` over `window` (everything when `None`): ts, source (`vercel` /
 /// `postgres`), outcome (`failure` / `success`), user, client_ip, reason, target (the
@@ -210,46 +208,8 @@ fn postgres(within: &Within<'_>) -> PolarsResult<LazyFrame> {
             .eq(lit("auth_failure"))
             .or(col("event_kind").eq(lit("connection_authorized"))),
     );
-    let received = within("pg_log", RECEIVED_TOLERANCE_US)?
-        .filter(col("event_kind").eq(lit("connection_received")))
-        .select([
-            col("input"),
-            col("pid"),
-            col("date"),
-            col("ts").alias("received_ts"),
-            col("message")
-                .str()
-                .extract(lit(r"host=(\S+)"), 1)
-                .alias("received_ip"),
-        ]);
-    let link = attempts
-        .clone()
-        .select([
-            col("ts"),
-            col("input"),
-            col("input_line"),
-            col("pid"),
-            col("date"),
-        ])
-        // Process ids are reused: the day keeps the candidates few (a connection
-        // received just before midnight and refused after it loses its address).
-        .join(
-            received,
-            [col("input"), col("pid"), col("date")],
-            [col("input"), col("pid"), col("date")],
-            JoinArgs::new(JoinType::Inner),
-        )
-        .filter(
-            col("received_ts").lt_eq(col("ts")).and(
-                col("received_ts")
-                    .cast(DataType::Int64)
-                    .gt_eq(col("ts").cast(DataType::Int64) - lit(RECEIVED_TOLERANCE_US)),
-            ),
-        )
-        .group_by([col("input"), col("input_line")])
-        .agg([col("received_ip")
-            .sort_by([col("received_ts")], SortMultipleOptions::default())
-            .last()]);
+    // The client address of stderr logs that do not carry it in the prefix.
+    let link = connection_received(attempts.clone(), within("pg_log", RECEIVED_TOLERANCE_US)?);
     Ok(attempts
         .join(
             link,

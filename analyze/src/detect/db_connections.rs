@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 use polars::prelude::*;
 use serde::Deserialize;
 
+use super::backend::{connection_received, RECEIVED_TOLERANCE_US};
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
@@ -211,38 +212,20 @@ impl DbConnections {
                 col("user_name"),
                 col("database_name"),
             ]);
-        let received = ctx
-            .scan_between("pg_log", w.from_us - 60_000_000, w.to_us)?
-            .filter(col("event_kind").eq(lit("connection_received")))
+        let pg_log = ctx.scan_between("pg_log", w.from_us - RECEIVED_TOLERANCE_US, w.to_us)?;
+        let received = connection_received(authorized.clone(), pg_log);
+        let key = || [col("input"), col("input_line")];
+        Ok(authorized
+            .join(received, key(), key(), JoinArgs::new(JoinType::Inner))
             .select([
                 col("input"),
-                col("pid"),
-                col("date"),
-                ts_us().alias("received_us"),
-            ]);
-        // Process ids are reused: the day keeps the candidates few.
-        Ok(authorized
-            .join(
-                received,
-                [col("input"), col("pid"), col("date")],
-                [col("input"), col("pid"), col("date")],
-                JoinArgs::new(JoinType::Inner),
-            )
-            .with_column(
-                ((ts_us() - col("received_us")).cast(DataType::Float64) / lit(1000.0))
-                    .alias("setup_ms"),
-            )
-            .filter(
-                col("setup_ms")
-                    .gt_eq(lit(0.0))
-                    .and(col("setup_ms").lt_eq(lit(60_000.0))),
-            )
-            .group_by([col("input"), col("input_line")])
-            .agg([
-                col("ts").first(),
-                col("user_name").first(),
-                col("database_name").first(),
-                col("setup_ms").min(),
+                col("input_line"),
+                col("ts"),
+                col("user_name"),
+                col("database_name"),
+                ((ts_us() - col("received_ts").cast(DataType::Int64)).cast(DataType::Float64)
+                    / lit(1000.0))
+                .alias("setup_ms"),
             ]))
     }
 

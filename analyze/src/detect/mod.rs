@@ -7,6 +7,7 @@
 //! their [`Finding`]s.
 
 pub mod auth_events;
+mod backend;
 mod config;
 pub mod db_connections;
 pub mod error_rate;
