@@ -1,25 +1,12 @@
 //! End-to-end: the `runlens` binary on the bundled samples.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn samples(rel: &str) -> String {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("data-samples")
-        .join(rel)
-        .display()
-        .to_string()
-}
-
-fn runlens(lake: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("runlens").unwrap();
-    cmd.env("RUNLENS_LAKE", lake)
-        .env_remove("RUNLENS_CONFIG")
-        .env("NO_COLOR", "1");
-    cmd
-}
+mod common;
+use common::{runlens, samples};
 
 fn lake_in(dir: &tempfile::TempDir) -> PathBuf {
     dir.path().join("lake")

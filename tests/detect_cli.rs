@@ -3,16 +3,10 @@
 
 use std::path::{Path, PathBuf};
 
-use assert_cmd::Command;
 use predicates::prelude::*;
 
-fn runlens(lake: &Path) -> Command {
-    let mut cmd = Command::cargo_bin("runlens").unwrap();
-    cmd.env("RUNLENS_LAKE", lake)
-        .env_remove("RUNLENS_CONFIG")
-        .env("NO_COLOR", "1");
-    cmd
-}
+mod common;
+use common::runlens;
 
 /// A lake with the captured stderr log (a wrong-password burst, a connection
 /// exhaustion, slow pg_sleep statements).
