@@ -96,6 +96,11 @@ force_path_style = false
 [detect]
 # Hours evaluated when --from is not given: those up to the newest record of the lake.
 default_window_hours = 24
+# Keep whole days' results of the detectors' heavy queries (requests and errors per
+# bucket, sign-in attempts, statements per fingerprint and hour, ...) under
+# <lake>/_cache, so re-running over the same days (backtests, reports) is fast. An
+# ingest into a day makes that day's results stale; the folder can be deleted any time.
+cache = true
 
 [detect.auth_events]
 # How sign-in attempts (the `auth_events` table) are derived. Vercel: POST requests to

@@ -7,6 +7,7 @@
 //!   output formats of `runlens query`.
 
 pub mod detect;
+pub mod metrics;
 pub mod sql;
 pub mod tables;
 

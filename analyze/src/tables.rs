@@ -40,6 +40,10 @@ impl LakeTables {
         &self.manifest
     }
 
+    pub fn lake(&self) -> &Lake {
+        &self.lake
+    }
+
     /// A lazy scan of `table` (an empty frame with the table's schema when it has no
     /// rows yet), with a `date` column (the UTC day) added after `ts`.
     pub fn scan(&self, table: &TableDef) -> PolarsResult<LazyFrame> {
@@ -167,7 +171,7 @@ impl LakeTables {
 }
 
 /// The day (days since the epoch) of a file under a `date=YYYY-MM-DD` partition.
-fn partition_day(path: &std::path::Path) -> Option<i64> {
+pub(crate) fn partition_day(path: &std::path::Path) -> Option<i64> {
     let dir = path.parent()?.file_name()?.to_str()?;
     let date = chrono::NaiveDate::parse_from_str(dir.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
     Some(

@@ -97,6 +97,20 @@ pub fn auth_events(
     })
 }
 
+/// [`auth_events`] of `[from_us, to_us)`, whole days kept (see [`super::daily`]).
+pub fn auth_events_per_day(
+    ctx: &super::DetectContext<'_>,
+    config: &AuthEventsConfig,
+    from_us: i64,
+    to_us: i64,
+) -> PolarsResult<LazyFrame> {
+    let query = |from_us: i64, to_us: i64| {
+        auth_events(ctx.tables, config, Some(TimeWindow { from_us, to_us }))
+    };
+    let key = format!("auth_events-{}", super::daily::settings_hash(config));
+    ctx.per_day(&key, from_us, to_us, &query)
+}
+
 fn any_eq(column: &str, values: &[String]) -> Expr {
     values
         .iter()

@@ -20,6 +20,11 @@ use super::webhooks::WebhooksConfig;
 pub struct DetectConfig {
     /// Hours evaluated when no `--from` is given: the last ones up to the newest record.
     pub default_window_hours: u32,
+    /// Keep whole days' results of the detectors' heavy queries under `<lake>/_cache`,
+    /// so that re-running over the same days (backtests, reports) reads them instead of
+    /// the raw rows. Any ingest into a day makes its results stale; delete the folder
+    /// at any time.
+    pub cache: bool,
     pub auth_events: AuthEventsConfig,
     pub failed_logins: FailedLoginsConfig,
     pub error_rate: ErrorRateConfig,
@@ -36,6 +41,7 @@ impl Default for DetectConfig {
     fn default() -> Self {
         DetectConfig {
             default_window_hours: 24,
+            cache: true,
             auth_events: AuthEventsConfig::default(),
             failed_logins: FailedLoginsConfig::default(),
             error_rate: ErrorRateConfig::default(),

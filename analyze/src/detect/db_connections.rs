@@ -16,7 +16,7 @@ use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
 use super::frame::{bucket, f64s, i64s, runs, samples, strs, top_counts, ts_between, ts_us};
-use super::{DetectContext, Detector};
+use super::{daily, DetectContext, Detector, TimeWindow};
 use crate::AnalyzeError;
 
 /// `[detect.db_connections]`
@@ -87,17 +87,22 @@ impl DbConnections {
         let w = ctx.window;
         let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
         // Refused connections are few even during an exhaustion: read them all once.
+        let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+            Ok(ctx
+                .scan_between("pg_log", from_us, to_us)?
+                .filter(self.refused())
+                .select([
+                    ts_us().alias("t"),
+                    col("database_name").fill_null(lit("-")),
+                    col("user_name").fill_null(lit("-")),
+                    col("message").fill_null(lit("")),
+                    col("input"),
+                    col("input_line"),
+                ]))
+        };
+        let key = format!("pg_refused-{}", daily::settings_hash(&self.config));
         let df = ctx
-            .scan_between("pg_log", w.from_us, w.to_us)?
-            .filter(self.refused())
-            .select([
-                ts_us().alias("t"),
-                col("database_name").fill_null(lit("-")),
-                col("user_name").fill_null(lit("-")),
-                col("message").fill_null(lit("")),
-                col("input"),
-                col("input_line"),
-            ])
+            .per_day(&key, w.from_us, w.to_us, &query)?
             .sort(["t", "input", "input_line"], Default::default())
             .collect()?;
         let (t, database, user, message, input, line) = (
@@ -199,36 +204,56 @@ impl DbConnections {
     /// Set-up times (ms) of the connections authorized in the window: (authorized at,
     /// set-up ms) with input and line, from the same backend's `connection received`.
     fn setups(&self, ctx: &DetectContext<'_>) -> PolarsResult<LazyFrame> {
-        let w = ctx.window;
-        let authorized = ctx
-            .scan_between("pg_log", w.from_us, w.to_us)?
-            .filter(col("event_kind").eq(lit("connection_authorized")))
-            .select([
-                col("ts"),
-                col("input"),
-                col("input_line"),
-                col("pid"),
-                col("date"),
-                col("user_name"),
-                col("database_name"),
-            ]);
-        let pg_log = ctx.scan_between("pg_log", w.from_us - RECEIVED_TOLERANCE_US, w.to_us)?;
-        let received = connection_received(authorized.clone(), pg_log);
-        let key = || [col("input"), col("input_line")];
-        Ok(authorized
-            .join(received, key(), key(), JoinArgs::new(JoinType::Inner))
-            .select([
-                col("input"),
-                col("input_line"),
-                col("ts"),
-                col("user_name"),
-                col("database_name"),
-                ((ts_us() - col("received_ts").cast(DataType::Int64)).cast(DataType::Float64)
-                    / lit(1000.0))
-                .alias("setup_ms"),
-            ]))
+        connection_setups(ctx, ctx.window.from_us, ctx.window.to_us)
     }
+}
 
+/// Connections authorized in `[from_us, to_us)` with their set-up time: input,
+/// input_line, ts, user_name, database_name, setup_ms (whole days kept, see
+/// [`super::daily`]).
+pub fn connection_setups(
+    ctx: &DetectContext<'_>,
+    from_us: i64,
+    to_us: i64,
+) -> PolarsResult<LazyFrame> {
+    ctx.per_day("pg_setups", from_us, to_us, &|from_us, to_us| {
+        setups_between(ctx, TimeWindow { from_us, to_us })
+    })
+}
+
+/// [`connection_setups`] of `w`, computed (decomposable by day: each connection's
+/// `connection received` is looked up before it).
+fn setups_between(ctx: &DetectContext<'_>, w: TimeWindow) -> PolarsResult<LazyFrame> {
+    let authorized = ctx
+        .scan_between("pg_log", w.from_us, w.to_us)?
+        .filter(col("event_kind").eq(lit("connection_authorized")))
+        .select([
+            col("ts"),
+            col("input"),
+            col("input_line"),
+            col("pid"),
+            col("date"),
+            col("user_name"),
+            col("database_name"),
+        ]);
+    let pg_log = ctx.scan_between("pg_log", w.from_us - RECEIVED_TOLERANCE_US, w.to_us)?;
+    let received = connection_received(authorized.clone(), pg_log);
+    let key = || [col("input"), col("input_line")];
+    Ok(authorized
+        .join(received, key(), key(), JoinArgs::new(JoinType::Inner))
+        .select([
+            col("input"),
+            col("input_line"),
+            col("ts"),
+            col("user_name"),
+            col("database_name"),
+            ((ts_us() - col("received_ts").cast(DataType::Int64)).cast(DataType::Float64)
+                / lit(1000.0))
+            .alias("setup_ms"),
+        ]))
+}
+
+impl DbConnections {
     fn slow_setup(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
         let width = i64::from(c.setup_bucket_minutes.max(1)) * 60_000_000;

@@ -12,8 +12,8 @@ use serde::Deserialize;
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, i64s, request_text, runs, span, strs, top_counts, ts_us};
-use super::{DetectContext, Detector};
+use super::frame::{bucket, i64s, request_text, runs, strs, top_counts, ts_us};
+use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
 
 /// `[detect.error_rate]`
@@ -74,15 +74,22 @@ pub fn error_buckets(
     to_us: i64,
     width: i64,
 ) -> PolarsResult<Vec<(i64, u64, u64)>> {
-    let df = ctx
-        .scan_between("http_requests", from_us, to_us)?
-        .group_by([bucket(width).alias("b")])
-        .agg([
-            len().cast(DataType::Int64).alias("n"),
-            is_error().cast(DataType::Int64).sum().alias("e"),
-        ])
-        .sort(["b"], Default::default())
-        .collect()?;
+    let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+        Ok(ctx
+            .scan_between("http_requests", from_us, to_us)?
+            .group_by([bucket(width).alias("b")])
+            .agg([
+                len().cast(DataType::Int64).alias("n"),
+                is_error().cast(DataType::Int64).sum().alias("e"),
+            ]))
+    };
+    // Buckets that nest in a day make the query decomposable by day.
+    let lf = if daily::nests_in_day(width) {
+        ctx.per_day(&format!("http_errors-w{width}"), from_us, to_us, &query)?
+    } else {
+        query(from_us, to_us)?
+    };
+    let df = lf.sort(["b"], Default::default()).collect()?;
     let (b, n, e) = (i64s(&df, "b")?, i64s(&df, "n")?, i64s(&df, "e")?);
     Ok(b.into_iter()
         .zip(n)
@@ -156,26 +163,29 @@ pub fn failed_requests(
     ctx: &DetectContext<'_>,
     ranges: &[(i64, i64)],
 ) -> PolarsResult<Vec<FailedRequest>> {
-    let Some((lo, hi)) = span(ranges.iter().copied()) else {
+    // Failed requests are few: those of the days around the ranges are kept, and the
+    // ranges' picked here (an OR of many time ranges would be evaluated on every row).
+    let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+        Ok(ctx
+            .scan_between("http_requests", from_us, to_us)?
+            .filter(is_error())
+            .select([
+                ts_us().alias("t"),
+                col("route")
+                    .fill_null(col("path"))
+                    .fill_null(lit("-"))
+                    .alias("route"),
+                col("region").fill_null(lit("-")),
+                col("deployment_id").fill_null(lit("-")),
+                request_text().alias("text"),
+                col("input"),
+                col("input_line"),
+            ]))
+    };
+    let Some(rows) = ctx.per_day_around("http_failed", ranges.iter().copied(), &query)? else {
         return Ok(Vec::new());
     };
-    // Failed requests are few: read those of the whole span once, keep the ranges'
-    // here (an OR of many time ranges would be evaluated on every row).
-    let df = ctx
-        .scan_between("http_requests", lo, hi)?
-        .filter(is_error())
-        .select([
-            ts_us().alias("t"),
-            col("route")
-                .fill_null(col("path"))
-                .fill_null(lit("-"))
-                .alias("route"),
-            col("region").fill_null(lit("-")),
-            col("deployment_id").fill_null(lit("-")),
-            request_text().alias("text"),
-            col("input"),
-            col("input_line"),
-        ])
+    let df = rows
         .sort(["t", "input", "input_line"], Default::default())
         .collect()?;
     let (t, route, region, dep, text, input, line) = (

@@ -17,7 +17,7 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 
-use super::auth_events::{auth_events, AuthEventsConfig};
+use super::auth_events::{auth_events_per_day, AuthEventsConfig};
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, SampleRecord, Severity,
 };
@@ -128,8 +128,8 @@ impl Detector for FailedLoginSpike {
             from_us: w.from_us - i64::from(self.config.baseline_hours) * 3_600_000_000,
             to_us: w.to_us,
         };
-        let df = auth_events(ctx.tables, &self.auth, Some(lookback))?
-            .sort(["ts"], Default::default())
+        let df = auth_events_per_day(ctx, &self.auth, lookback.from_us, lookback.to_us)?
+            .sort(["ts", "input", "input_line"], Default::default())
             .collect()?;
         let (t, source, outcome, user, ip, target, reason, input, line) = (
             i64s(&df, "ts")?,

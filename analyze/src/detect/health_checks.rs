@@ -11,7 +11,7 @@ use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, SampleRecord, Severity,
 };
 use super::frame::{i64s, strs, ts_us};
-use super::{DetectContext, Detector};
+use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
 
 /// `[detect.health_checks]`
@@ -130,16 +130,21 @@ pub fn route_hits(
     if let Some(m) = method {
         filter = filter.and(col("method").eq(lit(m.to_owned())));
     }
+    let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+        Ok(ctx
+            .scan_between("http_requests", from_us, to_us)?
+            .filter(filter.clone())
+            .select([
+                ts_us().alias("t"),
+                col("status").fill_null(lit(-1)),
+                col("client_ip").fill_null(lit("-")),
+                col("input"),
+                col("input_line"),
+            ]))
+    };
+    let key = format!("route_hits-{}", daily::settings_hash(&(route, method)));
     let df = ctx
-        .scan_between("http_requests", from_us, to_us)?
-        .filter(filter)
-        .select([
-            ts_us().alias("t"),
-            col("status").fill_null(lit(-1)),
-            col("client_ip").fill_null(lit("-")),
-            col("input"),
-            col("input_line"),
-        ])
+        .per_day(&key, from_us, to_us, &query)?
         .sort(["t", "input", "input_line"], Default::default())
         .collect()?;
     let (t, s, ip, input, line) = (

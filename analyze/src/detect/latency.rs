@@ -11,8 +11,8 @@ use serde::Deserialize;
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, f64s, i64s, runs, span, strs, top_counts, ts_us};
-use super::{DetectContext, Detector};
+use super::frame::{bucket, f64s, i64s, runs, strs, top_counts, ts_us};
+use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
 
 /// `[detect.latency]`
@@ -130,31 +130,44 @@ impl Detector for LatencyBreach {
         let c = &self.config;
         let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
         let w = ctx.window;
-        let df = ctx
-            .scan_between("app_logs", w.from_us, w.to_us)?
-            .filter(col("duration_ms").is_not_null())
-            .group_by([
-                bucket(width).alias("b"),
-                col("execution_region").fill_null(lit("-")).alias("region"),
-                col("source").fill_null(lit("-")).alias("source"),
-                col("path")
-                    .str()
-                    .starts_with(lit(c.api_prefix.clone()))
-                    .fill_null(lit(false))
-                    .alias("api"),
-            ])
-            .agg([
-                len().cast(DataType::Int64).alias("n"),
-                col("duration_ms")
-                    .gt(lit(c.slow_response_ms))
-                    .cast(DataType::Int64)
-                    .sum()
-                    .alias("slow"),
-                col("duration_ms")
-                    .quantile(lit(0.95), QuantileMethod::Linear)
-                    .alias("p95"),
-            ])
-            .sort(["b"], Default::default())
+        let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+            Ok(ctx
+                .scan_between("app_logs", from_us, to_us)?
+                .filter(col("duration_ms").is_not_null())
+                .group_by([
+                    bucket(width).alias("b"),
+                    col("execution_region").fill_null(lit("-")).alias("region"),
+                    col("source").fill_null(lit("-")).alias("source"),
+                    col("path")
+                        .str()
+                        .starts_with(lit(c.api_prefix.clone()))
+                        .fill_null(lit(false))
+                        .alias("api"),
+                ])
+                .agg([
+                    len().cast(DataType::Int64).alias("n"),
+                    col("duration_ms")
+                        .gt(lit(c.slow_response_ms))
+                        .cast(DataType::Int64)
+                        .sum()
+                        .alias("slow"),
+                    col("duration_ms")
+                        .quantile(lit(0.95), QuantileMethod::Linear)
+                        .alias("p95"),
+                ]))
+        };
+        // Buckets that nest in a day make the query decomposable by day.
+        let lf = if daily::nests_in_day(width) {
+            let key = format!(
+                "latency-w{width}-{}",
+                daily::settings_hash(&(&c.api_prefix, c.slow_response_ms))
+            );
+            ctx.per_day(&key, w.from_us, w.to_us, &query)?
+        } else {
+            query(w.from_us, w.to_us)?
+        };
+        let df = lf
+            .sort(["b", "region", "source", "api"], Default::default())
             .collect()?;
         let (b, region, source, n, slow, p95) = (
             i64s(&df, "b")?,
@@ -306,23 +319,28 @@ impl LatencyBreach {
         ctx: &DetectContext<'_>,
         ranges: &[(i64, i64)],
     ) -> PolarsResult<Vec<SlowResponse>> {
-        let Some((lo, hi)) = span(ranges.iter().copied()) else {
+        // Slow responses are few: those of the days around the ranges are kept, and the
+        // ranges' picked here, not in an OR of ranges evaluated on every row.
+        let ms = self.config.slow_response_ms;
+        let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+            Ok(ctx
+                .scan_between("app_logs", from_us, to_us)?
+                .filter(col("duration_ms").gt(lit(ms)))
+                .select([
+                    ts_us().alias("t"),
+                    col("execution_region").fill_null(lit("-")).alias("region"),
+                    col("source").fill_null(lit("-")).alias("source"),
+                    col("path").fill_null(lit("-")).alias("path"),
+                    col("duration_ms"),
+                    col("input"),
+                    col("input_line"),
+                ]))
+        };
+        let key = format!("app_slow_responses-{}", daily::settings_hash(&ms));
+        let Some(rows) = ctx.per_day_around(&key, ranges.iter().copied(), &query)? else {
             return Ok(Vec::new());
         };
-        // Slow responses are few: the ranges are kept here, not in an OR of ranges
-        // evaluated on every row.
-        let df = ctx
-            .scan_between("app_logs", lo, hi)?
-            .filter(col("duration_ms").gt(lit(self.config.slow_response_ms)))
-            .select([
-                ts_us().alias("t"),
-                col("execution_region").fill_null(lit("-")).alias("region"),
-                col("source").fill_null(lit("-")).alias("source"),
-                col("path").fill_null(lit("-")).alias("path"),
-                col("duration_ms"),
-                col("input"),
-                col("input_line"),
-            ])
+        let df = rows
             .sort(["t", "input", "input_line"], Default::default())
             .collect()?;
         let (t, region, source, path, ms, input, line) = (

@@ -9,6 +9,7 @@
 pub mod auth_events;
 mod backend;
 mod config;
+pub mod daily;
 pub mod db_connections;
 pub mod error_rate;
 pub mod failed_logins;
@@ -64,9 +65,83 @@ impl TimeWindow {
 pub struct DetectContext<'a> {
     pub tables: &'a LakeTables,
     pub window: TimeWindow,
+    /// Whole days' results of the heavy queries, kept next to the lake.
+    pub daily: daily::DailyResults,
 }
 
-impl DetectContext<'_> {
+impl<'a> DetectContext<'a> {
+    /// The context of a run over `window`; `cache` keeps whole days' results of the
+    /// heavy queries under the lake (see [`daily`]).
+    pub fn new(tables: &'a LakeTables, window: TimeWindow, cache: bool) -> DetectContext<'a> {
+        DetectContext {
+            tables,
+            window,
+            daily: daily::DailyResults::new(tables, cache),
+        }
+    }
+
+    /// The rows of a lake table inside any of `ranges` (`[from, to)` µs; none: `None`),
+    /// reading only the row groups around each range rather than everything between
+    /// the first and the last: evidence of findings spread over a month reads the
+    /// minutes around each finding. Ranges less than an hour apart are read as one.
+    pub fn scan_ranges(
+        &self,
+        table: &str,
+        ranges: impl IntoIterator<Item = (i64, i64)>,
+    ) -> PolarsResult<Option<LazyFrame>> {
+        const GAP_US: i64 = 3_600_000_000;
+        let mut sorted: Vec<(i64, i64)> = ranges.into_iter().filter(|r| r.0 < r.1).collect();
+        sorted.sort_unstable();
+        let mut merged: Vec<(i64, i64)> = Vec::new();
+        for (a, b) in sorted {
+            match merged.last_mut() {
+                Some(last) if a <= last.1 + GAP_US => last.1 = last.1.max(b),
+                _ => merged.push((a, b)),
+            }
+        }
+        let scans = merged
+            .into_iter()
+            .map(|(a, b)| self.scan_between(table, a, b))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        match scans.len() {
+            0 => Ok(None),
+            1 => Ok(scans.into_iter().next()),
+            _ => Ok(Some(concat(scans, UnionArgs::default())?)),
+        }
+    }
+
+    /// `query` (decomposable by day, filtering rows) over the whole days around
+    /// `ranges` — within the window's end — for the rows of a few findings: the days
+    /// at the edges are whole too, so that they are kept as well. `None` without ranges.
+    pub fn per_day_around(
+        &self,
+        key: &str,
+        ranges: impl IntoIterator<Item = (i64, i64)>,
+        query: &daily::DayQuery<'_>,
+    ) -> PolarsResult<Option<LazyFrame>> {
+        const DAY_US: i64 = 86_400_000_000;
+        let Some((lo, hi)) = frame::span(ranges) else {
+            return Ok(None);
+        };
+        let from = lo.div_euclid(DAY_US) * DAY_US;
+        let to = ((hi + DAY_US - 1).div_euclid(DAY_US) * DAY_US)
+            .min(self.window.to_us)
+            .max(hi);
+        Ok(Some(self.per_day(key, from, to, query)?))
+    }
+
+    /// `query` over `[from_us, to_us)`, whole days' results kept under `key` (see
+    /// [`daily::DailyResults::query`]; `query` must be decomposable by day).
+    pub fn per_day(
+        &self,
+        key: &str,
+        from_us: i64,
+        to_us: i64,
+        query: &daily::DayQuery<'_>,
+    ) -> PolarsResult<LazyFrame> {
+        self.daily.query(key, from_us, to_us, query)
+    }
+
     /// A lazy scan of a lake table by name.
     pub fn scan(&self, table: &str) -> PolarsResult<LazyFrame> {
         self.tables.scan_named(table)
@@ -213,7 +288,7 @@ pub fn detect(
     window: TimeWindow,
 ) -> Result<DetectReport, AnalyzeError> {
     let detectors = registry(config);
-    let ctx = DetectContext { tables, window };
+    let ctx = DetectContext::new(tables, window, config.cache);
     let results: Vec<Result<Vec<Finding>, AnalyzeError>> = detectors
         .par_iter()
         .map(|d| {

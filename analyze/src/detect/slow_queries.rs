@@ -17,7 +17,7 @@ use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
 use super::frame::{bucket, f64s, i64s, span, strs, ts_us};
-use super::{DetectContext, Detector};
+use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
 
 /// `[detect.slow_queries]`
@@ -215,6 +215,63 @@ struct Call {
     query: String,
 }
 
+/// A fingerprint's durations of a day are kept (for its exact p95 over a longer
+/// window) when it ran at most this many times that day.
+const LISTED_CALLS: i64 = 10_000;
+
+/// The statements with a duration and a fingerprint in `[from, to)`.
+fn statements(ctx: &DetectContext<'_>, from: i64, to: i64) -> PolarsResult<LazyFrame> {
+    Ok(ctx.scan_between("pg_log", from, to)?.filter(
+        col("duration_ms")
+            .is_not_null()
+            .and(col("fingerprint").is_not_null()),
+    ))
+}
+
+/// Per UTC day (whole days kept, see [`super::daily`]) and fingerprint of `[from, to)`:
+/// `calls`, `total` and `max` (ms), `over` (calls slower than `slow_ms`), `query` (the
+/// normalized query of the day's first call), `first_t` (µs) and `durations` (a list;
+/// null when the fingerprint ran more than [`LISTED_CALLS`] times that day).
+pub fn fingerprint_days(
+    ctx: &DetectContext<'_>,
+    slow_ms: f64,
+    from: i64,
+    to: i64,
+) -> PolarsResult<LazyFrame> {
+    let list_type = DataType::List(Box::new(DataType::Float64));
+    let day_query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+        Ok(statements(ctx, from_us, to_us)?
+            .group_by([col("fingerprint")])
+            .agg([
+                len().cast(DataType::Int64).alias("calls"),
+                col("duration_ms").sum().alias("total"),
+                col("duration_ms").max().alias("max"),
+                col("duration_ms")
+                    .gt(lit(slow_ms))
+                    .cast(DataType::Int64)
+                    .sum()
+                    .alias("over"),
+                col("normalized_query")
+                    .fill_null(col("statement"))
+                    .first()
+                    .alias("query"),
+                ts_us().min().alias("first_t"),
+                col("duration_ms").alias("durations"),
+            ])
+            .with_column(
+                when(col("calls").lt_eq(lit(LISTED_CALLS)))
+                    .then(col("durations"))
+                    .otherwise(lit(NULL).cast(list_type.clone()))
+                    .alias("durations"),
+            ))
+    };
+    let key = format!(
+        "pg_fingerprint_days-{}",
+        daily::settings_hash(&(slow_ms, LISTED_CALLS))
+    );
+    ctx.per_day(&key, from, to, &day_query)
+}
+
 pub struct SlowQueries {
     config: SlowQueriesConfig,
 }
@@ -225,11 +282,7 @@ impl SlowQueries {
     }
 
     fn statements(&self, ctx: &DetectContext<'_>, from: i64, to: i64) -> PolarsResult<LazyFrame> {
-        Ok(ctx.scan_between("pg_log", from, to)?.filter(
-            col("duration_ms")
-                .is_not_null()
-                .and(col("fingerprint").is_not_null()),
-        ))
+        statements(ctx, from, to)
     }
 
     /// The calls of each `(fingerprint, from, to)` (slower than `min_ms` when given), in
@@ -245,18 +298,13 @@ impl SlowQueries {
         };
         // One equality per distinct fingerprint (few); the time ranges are kept below.
         let fingerprints: BTreeSet<&str> = wanted.iter().map(|w| w.0.as_str()).collect();
-        let mut filter = fingerprints
+        let filter = fingerprints
             .iter()
             .map(|f| col("fingerprint").eq(lit((*f).to_owned())))
             .reduce(|x, y| x.or(y))
             .unwrap_or(lit(false));
-        if let Some(ms) = min_ms {
-            filter = filter.and(col("duration_ms").gt(lit(ms)));
-        }
-        let df = self
-            .statements(ctx, lo, hi)?
-            .filter(filter)
-            .select([
+        let columns = || {
+            [
                 col("fingerprint"),
                 ts_us().alias("t"),
                 col("duration_ms"),
@@ -270,7 +318,42 @@ impl SlowQueries {
                     .fill_null(col("statement"))
                     .fill_null(lit(""))
                     .alias("q"),
-            ])
+            ]
+        };
+        let rows = match min_ms {
+            // The slow calls of every fingerprint are few: kept per day.
+            Some(ms) => {
+                let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+                    Ok(self
+                        .statements(ctx, from_us, to_us)?
+                        .filter(col("duration_ms").gt(lit(ms)))
+                        .select(columns()))
+                };
+                let key = format!("pg_slow_calls-{}", daily::settings_hash(&ms));
+                ctx.per_day(&key, lo, hi, &query)?.filter(filter)
+            }
+            // Every call of a few fingerprints: kept per fingerprint and day, for the
+            // days around its ranges.
+            None => {
+                let mut parts = Vec::new();
+                for f in &fingerprints {
+                    let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+                        Ok(self
+                            .statements(ctx, from_us, to_us)?
+                            .filter(col("fingerprint").eq(lit((*f).to_owned())))
+                            .select(columns()))
+                    };
+                    let ranges = wanted.iter().filter(|w| w.0 == *f).map(|w| (w.1, w.2));
+                    let key = format!("pg_calls-{}", daily::settings_hash(f));
+                    parts.extend(ctx.per_day_around(&key, ranges, &query)?);
+                }
+                if parts.is_empty() {
+                    return Ok(HashMap::new());
+                }
+                concat(parts, UnionArgs::default())?
+            }
+        };
+        let df = rows
             .sort(["t", "input", "input_line"], Default::default())
             .collect()?;
         let (fp, t, d, input, line, stmt, q) = (
@@ -312,32 +395,101 @@ impl SlowQueries {
         Ok(out)
     }
 
+    /// Per fingerprint over `[from, to)`, the slow ones only (p95 over the threshold
+    /// with enough calls): calls, total, mean, p95, max and the query, sorted by
+    /// fingerprint.
+    ///
+    /// A p95 over a month is not a sum of days', so the days keep what can be summed —
+    /// calls, total, max and the calls over the threshold — and, for fingerprints with
+    /// at most [`LISTED_CALLS`] calls that day, the durations themselves. The linear p95
+    /// of `n` sorted durations lies between the values at `floor(0.95 (n - 1))` and
+    /// `ceil(0.95 (n - 1))`, so it can exceed the threshold only if at least
+    /// `n - ceil(0.95 (n - 1))` calls do: only those fingerprints get their exact p95,
+    /// from the kept durations or, for one with a day too busy to list, from its rows.
+    fn window_stats(&self, ctx: &DetectContext<'_>, from: i64, to: i64) -> PolarsResult<DataFrame> {
+        let c = &self.config;
+        let days = fingerprint_days(ctx, c.slow_query_ms, from, to)?.cache();
+        let n = col("calls");
+        let top_index = ((n.clone() - lit(1)).cast(DataType::Float64) * lit(0.95))
+            .ceil()
+            .cast(DataType::Int64);
+        let candidates = days
+            .clone()
+            .group_by([col("fingerprint")])
+            .agg([
+                col("calls").sum(),
+                col("total").sum(),
+                col("max").max(),
+                col("over").sum(),
+                col("query")
+                    .sort_by([col("first_t")], SortMultipleOptions::default())
+                    .first(),
+                col("durations").null_count().alias("unlisted"),
+            ])
+            .filter(
+                n.clone()
+                    .gt_eq(lit(c.slow_query_min_calls as i64))
+                    .and(col("over").gt_eq(n - top_index)),
+            )
+            .collect()?;
+        let fp = strs(&candidates, "fingerprint")?;
+        let unlisted = i64s(&candidates, "unlisted")?;
+        let any_of = |which: &dyn Fn(usize) -> bool| {
+            (0..fp.len())
+                .filter(|i| which(*i))
+                .map(|i| col("fingerprint").eq(lit(fp[i].clone().unwrap_or_default())))
+                .reduce(|a, b| a.or(b))
+        };
+        let p95 = |durations: LazyFrame| {
+            durations
+                .group_by([col("fingerprint")])
+                .agg([col("duration_ms")
+                    .quantile(lit(0.95), QuantileMethod::Linear)
+                    .alias("p95")])
+        };
+        let mut exact = Vec::new();
+        if let Some(listed) = any_of(&|i| unlisted[i] == Some(0)) {
+            exact.push(p95(days
+                .filter(listed)
+                .select([col("fingerprint"), col("durations").alias("duration_ms")])
+                .explode(
+                    cols(["duration_ms"]),
+                    ExplodeOptions {
+                        empty_as_null: false,
+                        keep_nulls: false,
+                    },
+                )));
+        }
+        if let Some(busy) = any_of(&|i| unlisted[i] != Some(0)) {
+            exact.push(p95(self
+                .statements(ctx, from, to)?
+                .filter(busy)
+                .select([col("fingerprint"), col("duration_ms")])));
+        }
+        if exact.is_empty() {
+            // No candidate: the same columns, no rows.
+            exact.push(
+                df!("fingerprint" => Vec::<String>::new(), "p95" => Vec::<f64>::new())?.lazy(),
+            );
+        }
+        candidates
+            .lazy()
+            .join(
+                concat(exact, UnionArgs::default())?,
+                [col("fingerprint")],
+                [col("fingerprint")],
+                JoinArgs::new(JoinType::Inner),
+            )
+            .with_column((col("total") / col("calls").cast(DataType::Float64)).alias("mean"))
+            .filter(col("p95").gt(lit(c.slow_query_ms)))
+            .sort(["fingerprint"], Default::default())
+            .collect()
+    }
+
     fn slow_queries(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
         let w = ctx.window;
-        let df = self
-            .statements(ctx, w.from_us, w.to_us)?
-            .group_by([col("fingerprint")])
-            .agg([
-                len().cast(DataType::Int64).alias("calls"),
-                col("duration_ms").sum().alias("total"),
-                col("duration_ms").mean().alias("mean"),
-                col("duration_ms")
-                    .quantile(lit(0.95), QuantileMethod::Linear)
-                    .alias("p95"),
-                col("duration_ms").max().alias("max"),
-                col("normalized_query")
-                    .fill_null(col("statement"))
-                    .first()
-                    .alias("query"),
-            ])
-            .filter(
-                col("p95")
-                    .gt(lit(c.slow_query_ms))
-                    .and(col("calls").gt_eq(lit(c.slow_query_min_calls as i64))),
-            )
-            .sort(["fingerprint"], Default::default())
-            .collect()?;
+        let df = self.window_stats(ctx, w.from_us, w.to_us)?;
         let (fp, calls, total, mean, p95, max, query) = (
             strs(&df, "fingerprint")?,
             i64s(&df, "calls")?,
@@ -420,18 +572,27 @@ impl SlowQueries {
         let w = ctx.window;
         let period = i64::from(c.period_minutes.max(1)) * 60_000_000;
         let first_period = w.from_us.div_euclid(period) * period;
-        let df = self
-            .statements(ctx, first_period - 2 * period, w.to_us)?
-            .group_by([col("fingerprint"), bucket(period).alias("p")])
-            .agg([
-                len().cast(DataType::Int64).alias("calls"),
-                col("duration_ms").sum().alias("total"),
-                col("duration_ms").median().alias("p50"),
-                col("duration_ms")
-                    .quantile(lit(0.95), QuantileMethod::Linear)
-                    .alias("p95"),
-            ])
-            .collect()?;
+        let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
+            Ok(self
+                .statements(ctx, from_us, to_us)?
+                .group_by([col("fingerprint"), bucket(period).alias("p")])
+                .agg([
+                    len().cast(DataType::Int64).alias("calls"),
+                    col("duration_ms").sum().alias("total"),
+                    col("duration_ms").median().alias("p50"),
+                    col("duration_ms")
+                        .quantile(lit(0.95), QuantileMethod::Linear)
+                        .alias("p95"),
+                ]))
+        };
+        let (from, to) = (first_period - 2 * period, w.to_us);
+        // Periods that nest in a day make the query decomposable by day.
+        let df = if daily::nests_in_day(period) {
+            ctx.per_day(&format!("pg_periods-p{period}"), from, to, &query)?
+        } else {
+            query(from, to)?
+        }
+        .collect()?;
         let (fp, p, calls, total, p50, p95) = (
             strs(&df, "fingerprint")?,
             i64s(&df, "p")?,

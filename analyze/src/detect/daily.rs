@@ -1,0 +1,264 @@
+//! Per-day results of the detectors' heavy queries, kept next to the lake.
+//!
+//! A detector's first step is usually a scan of a big table (33 M requests a month at
+//! 1 M a day) reduced to something small: requests and errors per 5-minute bucket, the
+//! sign-in attempts, statements per fingerprint and hour. Such a query is
+//! *decomposable by day* when running it over `[a, c)` gives the rows of running it
+//! over `[a, b)` and over `[b, c)`, concatenated — true for row filters and for
+//! group-bys whose key holds a bucket that nests in a day. [`DailyResults::query`] then
+//! runs it once per UTC day of the window and keeps each whole day's result in
+//! `<lake>/_cache/<key>/<day>-<identity>.parquet`, so a backtest over a month reads
+//! thirty small files instead of the month's rows.
+//!
+//! **When a day's result is reused.** Its file name carries an identity: a hash of the
+//! names of every committed lake file in the day's partitions and in those of the day
+//! before and after (a query may read a little around its day: connection set-up
+//! before midnight, a sign-in's function log a few minutes after). Lake files are
+//! immutable and an ingest only adds files with new names, so any ingest that touches
+//! those days changes the identity and the day is computed again. The key names the
+//! query and every setting it depends on, with [`VERSION`] bumped when a query's
+//! meaning changes.
+//!
+//! **What is never kept.** Days cut by the window (`from` or `to` inside them) are
+//! computed for the part inside the window, every run. A cache that cannot be written
+//! (read-only lake) only costs time: the result is still computed, and the failure is
+//! logged at debug level.
+
+use std::collections::{BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::path::{Path, PathBuf};
+
+use polars::prelude::*;
+use runlens_ingest::TABLES;
+
+use crate::tables::{partition_day, LakeTables};
+
+/// Bumped whenever a cached query changes meaning, so older results are not reused.
+pub const VERSION: u32 = 1;
+
+const DAY_US: i64 = 86_400_000_000;
+
+/// The query of one `[from, to)` range (µs), decomposable by day.
+pub type DayQuery<'a> = dyn Fn(i64, i64) -> PolarsResult<LazyFrame> + Sync + 'a;
+
+/// Where whole days' results are kept, and what identifies each day's data.
+pub struct DailyResults {
+    /// `<lake>/_cache`, or none when caching is off.
+    dir: Option<PathBuf>,
+    /// Committed file names per day partition (days since the epoch), every table.
+    files_by_day: HashMap<i64, BTreeSet<String>>,
+}
+
+impl DailyResults {
+    /// Results kept under the lake of `tables` (`cache == false`: computed every run).
+    pub fn new(tables: &LakeTables, cache: bool) -> DailyResults {
+        let mut files_by_day: HashMap<i64, BTreeSet<String>> = HashMap::new();
+        for t in TABLES {
+            for f in tables.manifest().files_of(t.name) {
+                if let Some(day) = partition_day(Path::new(f)) {
+                    files_by_day.entry(day).or_default().insert(f.to_owned());
+                }
+            }
+        }
+        DailyResults {
+            dir: cache.then(|| tables.lake().root().join("_cache")),
+            files_by_day,
+        }
+    }
+
+    /// The identity of day `day`'s data (with its neighbours').
+    fn identity(&self, day: i64) -> u64 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        VERSION.hash(&mut h);
+        for d in day - 1..=day + 1 {
+            d.hash(&mut h);
+            if let Some(files) = self.files_by_day.get(&d) {
+                files.hash(&mut h);
+            }
+        }
+        h.finish()
+    }
+
+    /// `query` over `[from_us, to_us)`: whole days from the cache under `key` (computed
+    /// and kept when missing), the cut days at the edges computed now; concatenated in
+    /// time order. `query` must be decomposable by day (see the module doc).
+    pub fn query(
+        &self,
+        key: &str,
+        from_us: i64,
+        to_us: i64,
+        query: &DayQuery<'_>,
+    ) -> PolarsResult<LazyFrame> {
+        if from_us >= to_us {
+            return query(from_us, to_us);
+        }
+        let Some(dir) = &self.dir else {
+            return query(from_us, to_us);
+        };
+        let dir = dir.join(sanitize(key));
+        let (first, last) = (from_us.div_euclid(DAY_US), (to_us - 1).div_euclid(DAY_US));
+        let mut parts: Vec<LazyFrame> = Vec::new();
+        // Consecutive cut or empty days are computed in one query.
+        let mut pending: Option<(i64, i64)> = None;
+        let flush =
+            |pending: &mut Option<(i64, i64)>, parts: &mut Vec<LazyFrame>| -> PolarsResult<()> {
+                if let Some((a, b)) = pending.take() {
+                    parts.push(query(a, b)?);
+                }
+                Ok(())
+            };
+        for day in first..=last {
+            let (day_from, day_to) = (day * DAY_US, (day + 1) * DAY_US);
+            let (a, b) = (day_from.max(from_us), day_to.min(to_us));
+            let whole = a == day_from && b == day_to;
+            if !whole || !self.files_by_day.contains_key(&day) {
+                pending = Some(match pending {
+                    Some((p, _)) => (p, b),
+                    None => (a, b),
+                });
+                continue;
+            }
+            flush(&mut pending, &mut parts)?;
+            parts.push(self.whole_day(&dir, day, query)?);
+        }
+        flush(&mut pending, &mut parts)?;
+        if parts.len() == 1 {
+            return Ok(parts.pop().expect("one part"));
+        }
+        concat(parts, UnionArgs::default())
+    }
+
+    /// One whole day's result: read from the cache, or computed and kept.
+    fn whole_day(&self, dir: &Path, day: i64, query: &DayQuery<'_>) -> PolarsResult<LazyFrame> {
+        let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
+            .map(|t| t.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| day.to_string());
+        let path = dir.join(format!("{date}-{:016x}.parquet", self.identity(day)));
+        if path.is_file() {
+            let df = ParquetReader::new(std::fs::File::open(&path)?).finish();
+            match df {
+                Ok(df) => return Ok(df.lazy()),
+                Err(e) => {
+                    tracing::debug!(path = %path.display(), error = %e, "unreadable cached day, computing it again")
+                }
+            }
+        }
+        let mut df = query(day * DAY_US, (day + 1) * DAY_US)?.collect()?;
+        if let Err(e) = keep(dir, &date, &path, &mut df) {
+            tracing::debug!(path = %path.display(), error = %e, "could not keep a day's result");
+        }
+        Ok(df.lazy())
+    }
+}
+
+/// Writes `df` to `path` (via a private temporary name, then a rename), removing the
+/// results of the same day for other identities.
+fn keep(dir: &Path, date: &str, path: &Path, df: &mut DataFrame) -> PolarsResult<()> {
+    std::fs::create_dir_all(dir)?;
+    let tmp = dir.join(format!(
+        ".{}.{}-{:?}.partial",
+        path.file_name().and_then(|n| n.to_str()).unwrap_or("day"),
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    {
+        let f = std::fs::File::create(&tmp)?;
+        ParquetWriter::new(f).finish(df)?;
+    }
+    std::fs::rename(&tmp, path)?;
+    for entry in std::fs::read_dir(dir)?.flatten() {
+        let p = entry.path();
+        let stale = p != path
+            && p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with(date) && n.ends_with(".parquet"));
+        if stale {
+            let _ = std::fs::remove_file(p);
+        }
+    }
+    Ok(())
+}
+
+/// A key usable as a directory name.
+fn sanitize(key: &str) -> String {
+    let mut out: String = key
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    if out.len() > 96 {
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        key.hash(&mut h);
+        out.truncate(80);
+        out.push_str(&format!("-{:016x}", h.finish()));
+    }
+    out
+}
+
+/// Whether buckets `width_us` wide nest in UTC days (then a per-bucket group-by is
+/// decomposable by day).
+pub fn nests_in_day(width_us: i64) -> bool {
+    width_us > 0 && DAY_US % width_us == 0
+}
+
+/// A short stable hash of a detector's settings, for cache keys.
+pub fn settings_hash(settings: &impl std::fmt::Debug) -> String {
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    format!("{settings:?}").hash(&mut h);
+    format!("{:016x}", h.finish())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn results(days: &[(i64, &str)]) -> DailyResults {
+        let mut files_by_day: HashMap<i64, BTreeSet<String>> = HashMap::new();
+        for (d, f) in days {
+            files_by_day.entry(*d).or_default().insert((*f).to_owned());
+        }
+        DailyResults {
+            dir: None,
+            files_by_day,
+        }
+    }
+
+    #[test]
+    fn a_day_is_stale_when_it_or_a_neighbour_gets_a_file() {
+        let before = results(&[(9, "a"), (10, "b"), (11, "c"), (13, "d")]);
+        for (day, file, stale) in [
+            (10, "x", true),
+            (9, "x", true),
+            (11, "x", true),
+            (12, "x", false),
+            (8, "x", false),
+        ] {
+            let mut after = results(&[(9, "a"), (10, "b"), (11, "c"), (13, "d")]);
+            after
+                .files_by_day
+                .entry(day)
+                .or_default()
+                .insert(file.into());
+            assert_eq!(
+                before.identity(10) != after.identity(10),
+                stale,
+                "a file in day {day}"
+            );
+        }
+        assert_ne!(before.identity(10), before.identity(11));
+    }
+
+    #[test]
+    fn keys_become_directory_names() {
+        assert_eq!(sanitize("http_errors/w300"), "http_errors_w300");
+        let long = "x".repeat(200);
+        let s = sanitize(&long);
+        assert!(s.len() <= 97 && s.starts_with("xxxx"));
+        assert_ne!(sanitize(&long), sanitize(&"x".repeat(201)));
+    }
+}
