@@ -47,7 +47,16 @@ pub fn axis(value: f64, unit: &Unit) -> String {
         } else if a >= 1e4 {
             format!("{}k", trim(v / 1e3, 1))
         } else {
-            trim(v, if a >= 100.0 { 0 } else if a >= 1.0 { 1 } else { 3 })
+            trim(
+                v,
+                if a >= 100.0 {
+                    0
+                } else if a >= 1.0 {
+                    1
+                } else {
+                    3
+                },
+            )
         }
     };
     match unit {
@@ -220,7 +229,11 @@ pub fn comparison(figure: &Figure) -> Option<(String, Assessment)> {
     let c = figure.change()?;
     let previous = opt_value(figure.previous, &figure.unit);
     Some((
-        format!("{} {} (previous {previous})", arrow(c.trend), change(&c, &figure.unit)),
+        format!(
+            "{} {} (previous {previous})",
+            arrow(c.trend),
+            change(&c, &figure.unit)
+        ),
         c.assessment,
     ))
 }
@@ -273,7 +286,9 @@ pub fn severity_class(s: Severity) -> &'static str {
 
 /// A point in time in the report's zone: `Tue 5 Mar 2024 14:02`.
 pub fn instant(at: DateTime<Utc>, tz: Tz) -> String {
-    at.with_timezone(&tz).format("%a %-d %b %Y %H:%M").to_string()
+    at.with_timezone(&tz)
+        .format("%a %-d %b %Y %H:%M")
+        .to_string()
 }
 
 /// The title [`crate::model::Report::new`] gives a period's report.
@@ -293,11 +308,7 @@ pub fn period_dates(w: &PeriodWindow) -> String {
         Period::Daily => w.first_day.format("%A %-d %B %Y").to_string(),
         Period::Weekly => format!("week {}, {}", w.iso_week(), day_span(w)),
         Period::Monthly => w.first_day.format("%B %Y").to_string(),
-        Period::Quarterly => format!(
-            "Q{} {}",
-            w.first_day.month0() / 3 + 1,
-            w.first_day.year()
-        ),
+        Period::Quarterly => format!("Q{} {}", w.first_day.month0() / 3 + 1, w.first_day.year()),
     }
 }
 
@@ -310,7 +321,11 @@ fn span(first: chrono::NaiveDate, last: chrono::NaiveDate) -> String {
     if first == last {
         first.format("%-d %B %Y").to_string()
     } else if first.year() != last.year() {
-        format!("{} – {}", first.format("%-d %B %Y"), last.format("%-d %B %Y"))
+        format!(
+            "{} – {}",
+            first.format("%-d %B %Y"),
+            last.format("%-d %B %Y")
+        )
     } else if first.month() != last.month() {
         format!("{} – {}", first.format("%-d %B"), last.format("%-d %B %Y"))
     } else {

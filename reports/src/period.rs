@@ -44,9 +44,7 @@ impl Period {
     pub fn days_containing(self, date: NaiveDate) -> (NaiveDate, NaiveDate) {
         let first = match self {
             Period::Daily => date,
-            Period::Weekly => {
-                date - Days::new(u64::from(date.weekday().num_days_from_monday()))
-            }
+            Period::Weekly => date - Days::new(u64::from(date.weekday().num_days_from_monday())),
             Period::Monthly => date.with_day(1).expect("day 1 exists"),
             Period::Quarterly => {
                 let month = (date.month0() / 3) * 3 + 1;
@@ -206,7 +204,10 @@ mod tests {
         let w = Period::Daily.window_containing(d(2024, 3, 5), chrono_tz::Europe::Berlin);
         assert_eq!(w.start, utc(2024, 3, 4, 23));
         assert_eq!(w.end, utc(2024, 3, 5, 23));
-        assert_eq!((w.previous_start, w.previous_end), (utc(2024, 3, 3, 23), w.start));
+        assert_eq!(
+            (w.previous_start, w.previous_end),
+            (utc(2024, 3, 3, 23), w.start)
+        );
         assert_eq!(w.timezone, "Europe/Berlin");
 
         let m = Period::Monthly.window_containing(d(2023, 3, 15), chrono_tz::UTC);

@@ -43,10 +43,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
             |c| format!("{}'{REDACTED}'", &c[1]),
         ),
         // user:password@ in URLs (postgres://app:secret@db, https://u:p@host).
-        rule(
-            r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^/\s@]+@",
-            |c| format!("{}{REDACTED}@", &c[1]),
-        ),
+        rule(r"(?i)\b([a-z][a-z0-9+.\-]*://[^/\s:@]*:)[^/\s@]+@", |c| {
+            format!("{}{REDACTED}@", &c[1])
+        }),
         // Secret query or fragment parameters.
         rule(
             &format!(
@@ -150,8 +149,14 @@ mod tests {
             "GRANT x TO y IDENTIFIED BY '[REDACTED]';"
         );
         // Nothing to hide.
-        assert_eq!(r("SELECT password_hash FROM users WHERE id = $1"), "SELECT password_hash FROM users WHERE id = $1");
-        assert!(matches!(redact("ALTER ROLE app PASSWORD NULL"), Cow::Borrowed(_)));
+        assert_eq!(
+            r("SELECT password_hash FROM users WHERE id = $1"),
+            "SELECT password_hash FROM users WHERE id = $1"
+        );
+        assert!(matches!(
+            redact("ALTER ROLE app PASSWORD NULL"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -193,7 +198,10 @@ mod tests {
             r("sent authorization=Basic dXNlcjpwYXNz to upstream"),
             "sent authorization=Basic [REDACTED] to upstream"
         );
-        assert_eq!(r("token bearer   sometokenvalue=="), "token bearer [REDACTED]");
+        assert_eq!(
+            r("token bearer   sometokenvalue=="),
+            "token bearer [REDACTED]"
+        );
         assert_eq!(
             r(r#"{"user":"bob","password":"p\"w","apiKey":1}"#),
             r#"{"user":"bob","password":"[REDACTED]","apiKey":1}"#

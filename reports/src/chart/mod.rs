@@ -115,6 +115,9 @@ fn err<E: std::fmt::Display>(e: E) -> String {
     e.to_string()
 }
 
+/// Formats an axis tick.
+type TickLabel = Box<dyn Fn(&f64) -> String>;
+
 /// One drawable series: points sorted by x, `None` for gaps.
 struct Line {
     name: String,
@@ -184,8 +187,7 @@ fn draw<DB: DrawingBackend>(
         .flat_map(|l| l.points.iter().filter(|p| p.1.is_some()).map(|p| p.0))
         .collect();
     let (mut xmin, mut xmax) = min_max(xs.iter().copied()).expect("has data");
-    let (xticks, x_label, bucket): (Vec<f64>, Box<dyn Fn(&f64) -> String>, f64) = match &chart.x
-    {
+    let (xticks, x_label, bucket): (Vec<f64>, TickLabel, f64) = match &chart.x {
         XAxis::Time { bucket_seconds } => {
             let bucket = bucket_seconds
                 .filter(|b| *b > 0)
@@ -208,10 +210,7 @@ fn draw<DB: DrawingBackend>(
             )
         }
         XAxis::Categories { labels } => {
-            let n = labels
-                .len()
-                .max(xmax.max(0.0) as usize + 1)
-                .max(1);
+            let n = labels.len().max(xmax.max(0.0) as usize + 1).max(1);
             xmin = -0.5;
             xmax = n as f64 - 0.5;
             let every = n.div_ceil(12);
@@ -248,7 +247,11 @@ fn draw<DB: DrawingBackend>(
         .margin_right(px(18.0))
         .margin_top(px(6.0))
         .margin_bottom(px(4.0))
-        .x_label_area_size(px(if matches!(chart.x, XAxis::Time { .. }) { 40.0 } else { 26.0 }))
+        .x_label_area_size(px(if matches!(chart.x, XAxis::Time { .. }) {
+            40.0
+        } else {
+            26.0
+        }))
         .y_label_area_size(px(66.0))
         .build_cartesian_2d(
             TickAxis::new(xmin, xmax, xticks),
@@ -294,9 +297,11 @@ fn draw<DB: DrawingBackend>(
                         .map_err(err)?;
                     }
                     if segment.len() == 1 || line.points.len() <= 60 {
-                        cc.draw_series(segment.iter().map(|&p| {
-                            Circle::new(p, px(2.5), line.color.filled())
-                        }))
+                        cc.draw_series(
+                            segment
+                                .iter()
+                                .map(|&p| Circle::new(p, px(2.5), line.color.filled())),
+                        )
                         .map_err(err)?;
                     }
                 }
@@ -466,7 +471,10 @@ fn fit<DB: DrawingBackend>(
     max: i32,
 ) -> String {
     let style = TextStyle::from(font.clone());
-    let width = |t: &str| root.estimate_text_size(t, &style).map_or(0, |(w, _)| w as i32);
+    let width = |t: &str| {
+        root.estimate_text_size(t, &style)
+            .map_or(0, |(w, _)| w as i32)
+    };
     if width(text) <= max {
         return text.to_string();
     }
@@ -535,7 +543,11 @@ fn y_range(chart: &Chart, lines: &[Line]) -> (f64, f64) {
             .collect()
     };
     let (dmin, dmax) = min_max(values.iter().copied()).unwrap_or((0.0, 1.0));
-    let thresholds = chart.thresholds.iter().map(|t| t.value).filter(|v| v.is_finite());
+    let thresholds = chart
+        .thresholds
+        .iter()
+        .map(|t| t.value)
+        .filter(|v| v.is_finite());
     let (lo, hi) = min_max(values.iter().copied().chain(thresholds)).unwrap_or((0.0, 1.0));
     let bars = matches!(chart.kind, ChartKind::Bar | ChartKind::StackedBar);
     let zoom = !bars && dmin > 0.0 && (hi - lo) < 0.2 * hi;
@@ -543,13 +555,21 @@ fn y_range(chart: &Chart, lines: &[Line]) -> (f64, f64) {
         let pad = ((hi - lo) * 0.15).max(hi.abs() * 1e-4);
         (lo - pad, hi + pad)
     } else {
-        (lo.min(0.0), hi.max(0.0) + (hi.max(0.0) - lo.min(0.0)) * 0.08)
+        (
+            lo.min(0.0),
+            hi.max(0.0) + (hi.max(0.0) - lo.min(0.0)) * 0.08,
+        )
     };
     if chart.y.unit == Unit::Percent && dmax <= 100.0 && ymax > 100.0 && lo < 100.0 {
         ymax = 100.0;
     }
     if ymax - ymin < 1e-12 {
-        ymax = ymin + if ymin.abs() > 0.0 { ymin.abs() * 0.1 } else { 1.0 };
+        ymax = ymin
+            + if ymin.abs() > 0.0 {
+                ymin.abs() * 0.1
+            } else {
+                1.0
+            };
         if zoom {
             ymin -= (ymax - ymin) / 2.0;
         }
@@ -588,9 +608,15 @@ fn thin(points: Vec<(f64, Option<f64>)>) -> Vec<(f64, Option<f64>)> {
             out.push(chunk[0]);
             continue;
         }
-        let lo = known.iter().min_by(|a, b| a.1.unwrap().total_cmp(&b.1.unwrap()));
-        let hi = known.iter().max_by(|a, b| a.1.unwrap().total_cmp(&b.1.unwrap()));
-        let (Some(&&lo), Some(&&hi)) = (lo, hi) else { continue };
+        let lo = known
+            .iter()
+            .min_by(|a, b| a.1.unwrap().total_cmp(&b.1.unwrap()));
+        let hi = known
+            .iter()
+            .max_by(|a, b| a.1.unwrap().total_cmp(&b.1.unwrap()));
+        let (Some(&&lo), Some(&&hi)) = (lo, hi) else {
+            continue;
+        };
         if lo.0 <= hi.0 {
             out.push(lo);
             if hi.0 != lo.0 {

@@ -24,14 +24,22 @@ pub fn encode_rgb(width: u32, height: u32, rgb: &[u8]) -> Vec<u8> {
     let mut candidates = [vec![0u8; stride], vec![0u8; stride], vec![0u8; stride]];
     for y in 0..height as usize {
         let row = &rgb[y * stride..(y + 1) * stride];
-        let above = if y == 0 { &zero_row[..] } else { &rgb[(y - 1) * stride..y * stride] };
+        let above = if y == 0 {
+            &zero_row[..]
+        } else {
+            &rgb[(y - 1) * stride..y * stride]
+        };
         for i in 0..stride {
             let left = if i >= 3 { row[i - 3] } else { 0 };
             candidates[0][i] = row[i];
             candidates[1][i] = row[i].wrapping_sub(left);
             candidates[2][i] = row[i].wrapping_sub(above[i]);
         }
-        let cost = |c: &[u8]| c.iter().map(|&b| u64::from((b as i8).unsigned_abs())).sum::<u64>();
+        let cost = |c: &[u8]| {
+            c.iter()
+                .map(|&b| u64::from((b as i8).unsigned_abs()))
+                .sum::<u64>()
+        };
         let best = (0..3).min_by_key(|&f| cost(&candidates[f])).unwrap_or(0);
         filtered.push(best as u8); // 0 None, 1 Sub, 2 Up
         filtered.extend_from_slice(&candidates[best]);
@@ -79,7 +87,9 @@ pub fn decode_rgb(png: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
         let len = u32::from_be_bytes(png[pos..pos + 4].try_into().unwrap()) as usize;
         let kind = &png[pos + 4..pos + 8];
         let data = png.get(pos + 8..pos + 8 + len).ok_or("truncated chunk")?;
-        let stored = png.get(pos + 8 + len..pos + 12 + len).ok_or("truncated CRC")?;
+        let stored = png
+            .get(pos + 8 + len..pos + 12 + len)
+            .ok_or("truncated CRC")?;
         let mut crc = Crc::new();
         crc.update(kind);
         crc.update(data);
@@ -115,7 +125,11 @@ pub fn decode_rgb(png: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
         for i in 0..stride {
             let left = if i >= 3 { out[y * stride + i - 3] } else { 0 };
             let up = if y > 0 { out[(y - 1) * stride + i] } else { 0 };
-            let up_left = if y > 0 && i >= 3 { out[(y - 1) * stride + i - 3] } else { 0 };
+            let up_left = if y > 0 && i >= 3 {
+                out[(y - 1) * stride + i - 3]
+            } else {
+                0
+            };
             out[y * stride + i] = match filter {
                 0 => line[i],
                 1 => line[i].wrapping_add(left),

@@ -114,7 +114,9 @@ fn check_tag(tag: &str) -> Result<(), String> {
         let end = value.find('"').ok_or("unterminated attribute value")?;
         let v = &value[..end];
         if v.contains(['<', '>', '\'', '`'])
-            || v.to_ascii_lowercase().replace(char::is_whitespace, "").contains("javascript:")
+            || v.to_ascii_lowercase()
+                .replace(char::is_whitespace, "")
+                .contains("javascript:")
             || v.to_ascii_lowercase().contains("url(")
         {
             return Err(format!("value of {key} on {name}"));

@@ -102,12 +102,18 @@ pub fn time_ticks(min: f64, max: f64, tz: Tz, max_ticks: usize) -> (Vec<f64>, Ti
     let mut ticks = Vec::new();
     match step {
         TimeStep::Minutes(n) | TimeStep::Hours(n) => {
-            let every = if let TimeStep::Hours(_) = step { n * 60 } else { n };
+            let every = if let TimeStep::Hours(_) = step {
+                n * 60
+            } else {
+                n
+            };
             let mut day = first_day;
             while day <= last_day {
                 let mut minute = 0;
                 while minute < 24 * 60 {
-                    let local = day.and_hms_opt(minute / 60, minute % 60, 0).expect("valid time");
+                    let local = day
+                        .and_hms_opt(minute / 60, minute % 60, 0)
+                        .expect("valid time");
                     if let Some(at) = tz.from_local_datetime(&local).earliest() {
                         ticks.push(at.timestamp() as f64);
                     }
@@ -125,7 +131,9 @@ pub fn time_ticks(min: f64, max: f64, tz: Tz, max_ticks: usize) -> (Vec<f64>, Ti
         }
         TimeStep::Weeks(n) => {
             let mut day = first_day
-                + Days::new(u64::from((7 - first_day.weekday().num_days_from_monday()) % 7));
+                + Days::new(u64::from(
+                    (7 - first_day.weekday().num_days_from_monday()) % 7,
+                ));
             while day <= last_day + Days::new(1) {
                 ticks.push(local_midnight(day, tz).timestamp() as f64);
                 day = day + Days::new(7 * u64::from(n));
@@ -135,7 +143,7 @@ pub fn time_ticks(min: f64, max: f64, tz: Tz, max_ticks: usize) -> (Vec<f64>, Ti
             let mut day = NaiveDate::from_ymd_opt(first_day.year(), first_day.month(), 1)
                 .expect("first of month");
             // Align quarters and half-years to January.
-            while day.month0() % n != 0 {
+            while !day.month0().is_multiple_of(n) {
                 day = day + Months::new(1);
             }
             while day <= last_day + Days::new(1) {
@@ -172,29 +180,47 @@ mod tests {
     #[test]
     fn value_ticks_are_round() {
         assert_eq!(value_ticks(0.0, 1.0, 5), vec![0.0, 0.2, 0.4, 0.6, 0.8, 1.0]);
-        assert_eq!(value_ticks(0.0, 1234.0, 5), vec![0.0, 250.0, 500.0, 750.0, 1000.0]);
-        assert_eq!(value_ticks(99.0, 100.0, 4), vec![99.0, 99.25, 99.5, 99.75, 100.0]);
+        assert_eq!(
+            value_ticks(0.0, 1234.0, 5),
+            vec![0.0, 250.0, 500.0, 750.0, 1000.0]
+        );
+        assert_eq!(
+            value_ticks(99.0, 100.0, 4),
+            vec![99.0, 99.25, 99.5, 99.75, 100.0]
+        );
         assert_eq!(value_ticks(5.0, 5.0, 5), vec![5.0]);
     }
 
     #[test]
     fn a_day_gets_local_hour_ticks_and_a_quarter_gets_mondays_or_months() {
         let tz = chrono_tz::Europe::Berlin;
-        let start = Utc.with_ymd_and_hms(2024, 3, 4, 23, 0, 0).unwrap().timestamp() as f64;
+        let start = Utc
+            .with_ymd_and_hms(2024, 3, 4, 23, 0, 0)
+            .unwrap()
+            .timestamp() as f64;
         let (ticks, step) = time_ticks(start, start + 86_400.0, tz, 9);
         assert_eq!(step, TimeStep::Hours(3));
         assert_eq!(ticks.len(), 9);
         assert_eq!(time_label(ticks[0], step, tz, false), "00:00");
         assert_eq!(time_label(ticks[1], step, tz, false), "03:00");
 
-        let q0 = Utc.with_ymd_and_hms(2024, 1, 1, 0, 0, 0).unwrap().timestamp() as f64;
-        let q1 = Utc.with_ymd_and_hms(2024, 4, 1, 0, 0, 0).unwrap().timestamp() as f64;
+        let q0 = Utc
+            .with_ymd_and_hms(2024, 1, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp() as f64;
+        let q1 = Utc
+            .with_ymd_and_hms(2024, 4, 1, 0, 0, 0)
+            .unwrap()
+            .timestamp() as f64;
         let (ticks, step) = time_ticks(q0, q1, chrono_tz::UTC, 9);
         assert_eq!(step, TimeStep::Weeks(2));
         assert_eq!(time_label(ticks[0], step, chrono_tz::UTC, false), "1 Jan");
         let (ticks, step) = time_ticks(q0, q1, chrono_tz::UTC, 5);
         assert_eq!(step, TimeStep::Months(1));
         assert_eq!(ticks.len(), 4);
-        assert_eq!(time_label(ticks[3], step, chrono_tz::UTC, false), "Apr 2024");
+        assert_eq!(
+            time_label(ticks[3], step, chrono_tz::UTC, false),
+            "Apr 2024"
+        );
     }
 }

@@ -32,7 +32,9 @@ impl Chart {
         Chart {
             id: id.into(),
             title: title.into(),
-            x: XAxis::Time { bucket_seconds: None },
+            x: XAxis::Time {
+                bucket_seconds: None,
+            },
             y,
             kind,
             series: Vec::new(),
@@ -83,7 +85,9 @@ impl Chart {
 
     /// Whether any series has a point to draw.
     pub fn has_data(&self) -> bool {
-        self.series.iter().any(|s| s.points.iter().any(|p| p.value().is_some()))
+        self.series
+            .iter()
+            .any(|s| s.points.iter().any(|p| p.value().is_some()))
     }
 }
 

@@ -19,7 +19,9 @@ pub enum Unit {
     PerSecond,
     Bytes,
     /// Money, in major units of the ISO 4217 `code` (`EUR`, `USD`).
-    Currency { code: String },
+    Currency {
+        code: String,
+    },
     /// A plain number without unit.
     Number,
 }
@@ -214,8 +216,14 @@ mod tests {
     fn no_change_without_both_values_and_no_relative_change_from_zero() {
         assert_eq!(Figure::new(None, Unit::Count).previous(3.0).change(), None);
         assert_eq!(Figure::new(3.0, Unit::Count).change(), None);
-        assert_eq!(Figure::new(f64::NAN, Unit::Count).previous(1.0).change(), None);
-        let from_zero = Figure::new(5.0, Unit::Count).previous(0.0).change().unwrap();
+        assert_eq!(
+            Figure::new(f64::NAN, Unit::Count).previous(1.0).change(),
+            None
+        );
+        let from_zero = Figure::new(5.0, Unit::Count)
+            .previous(0.0)
+            .change()
+            .unwrap();
         assert_eq!(from_zero.relative, None);
         assert_eq!(from_zero.trend, Trend::Up);
     }

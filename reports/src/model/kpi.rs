@@ -193,9 +193,17 @@ mod tests {
     fn status_against_an_at_most_target_with_the_default_warning_band() {
         let t = Target::at_most(500.0);
         assert_eq!(t.status(Some(120.0)), Status::Ok);
-        assert_eq!(t.status(Some(400.0)), Status::Ok, "the band starts after 80 %");
+        assert_eq!(
+            t.status(Some(400.0)),
+            Status::Ok,
+            "the band starts after 80 %"
+        );
         assert_eq!(t.status(Some(450.0)), Status::Warning);
-        assert_eq!(t.status(Some(500.0)), Status::Warning, "equal meets the target");
+        assert_eq!(
+            t.status(Some(500.0)),
+            Status::Warning,
+            "equal meets the target"
+        );
         assert_eq!(t.status(Some(500.1)), Status::Breach);
         assert_eq!(t.status(None), Status::NoData);
         assert_eq!(t.status(Some(f64::NAN)), Status::NoData);
@@ -209,7 +217,10 @@ mod tests {
         let t = t.warn_at(99.95);
         assert_eq!(t.status(Some(99.92)), Status::Warning);
         assert_eq!(t.status(Some(99.99)), Status::Ok);
-        assert_eq!(Target::at_most(1.0).without_warning().status(Some(0.99)), Status::Ok);
+        assert_eq!(
+            Target::at_most(1.0).without_warning().status(Some(0.99)),
+            Status::Ok
+        );
     }
 
     #[test]
@@ -223,8 +234,14 @@ mod tests {
             k.figure.change().unwrap().assessment,
             super::super::figure::Assessment::Worse
         );
-        assert_eq!(Kpi::new("x", "X", Unit::Count, 3.0).status(), Status::NoTarget);
-        assert_eq!(Kpi::new("x", "X", Unit::Count, None).status(), Status::NoData);
+        assert_eq!(
+            Kpi::new("x", "X", Unit::Count, 3.0).status(),
+            Status::NoTarget
+        );
+        assert_eq!(
+            Kpi::new("x", "X", Unit::Count, None).status(),
+            Status::NoData
+        );
     }
 
     #[test]

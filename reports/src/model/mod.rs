@@ -145,5 +145,7 @@ pub enum Block {
     Chart(Chart),
     /// A paragraph of plain text (no markup; it is escaped).
     Text(String),
-    NoData { reason: String },
+    NoData {
+        reason: String,
+    },
 }

@@ -129,13 +129,21 @@ impl Severity {
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Cell {
     Empty,
-    Text { text: String },
+    Text {
+        text: String,
+    },
     /// Monospaced text: SQL, fingerprints, request ids.
-    Code { code: String },
+    Code {
+        code: String,
+    },
     Number(Figure),
     /// A point in time, shown in the report's time zone.
-    Time { at: DateTime<Utc> },
-    Severity { severity: Severity },
+    Time {
+        at: DateTime<Utc>,
+    },
+    Severity {
+        severity: Severity,
+    },
 }
 
 impl Cell {
