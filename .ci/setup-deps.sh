@@ -21,6 +21,8 @@ want perl
 # a real SMTP server on loopback receiving the emailed report
 want chromium
 want_pip aiosmtpd aiosmtpd
+# certificates of a private CA for the STARTTLS/TLS tests
+want openssl
 # --- end of list ---
 
 # A real S3 protocol server (SigV4-checking) for the s3:// input tests (ingest/tests/s3.rs),

@@ -73,14 +73,15 @@ fn chunk(out: &mut Vec<u8>, kind: &[u8; 4], data: &[u8]) {
     out.extend_from_slice(&crc.sum().to_be_bytes());
 }
 
-/// A decoder for what [`encode_rgb`] writes (and any non-interlaced 8-bit RGB PNG):
-/// width, height and the RGB rows. For tests and checks, not for arbitrary files.
+/// A decoder for what [`encode_rgb`] writes and other non-interlaced 8-bit RGB or RGBA
+/// PNGs (browser screenshots): width, height and the RGB rows (alpha dropped). For
+/// tests and checks, not for arbitrary files.
 pub fn decode_rgb(png: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
     use std::io::Read;
     if png.len() < 8 || png[..8] != SIGNATURE {
         return Err("not a PNG signature".into());
     }
-    let (mut width, mut height) = (0u32, 0u32);
+    let (mut width, mut height, mut bpp) = (0u32, 0u32, 3usize);
     let mut idat = Vec::new();
     let mut pos = 8;
     while pos + 12 <= png.len() {
@@ -100,9 +101,11 @@ pub fn decode_rgb(png: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
             b"IHDR" => {
                 width = u32::from_be_bytes(data[0..4].try_into().unwrap());
                 height = u32::from_be_bytes(data[4..8].try_into().unwrap());
-                if data[8..13] != [8, 2, 0, 0, 0] {
-                    return Err("only 8-bit RGB, non-interlaced".into());
-                }
+                bpp = match data[8..13] {
+                    [8, 2, 0, 0, 0] => 3,
+                    [8, 6, 0, 0, 0] => 4,
+                    _ => return Err("only 8-bit RGB or RGBA, non-interlaced".into()),
+                };
             }
             b"IDAT" => idat.extend_from_slice(data),
             b"IEND" => break,
@@ -139,6 +142,9 @@ pub fn decode_rgb(png: &[u8]) -> Result<(u32, u32, Vec<u8>), String> {
                 f => return Err(format!("unknown filter {f}")),
             };
         }
+    }
+    if bpp == 4 {
+        out = out.chunks(4).flat_map(|px| [px[0], px[1], px[2]]).collect();
     }
     Ok((width, height, out))
 }
