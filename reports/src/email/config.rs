@@ -71,6 +71,42 @@ pub struct Recipients {
     pub quarterly: Vec<String>,
 }
 
+/// `[email]` of `runlens config default`: every key with its default and a comment.
+/// A test keeps it equal to [`EmailConfig::default`].
+pub const DEFAULT_EMAIL_TOML: &str = r#"[email]
+# SMTP server host name or address.
+host = "localhost"
+# SMTP port. Unset: the usual port of `security` (587 starttls, 465 tls, 25 none).
+# port = 587
+# "starttls": upgrade the connection before anything else (a server without STARTTLS
+# is an error, never a silent downgrade); "tls": TLS from the first byte (port 465);
+# "none": a relay on this host or a trusted network (a password is only sent
+# unencrypted to a loopback address).
+security = "starttls"
+# User name to log in with. Unset: no login.
+# username = "reports@example.com"
+# Password. Better left out of this file: see password_env.
+# password = ""
+# Environment variable holding the password; it wins over `password` when set.
+password_env = "RUNLENS_SMTP_PASSWORD"
+# Sender, "Name <address>" or "address".
+from = "runlens <runlens@localhost>"
+# PEM file of CA certificates to trust besides the system's (a private relay).
+# ca_file = "/etc/ssl/certs/internal-ca.pem"
+# Name to greet the server with (EHLO). Unset: this machine's host name.
+# helo_name = "reports.example.com"
+# Seconds to wait for the connection and for each answer of the server.
+timeout_seconds = 30
+
+[email.to]
+# Recipients of each report ("Name <address>" or "address"); an empty list sends that
+# report to nobody.
+daily = []
+weekly = []
+monthly = []
+quarterly = []
+"#;
+
 /// The variable [`EmailConfig::password_env`] names by default.
 pub const DEFAULT_PASSWORD_ENV: &str = "RUNLENS_SMTP_PASSWORD";
 
@@ -164,6 +200,40 @@ mod tests {
             ..EmailConfig::default()
         };
         assert_eq!(c.server(), "[::1]:465");
+    }
+
+    #[test]
+    fn the_documented_defaults_are_the_defaults() {
+        #[derive(Deserialize)]
+        #[serde(deny_unknown_fields)]
+        struct File {
+            email: EmailConfig,
+        }
+        let file: File = toml::from_str(DEFAULT_EMAIL_TOML).unwrap();
+        assert_eq!(file.email, EmailConfig::default());
+        // Every key is documented, also the commented-out ones.
+        for key in [
+            "host",
+            "port",
+            "security",
+            "username",
+            "password",
+            "password_env",
+            "from",
+            "ca_file",
+            "helo_name",
+            "timeout_seconds",
+            "daily",
+            "weekly",
+            "monthly",
+            "quarterly",
+        ] {
+            assert!(
+                DEFAULT_EMAIL_TOML.contains(&format!("\n{key} = "))
+                    || DEFAULT_EMAIL_TOML.contains(&format!("\n# {key} = ")),
+                "{key}"
+            );
+        }
     }
 
     #[test]

@@ -136,10 +136,35 @@ pub struct Series {
 
 /// `x` is Unix seconds on a time axis, a category index on a category axis; `y` `None`
 /// is a gap (no data for that x).
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+///
+/// In JSON a point is `[x, y]` (`x` an integer when it is one): series can be long.
+/// Keep them to about a thousand points (hourly over a week, daily over a quarter);
+/// longer lines are thinned when drawn, but report.json holds every point.
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
+#[serde(from = "(f64, Option<f64>)")]
 pub struct Point {
     pub x: f64,
     pub y: Option<f64>,
+}
+
+impl From<(f64, Option<f64>)> for Point {
+    fn from((x, y): (f64, Option<f64>)) -> Point {
+        Point { x, y }
+    }
+}
+
+impl Serialize for Point {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeTuple;
+        let mut t = serializer.serialize_tuple(2)?;
+        if self.x.fract() == 0.0 && self.x.abs() < 9.0e15 {
+            t.serialize_element(&(self.x as i64))?;
+        } else {
+            t.serialize_element(&self.x)?;
+        }
+        t.serialize_element(&finite(self.y))?;
+        t.end()
+    }
 }
 
 impl Point {
@@ -204,4 +229,24 @@ impl Series {
 pub struct Threshold {
     pub label: String,
     pub value: f64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn points_are_short_in_json_and_read_back() {
+        let p = [
+            Point {
+                x: 1_709_600_400.0,
+                y: Some(0.25),
+            },
+            Point { x: 2.5, y: None },
+        ];
+        let json = serde_json::to_string(&p).unwrap();
+        assert_eq!(json, "[[1709600400,0.25],[2.5,null]]");
+        let back: Vec<Point> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, p);
+    }
 }

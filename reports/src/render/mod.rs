@@ -6,6 +6,7 @@
 //! then auto-escape everything they print; the only markup not produced by escaping is
 //! our stylesheet and the chart SVG, which [`crate::chart::svg`] checks first.
 
+mod json;
 mod styles;
 mod text;
 mod view;
@@ -106,7 +107,7 @@ impl Rendered {
             minijinja::context! { report => &view, st => styles::email() },
         )?;
         let text = plain_text(&report, tz);
-        let json = serde_json::to_string_pretty(&report)? + "\n";
+        let json = json::pretty(&serde_json::to_value(&report)?);
         Ok(Rendered {
             report,
             html,
