@@ -17,6 +17,12 @@ want_pip pyarrow pyarrow
 # its Perl modules are Depends, perl runs the extracted normalize_query
 want pgbadger
 want perl
+# reports (reports/tests): report.html opened in headless Chromium (XSS, screenshot);
+# a real SMTP server on loopback receiving the emailed report
+want chromium
+want_pip aiosmtpd aiosmtpd
+# certificates of a private CA for the STARTTLS/TLS tests
+want openssl
 # --- end of list ---
 
 # A real S3 protocol server (SigV4-checking) for the s3:// input tests (ingest/tests/s3.rs),
