@@ -112,10 +112,10 @@ pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
     use std::cell::RefCell;
     use std::collections::HashMap;
     const LIMIT: usize = 4096;
-    type Remembered = Option<(String, String)>;
+    /// A key buffer, and results by key: `S` + the shape, or `T` + the text.
+    type Remembered = (Vec<u8>, HashMap<Vec<u8>, Option<(String, String)>>);
     thread_local! {
-        /// A key buffer, and results by key: `S` + the shape, or `T` + the text.
-        static REMEMBERED: RefCell<(Vec<u8>, HashMap<Vec<u8>, Remembered>)> = RefCell::new(Default::default());
+        static REMEMBERED: RefCell<Remembered> = RefCell::new(Default::default());
         static FINGERPRINTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
     }
     let remembered = REMEMBERED.with_borrow_mut(|(key, seen)| {
