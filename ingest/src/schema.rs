@@ -276,6 +276,11 @@ macro_rules! lake_tables {
                 vec![$( (stringify!($table), self.$table.len()), )*]
             }
 
+            /// Calls `f` with the record number of every row (quarantine included).
+            pub fn for_each_record(&self, mut f: impl FnMut(u64)) {
+                $( self.$table.iter().for_each(|r| f(r.src.record)); )*
+            }
+
             /// The distinct record numbers that produced at least one row (or a quarantine entry).
             pub fn records_seen(&self) -> std::collections::BTreeSet<u64> {
                 let mut seen = std::collections::BTreeSet::new();

@@ -420,13 +420,21 @@ fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> 
 /// Every record a piece read (numbered `first + 1 ..= first + records`) must have
 /// produced a row or a quarantine entry.
 fn reconcile(batch: &Batch, first: u64, format: &str, input: &str) -> Result<(), String> {
-    let seen = batch.records_seen();
-    let complete = seen.len() as u64 == batch.records
-        && seen.first().is_none_or(|&f| f == first + 1)
-        && seen.last().is_none_or(|&l| l == first + batch.records);
-    if complete {
+    let mut seen = vec![false; batch.records as usize];
+    let mut outside = false;
+    batch.for_each_record(|r| {
+        match r
+            .checked_sub(first + 1)
+            .and_then(|i| seen.get_mut(i as usize))
+        {
+            Some(s) => *s = true,
+            None => outside = true,
+        }
+    });
+    if !outside && seen.iter().all(|&s| s) {
         return Ok(());
     }
+    let seen = batch.records_seen();
     let missing: Vec<u64> = (first + 1..=first + batch.records)
         .filter(|r| !seen.contains(r))
         .take(5)

@@ -43,7 +43,14 @@ pub fn shape_key(query: &str, key: &mut Vec<u8>) -> bool {
     let replaced_after = |i: usize| i > 0 && !is_number_neighbour(q[i - 1]);
     let mut i = 0;
     while i < q.len() {
-        let b = q[i];
+        // Bytes other than quotes, minus signs and digits are copied as they are.
+        let plain = q[i..]
+            .iter()
+            .take_while(|&&b| !matches!(b, b'\'' | b'-' | b'0'..=b'9'))
+            .count();
+        key.extend_from_slice(&q[i..i + plain]);
+        i += plain;
+        let Some(&b) = q.get(i) else { break };
         if b == b'\'' {
             match memchr::memchr(b'\'', &q[i + 1..]) {
                 Some(len) => {
