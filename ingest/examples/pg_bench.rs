@@ -171,13 +171,16 @@ fn main() {
             batch.quarantine.first()
         );
     }
-    println!(
-        "parse (split + rayon): {rows} rows, best {best:.3} s, {:.0} MB/s",
-        mb / best
-    );
+    if best < f64::MAX {
+        println!(
+            "parse (split + rayon): {rows} rows, best {best:.3} s, {:.0} MB/s",
+            mb / best
+        );
+    }
     drop(data);
 
     let mut best = f64::MAX;
+    let mut lake_bytes = 0;
     for _ in 0..rounds("e2e") {
         let dir = tempfile::tempdir().expect("tempdir");
         let lake = Lake::new(dir.path().join("lake"));
@@ -191,9 +194,19 @@ fn main() {
         best = best.min(t.elapsed().as_secs_f64());
         let failures: Vec<_> = report.failures().collect();
         assert!(failures.is_empty(), "{failures:?}");
+        lake_bytes = walkdir::WalkDir::new(dir.path())
+            .into_iter()
+            .filter_map(Result::ok)
+            .filter_map(|e| e.metadata().ok())
+            .filter(|m| m.is_file())
+            .map(|m| m.len())
+            .sum::<u64>();
     }
-    println!(
-        "end to end (runlens_ingest::ingest into a new lake): best {best:.3} s, {:.0} MB/s",
-        mb / best
-    );
+    if best < f64::MAX {
+        println!(
+            "end to end (runlens_ingest::ingest into a new lake): best {best:.3} s, {:.0} MB/s, lake {:.1} MB",
+            mb / best,
+            lake_bytes as f64 / 1e6
+        );
+    }
 }

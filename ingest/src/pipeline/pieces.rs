@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use crate::format::{Format, ParseContext};
 use crate::lake::parquet::{self, EncodedRowGroup};
 use crate::lake::Transaction;
-use crate::schema::{Batch, TableDef};
+use crate::schema::{Batch, BatchColumns, TableDef};
 
 enum Content {
     /// Row structs, numbered within the whole input (formats that finish).
@@ -276,7 +276,12 @@ fn parse_pieces(
     Ok(pieces)
 }
 
-/// Parses one piece; a panic inside the parser becomes an error for the input.
+/// Bytes of a piece parsed at a time before its rows become columns: small enough for
+/// the rows to still be in the CPU's caches when they are copied into the columns.
+const SUB_PIECE_BYTES: usize = 256 << 10;
+
+/// Parses one piece. With `columns`, it is parsed in sub-pieces whose rows go into the
+/// piece's columns as soon as each is parsed; otherwise the piece keeps its rows.
 fn parse_piece(
     format: &dyn Format,
     bytes: &[u8],
@@ -284,6 +289,88 @@ fn parse_piece(
     ctx: &ParseContext<'_>,
     columns: bool,
 ) -> Result<Piece, String> {
+    let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+    if !columns {
+        let batch = parse_checked(format, bytes, (s, e), ctx)?;
+        return Ok(Piece {
+            lines,
+            records: batch.records,
+            lines_before: 0,
+            records_before: 0,
+            rows: batch.counts(),
+            quarantine_sample: quarantine_sample(&batch, 0),
+            content: Content::Rows(batch),
+        });
+    }
+    let mut cuts = if bytes.len() > SUB_PIECE_BYTES {
+        format.split(bytes, SUB_PIECE_BYTES)
+    } else {
+        Vec::new()
+    };
+    cuts.retain(|&c| c > 0 && c < bytes.len());
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut table_columns = BatchColumns::default();
+    let (mut sub_lines, mut records) = (0, 0);
+    let mut rows: Vec<(&'static str, usize)> = Vec::new();
+    let mut sample = Vec::new();
+    let mut start = 0;
+    for end in cuts.into_iter().chain([bytes.len()]) {
+        let sub = &bytes[start..end];
+        let mut batch = parse_checked(format, sub, (s + start, s + end), ctx)?;
+        if sample.len() < 16 {
+            sample.extend(quarantine_sample(&batch, sub_lines));
+            sample.truncate(16);
+        }
+        for (table, n) in batch.counts() {
+            match rows.iter_mut().find(|(t, _)| *t == table) {
+                Some((_, total)) => *total += n,
+                None => rows.push((table, n)),
+            }
+        }
+        batch.shift(sub_lines, records);
+        records += batch.records;
+        sub_lines += memchr::memchr_iter(b'\n', sub).count() as u64;
+        table_columns.append(batch);
+        start = end;
+    }
+    let encoded = table_columns.into_frames(ctx.input).and_then(|frames| {
+        frames
+            .into_iter()
+            .map(|(t, day, df)| PartlyEncoded::new(t, day, df))
+            .collect()
+    });
+    Ok(Piece {
+        lines,
+        records,
+        lines_before: 0,
+        records_before: 0,
+        rows,
+        quarantine_sample: sample,
+        content: Content::Encoded(
+            encoded.map_err(|e| format!("{}: encoding rows: {e}", ctx.input))?,
+        ),
+    })
+}
+
+/// The first quarantine reasons of `batch` with their line, shifted by `lines`.
+fn quarantine_sample(batch: &Batch, lines: u64) -> Vec<(u64, String)> {
+    batch
+        .quarantine
+        .iter()
+        .take(16)
+        .map(|q| (lines + q.src.line, q.reason.clone().unwrap_or_default()))
+        .collect()
+}
+
+/// Parses bytes `s..e` of the input and checks that every record it read is accounted
+/// for; a panic inside the parser becomes an error for the input.
+fn parse_checked(
+    format: &dyn Format,
+    bytes: &[u8],
+    (s, e): (usize, usize),
+    ctx: &ParseContext<'_>,
+) -> Result<Batch, String> {
     let batch = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut b = Batch::default();
         format.parse(bytes, ctx, &mut b);
@@ -302,34 +389,7 @@ fn parse_piece(
         )
     })?;
     reconcile(&batch, 0, format.name(), ctx.input)?;
-    let quarantine_sample = batch
-        .quarantine
-        .iter()
-        .take(16)
-        .map(|q| (q.src.line, q.reason.clone().unwrap_or_default()))
-        .collect();
-    let rows = batch.counts();
-    let records = batch.records;
-    let content = if columns {
-        let encoded = batch.into_frames(ctx.input).and_then(|frames| {
-            frames
-                .into_iter()
-                .map(|(t, day, df)| PartlyEncoded::new(t, day, df))
-                .collect()
-        });
-        Content::Encoded(encoded.map_err(|e| format!("{}: encoding rows: {e}", ctx.input))?)
-    } else {
-        Content::Rows(batch)
-    };
-    Ok(Piece {
-        lines: memchr::memchr_iter(b'\n', bytes).count() as u64,
-        records,
-        lines_before: 0,
-        records_before: 0,
-        rows,
-        quarantine_sample,
-        content,
-    })
+    Ok(batch)
 }
 
 /// Runs the format's whole-input step over the pieces' rows (numbered within the
@@ -360,13 +420,21 @@ fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> 
 /// Every record a piece read (numbered `first + 1 ..= first + records`) must have
 /// produced a row or a quarantine entry.
 fn reconcile(batch: &Batch, first: u64, format: &str, input: &str) -> Result<(), String> {
-    let seen = batch.records_seen();
-    let complete = seen.len() as u64 == batch.records
-        && seen.first().is_none_or(|&f| f == first + 1)
-        && seen.last().is_none_or(|&l| l == first + batch.records);
-    if complete {
+    let mut seen = vec![false; batch.records as usize];
+    let mut outside = false;
+    batch.for_each_record(|r| {
+        match r
+            .checked_sub(first + 1)
+            .and_then(|i| seen.get_mut(i as usize))
+        {
+            Some(s) => *s = true,
+            None => outside = true,
+        }
+    });
+    if !outside && seen.iter().all(|&s| s) {
         return Ok(());
     }
+    let seen = batch.records_seen();
     let missing: Vec<u64> = (first + 1..=first + batch.records)
         .filter(|r| !seen.contains(r))
         .take(5)

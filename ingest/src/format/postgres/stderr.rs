@@ -290,8 +290,9 @@ pub fn parse(
     explicit: Option<Prefix>,
     out: &mut Batch,
 ) {
-    // About one entry per 200 bytes: growing the row vector by doubling costs more.
-    out.pg_log.reserve(data.len() / 200);
+    // Entries are 100–300 bytes: reserving for 100 costs only address space (pages are
+    // touched as rows are written), growing the vector would copy every row.
+    out.pg_log.reserve(data.len() / 100);
     let mut asm = Assembler::new(ctx, clock, explicit, true);
     for (line_no, text) in lines(data) {
         asm.feed(

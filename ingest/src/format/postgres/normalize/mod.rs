@@ -14,6 +14,7 @@
 //! it. [`fingerprint`] is a stable 16-hex-digit BLAKE3 digest of the normalized text.
 
 mod passes;
+mod shape;
 
 use passes::*;
 
@@ -100,33 +101,52 @@ pub fn normalize_query(query: &str) -> String {
 
 /// [`normalize_query`] and the [`fingerprint`] of the result (`None` when it is empty),
 /// remembered per thread: applications send the same few statement shapes all day.
-/// Fingerprints are remembered by normalized text; whole normalizations only for
-/// texts with bind parameters and no string literal (prepared statements, ORMs),
-/// which repeat verbatim, unlike statements with inline literals.
+/// Results are remembered by the statement's shape ([`shape::shape_key`]: its text with
+/// string contents and replaced numbers masked), so `… WHERE id = 1` and `… WHERE id =
+/// 2` are normalized once. Of the statements the shape does not model (quoted
+/// identifiers, comments, backslashes), those with bind parameters and no string
+/// literal (prepared statements, ORMs) are remembered by their text, as they repeat
+/// verbatim; the rest are normalized every time, their fingerprints remembered by
+/// normalized text.
 pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
     use std::cell::RefCell;
     use std::collections::HashMap;
     const LIMIT: usize = 4096;
+    /// A key buffer, and results by key: `S` + the shape, or `T` + the text.
+    type Remembered = (Vec<u8>, HashMap<Vec<u8>, Option<(String, String)>>);
     thread_local! {
-        static NORMALIZED: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+        static REMEMBERED: RefCell<Remembered> = RefCell::new(Default::default());
         static FINGERPRINTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
     }
-    let verbatim = query.contains('$') && !query.contains('\'');
-    let normalized = if verbatim {
-        NORMALIZED.with_borrow_mut(|seen| {
-            if let Some(n) = seen.get(query) {
-                return n.clone();
+    let remembered = REMEMBERED.with_borrow_mut(|(key, seen)| {
+        key.clear();
+        key.push(b'S');
+        if !shape::shape_key(query, key) {
+            if !query.contains('$') || query.contains('\'') {
+                return None;
             }
-            let n = normalize_query(query);
-            if seen.len() >= LIMIT {
-                seen.clear();
-            }
-            seen.insert(query.to_owned(), n.clone());
-            n
-        })
-    } else {
-        normalize_query(query)
-    };
+            key.clear();
+            key.push(b'T');
+            key.extend_from_slice(query.as_bytes());
+        }
+        if let Some(r) = seen.get(key.as_slice()) {
+            return Some(r.clone());
+        }
+        let normalized = normalize_query(query);
+        let r = (!normalized.is_empty()).then(|| {
+            let fp = fingerprint(&normalized);
+            (normalized, fp)
+        });
+        if seen.len() >= LIMIT {
+            seen.clear();
+        }
+        seen.insert(key.clone(), r.clone());
+        Some(r)
+    });
+    if let Some(r) = remembered {
+        return r;
+    }
+    let normalized = normalize_query(query);
     if normalized.is_empty() {
         return None;
     }

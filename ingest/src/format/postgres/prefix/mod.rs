@@ -185,25 +185,24 @@ impl Prefix {
     /// Splits `prefix` (all the text before the severity) into fields; `None` when it
     /// does not have this shape.
     pub fn parse<'a>(&self, prefix: &'a str) -> Option<PrefixValues<'a>> {
-        let mut values = PrefixValues::default();
-        let mut caps: Vec<(Field, &'a str)> = Vec::with_capacity(8);
-        if self.match_at(prefix, 0, 0, &mut caps) {
-            for (f, v) in caps {
-                values.set(f, v);
+        thread_local! {
+            /// Captured fields as byte ranges, reused from line to line.
+            static CAPS: std::cell::RefCell<Vec<Capture>> = const { std::cell::RefCell::new(Vec::new()) };
+        }
+        CAPS.with_borrow_mut(|caps| {
+            caps.clear();
+            if !self.match_at(prefix, 0, 0, caps) {
+                return None;
+            }
+            let mut values = PrefixValues::default();
+            for &(f, start, end) in caps.iter() {
+                values.set(f, &prefix[start..end]);
             }
             Some(values)
-        } else {
-            None
-        }
+        })
     }
 
-    fn match_at<'a>(
-        &self,
-        p: &'a str,
-        t: usize,
-        pos: usize,
-        caps: &mut Vec<(Field, &'a str)>,
-    ) -> bool {
+    fn match_at(&self, p: &str, t: usize, pos: usize, caps: &mut Vec<Capture>) -> bool {
         let b = p.as_bytes();
         let Some(token) = self.tokens.get(t) else {
             return pos == b.len();
@@ -222,7 +221,7 @@ impl Prefix {
                 };
                 if let Some(len) = len {
                     let mark = caps.len();
-                    caps.push((*field, &p[pos..pos + len]));
+                    caps.push((*field, pos, pos + len));
                     if self.match_at(p, t + 1, pos + len, caps) {
                         return true;
                     }
@@ -232,7 +231,7 @@ impl Prefix {
                 // Free text: the shortest value after which the rest matches.
                 match self.tokens.get(t + 1) {
                     None => {
-                        caps.push((*field, &p[pos..]));
+                        caps.push((*field, pos, p.len()));
                         true
                     }
                     Some(Token::Lit(l)) => {
@@ -244,7 +243,7 @@ impl Prefix {
                                 continue;
                             }
                             let mark = caps.len();
-                            caps.push((*field, &p[pos..end]));
+                            caps.push((*field, pos, end));
                             if self.match_at(p, t + 1, end, caps) {
                                 return true;
                             }
@@ -256,7 +255,7 @@ impl Prefix {
                         // Two escapes in a row: the value is one word.
                         let len = rest.iter().take_while(|c| !c.is_ascii_whitespace()).count();
                         let mark = caps.len();
-                        caps.push((*field, &p[pos..pos + len]));
+                        caps.push((*field, pos, pos + len));
                         if self.match_at(p, t + 1, pos + len, caps) {
                             return true;
                         }
@@ -268,6 +267,9 @@ impl Prefix {
         }
     }
 }
+
+/// A field's value in the prefix text: (field, start, end).
+type Capture = (Field, usize, usize);
 
 /// How a field's value is delimited.
 enum Shape {
