@@ -14,156 +14,15 @@
 use std::time::Instant;
 
 use runlens_analyze::detect::{self, DetectConfig, DetectContext, TimeWindow};
-use runlens_analyze::polars::prelude::*;
 use runlens_analyze::LakeTables;
-use runlens_ingest::{IngestOptions, Lake};
-use runlens_synth::{generate, Compression, IncidentSource, SynthArgs};
+use runlens_ingest::Lake;
+
+mod common;
+use common::{build_lake, dir_size, DAY_US};
 
 /// The allocator the `runlens` binary uses.
 #[path = "../src/allocator.rs"]
 mod allocator;
-
-const DAY_US: i64 = 86_400_000_000;
-
-fn ts_type() -> DataType {
-    DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))
-}
-
-fn dir_size(path: &std::path::Path) -> u64 {
-    std::fs::read_dir(path)
-        .map(|rd| {
-            rd.flatten()
-                .map(|e| {
-                    let p = e.path();
-                    if p.is_dir() {
-                        dir_size(&p)
-                    } else {
-                        e.metadata().map(|m| m.len()).unwrap_or(0)
-                    }
-                })
-                .sum()
-        })
-        .unwrap_or(0)
-}
-
-/// The replica `d` of a day: timestamps `d` days later, and request ids and input
-/// names made unique per replica as they are in real logs (a request id, or a process
-/// id in one input, is not repeated every day).
-fn shifted(df: &DataFrame, d: i64) -> Vec<Expr> {
-    let mut e = vec![(col("ts").cast(DataType::Int64) + lit(d * DAY_US))
-        .cast(ts_type())
-        .alias("ts")];
-    if d > 0 {
-        for c in ["request_id", "input"] {
-            if df.column(c).is_ok() {
-                e.push(concat_str([col(c), lit(format!("#{d}"))], "", false).alias(c));
-            }
-        }
-    }
-    e
-}
-
-/// Generates one day, ingests it and replicates it over `days` dates into a new lake
-/// (in `keep` when given, else under `dir`).
-fn build_lake(
-    dir: &std::path::Path,
-    keep: Option<&std::path::Path>,
-    per_day: u64,
-    days: i64,
-) -> Lake {
-    // One generated day, ingested.
-    let t = Instant::now();
-    let out = dir.join("synth");
-    let mut synth = SynthArgs::with_out(&out);
-    synth.days = 1;
-    synth.start = runlens_analyze::chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap();
-    synth.requests_per_day = per_day;
-    synth.seed = 7;
-    synth.incidents = IncidentSource::Default;
-    synth.compress = Compression::Zstd;
-    let summary = generate(&synth).unwrap();
-    println!(
-        "generated 1 day at {per_day} requests/day: {} records, {:.0} MB uncompressed, in {:.1} s",
-        summary.records,
-        summary.raw_bytes as f64 / 1e6,
-        t.elapsed().as_secs_f64()
-    );
-    let t = Instant::now();
-    let seed_lake = Lake::new(dir.join("seed-lake"));
-    let inputs: Vec<String> = ["vercel", "sentry", "postgres"]
-        .iter()
-        .map(|s| out.join(s).to_string_lossy().into_owned())
-        .collect();
-    let report = runlens_ingest::ingest(&seed_lake, &inputs, &IngestOptions::default()).unwrap();
-    assert_eq!(report.failures().count(), 0);
-    std::fs::remove_dir_all(&out).unwrap();
-    println!("ingested it in {:.1} s", t.elapsed().as_secs_f64());
-
-    // Replicate across `days` dates.
-    let t = Instant::now();
-    let seed = LakeTables::open(&seed_lake).unwrap();
-    let lake = Lake::new(keep.map_or_else(|| dir.join("lake"), std::path::Path::to_owned));
-    let lock = lake.lock().unwrap();
-    lake.recover(&lock).unwrap();
-    let txn = lake.begin(&lock);
-    let mut rows = std::collections::BTreeMap::new();
-    for table in [
-        "http_requests",
-        "app_logs",
-        "deployments",
-        "sentry_events",
-        "pg_log",
-    ] {
-        let df = seed
-            .scan_named(table)
-            .unwrap()
-            .drop(cols(["date"]))
-            .collect()
-            .unwrap();
-        if df.height() == 0 {
-            continue;
-        }
-        let ts = df.column("ts").unwrap().cast(&DataType::Int64).unwrap();
-        let (lo, hi) = (
-            ts.i64().unwrap().min().unwrap().div_euclid(DAY_US),
-            ts.i64().unwrap().max().unwrap().div_euclid(DAY_US),
-        );
-        for d in 0..days {
-            for day in lo..=hi {
-                let part = df
-                    .clone()
-                    .lazy()
-                    .filter(
-                        col("ts")
-                            .cast(DataType::Int64)
-                            .gt_eq(lit(day * DAY_US))
-                            .and(col("ts").cast(DataType::Int64).lt(lit((day + 1) * DAY_US))),
-                    )
-                    .with_columns(shifted(&df, d))
-                    .collect()
-                    .unwrap();
-                if part.height() == 0 {
-                    continue;
-                }
-                *rows.entry(table).or_insert(0usize) += part.height();
-                let date =
-                    runlens_analyze::chrono::DateTime::from_timestamp_micros((day + d) * DAY_US)
-                        .unwrap()
-                        .date_naive();
-                txn.write_frame(table, date, &part).unwrap();
-            }
-        }
-    }
-    txn.commit().unwrap();
-    drop(lock);
-    println!(
-        "replicated over {days} days in {:.1} s: {rows:?}; lake {:.2} GB of Parquet",
-        t.elapsed().as_secs_f64(),
-        dir_size(lake.root()) as f64 / 1e9
-    );
-
-    lake
-}
 
 fn main() {
     allocator::keep_freed_memory();
@@ -187,7 +46,13 @@ fn main() {
             println!("reusing the lake {}", path.display());
             Lake::new(path)
         }
-        _ => build_lake(dir.path(), kept.as_deref(), per_day, days),
+        _ => build_lake(
+            dir.path(),
+            kept.as_deref(),
+            per_day,
+            days,
+            runlens_analyze::chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap(),
+        ),
     };
     let tables = LakeTables::open(&lake).unwrap();
     let config = DetectConfig::default();

@@ -40,6 +40,16 @@ pub enum Command {
         after_help = "Examples:\n  runlens detect                                   # the last 24 hours of data\n  runlens detect --from 2024-01-01 --to 2024-04-01 --format json   # backtest a quarter\n  runlens detect --fail-on P1 --format ndjson > findings.ndjson; [ $? -eq 3 ] && page-someone\n\nExit status: 0 when the detectors ran and found nothing at or above --fail-on; 3 when they\nfound something at or above it; 1 on an error (no lake, a bad time or configuration);\n2 on a command-line usage error."
     )]
     Detect(DetectArgs),
+    /// Render the report of a period (HTML with charts, e-mail, JSON) and e-mail it.
+    #[command(
+        after_help = "Examples:\n  runlens report --period daily                       # yesterday, e-mailed to [email.to] daily\n  runlens report --period weekly --date 2024-03-06 --tz Europe/Berlin --eml-only\n  runlens report --period monthly --email cto@example.com --email ops@example.com\n\nWrites <out>/<period>/<first day>/report.html, report.eml, report.json and charts/.\nExit status: 0 when the report was written (and sent, when it is sent); 1 on an error\n(no lake, no data in the period, the SMTP server refused); 2 on a usage error."
+    )]
+    Report(ReportArgs),
+    /// Ingest the bundled generated data set, run the detectors and render all four reports.
+    #[command(
+        after_help = "Example:\n  runlens demo --out ./runlens-demo && xdg-open runlens-demo/daily/*/report.html"
+    )]
+    Demo(DemoArgs),
     /// List the lake's tables with their columns, row counts and time ranges.
     #[command(after_help = "Example:\n  runlens tables --lake /var/lib/runlens/lake")]
     Tables(TablesArgs),
@@ -143,6 +153,40 @@ pub struct DetectArgs {
     /// Exit with status 3 when a finding is this severe or more (P0 most severe)
     #[arg(long, value_name = "SEVERITY", default_value = "P1")]
     pub fail_on: runlens_analyze::detect::Severity,
+}
+
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    #[command(flatten)]
+    pub lake: LakeArg,
+    /// The period: daily, weekly (ISO, Monday to Sunday), monthly or quarterly
+    #[arg(long, value_name = "PERIOD")]
+    pub period: runlens_reports::Period,
+    /// A date (YYYY-MM-DD) inside the period to report [default: the last complete period]
+    #[arg(long, value_name = "D")]
+    pub date: Option<String>,
+    /// Time zone of the period's days (IANA name) [default: [report] timezone]
+    #[arg(long, value_name = "ZONE")]
+    pub tz: Option<String>,
+    /// Folder to write the report under (<out>/<period>/<first day>/)
+    #[arg(long, value_name = "DIR", default_value = "./runlens-reports")]
+    pub out: std::path::PathBuf,
+    /// Send to these addresses instead of [email.to]'s recipients of the period
+    #[arg(long, value_name = "ADDR", conflicts_with = "eml_only")]
+    pub email: Vec<String>,
+    /// Write report.eml but send nothing
+    #[arg(long)]
+    pub eml_only: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's lake and reports
+    #[arg(long, value_name = "DIR", default_value = "./runlens-demo")]
+    pub out: std::path::PathBuf,
+    /// The bundled generated data set [default: data-samples/generated of this checkout]
+    #[arg(long, value_name = "DIR")]
+    pub data: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]

@@ -23,13 +23,15 @@ pub fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Query(args) => query(args, &config()?),
         Command::Tables(args) => tables(args, &config()?),
         Command::Detect(args) => detect(args, &config()?),
+        Command::Report(args) => crate::report::report(args, &config()?),
+        Command::Demo(args) => crate::report::demo(args, &config()?),
         Command::Synth(args) => {
             let summary = runlens_synth::generate(&args)?;
             println!("{summary}");
             Ok(ExitCode::SUCCESS)
         }
         Command::Config(ConfigCommand::Default) => {
-            print!("{}", config::DEFAULT_CONFIG);
+            print!("{}", config::default_config());
             Ok(ExitCode::SUCCESS)
         }
         Command::Completions { shell } => {
@@ -79,6 +81,7 @@ fn ingest(args: IngestArgs, config: &Config) -> anyhow::Result<ExitCode> {
     if !args.quiet {
         print_ingest_report(&report, &lake)?;
     }
+    keep_ingested_days(&report, &lake, config, args.quiet);
     let mut failed = false;
     for (input, why) in report.failures() {
         failed = true;
@@ -93,6 +96,54 @@ fn ingest(args: IngestArgs, config: &Config) -> anyhow::Result<ExitCode> {
     } else {
         ExitCode::SUCCESS
     })
+}
+
+/// Computes the per-day results detection and reports read for the days this ingest
+/// touched (see `[detect] cache`). The ingest is committed whatever happens here: a
+/// failure is a warning (the next `detect` or `report` computes what is missing).
+fn keep_ingested_days(report: &IngestReport, lake: &Lake, config: &Config, quiet: bool) {
+    let Some(run_id) = &report.run_id else {
+        return;
+    };
+    if !config.detect.cache {
+        return;
+    }
+    let started = std::time::Instant::now();
+    let result = (|| -> anyhow::Result<usize> {
+        let tables = LakeTables::open(lake)?;
+        let days: Vec<i64> = tables
+            .manifest()
+            .runs
+            .iter()
+            .filter(|r| &r.run_id == run_id)
+            .flat_map(|r| r.files.iter())
+            .filter_map(|f| {
+                let dir = std::path::Path::new(f).parent()?.file_name()?.to_str()?;
+                let date = runlens_analyze::chrono::NaiveDate::parse_from_str(
+                    dir.strip_prefix("date=")?,
+                    "%Y-%m-%d",
+                )
+                .ok()?;
+                Some(date.signed_duration_since(Default::default()).num_days())
+            })
+            .collect();
+        Ok(runlens_analyze::metrics::keep_days(
+            &tables,
+            &config.detect,
+            &days,
+        )?)
+    })();
+    match result {
+        Ok(0) => {}
+        Ok(n) if !quiet => println!(
+            "kept the detectors' and reports' results of {n} day(s) in {:.1} s",
+            started.elapsed().as_secs_f64()
+        ),
+        Ok(_) => {}
+        Err(e) => eprintln!(
+            "warning: the ingest is committed, but keeping the days' results failed (detect and report will compute them): {e:#}"
+        ),
+    }
 }
 
 fn rows_text(rows: &std::collections::BTreeMap<&'static str, u64>) -> String {
@@ -171,7 +222,7 @@ fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()>
     Ok(())
 }
 
-fn open_tables(arg: &LakeArg, config: &Config) -> anyhow::Result<LakeTables> {
+pub fn open_tables(arg: &LakeArg, config: &Config) -> anyhow::Result<LakeTables> {
     let lake = lake_of(arg, config);
     Ok(LakeTables::open(&lake)?)
 }

@@ -11,6 +11,8 @@ use anyhow::Context;
 use runlens_analyze::detect::DetectConfig;
 use runlens_ingest::format::postgres::PostgresOptions;
 use runlens_ingest::s3::S3Options;
+use runlens_reports::build::{KpiConfig, ReportConfig};
+use runlens_reports::email::EmailConfig;
 use serde::Deserialize;
 
 #[derive(Debug, Clone, Default, Deserialize, PartialEq)]
@@ -19,6 +21,9 @@ pub struct Config {
     pub lake: LakeConfig,
     pub ingest: IngestConfig,
     pub detect: DetectConfig,
+    pub kpi: KpiConfig,
+    pub report: ReportConfig,
+    pub email: EmailConfig,
 }
 
 /// `[lake]`
@@ -284,7 +289,38 @@ route = "/api/health"
 consecutive_failures = 3
 merge_gap_minutes = 5
 severity = "P1"
+
+# ---------------------------------------------------------------------------------------
+# Reports (`runlens report`, `runlens demo`).
+
+[kpi]
+# The runbook's KPI targets; every report shows each KPI against its target.
+# Uptime: percent of 5-minute intervals with traffic whose error ratio stayed at or
+# below [detect.error_rate] max_error_ratio.
+uptime_percent = 99.9
+# Failed requests (5xx and no response), percent of all requests.
+error_rate_percent = 0.1
+# p95 of API function durations (paths under [detect.latency] api_prefix), ms.
+api_p95_ms = 500.0
+# p95 of page function durations, ms.
+page_p95_ms = 2000.0
+# p95 of database connection set-up (connection received -> authorized), ms.
+db_connection_p95_ms = 100.0
+
+[report]
+# Time zone of the reports' days (IANA name); --tz overrides it.
+timezone = "UTC"
+# Rows of the top-N tables (queries by total time, Sentry groups).
+top = 10
 "#;
+
+/// What `runlens config default` prints: [`DEFAULT_CONFIG`] and the `[email]` section.
+pub fn default_config() -> String {
+    format!(
+        "{DEFAULT_CONFIG}\n{}",
+        runlens_reports::email::DEFAULT_EMAIL_TOML
+    )
+}
 
 /// Where the configuration comes from, if anywhere.
 pub fn locate(explicit: Option<&Path>) -> Option<PathBuf> {
@@ -314,7 +350,7 @@ mod tests {
 
     #[test]
     fn printed_default_is_the_default() {
-        let parsed: Config = toml::from_str(DEFAULT_CONFIG).unwrap();
+        let parsed: Config = toml::from_str(&default_config()).unwrap();
         assert_eq!(parsed, Config::default());
     }
 

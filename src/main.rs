@@ -5,6 +5,7 @@ mod allocator;
 mod cli;
 mod commands;
 mod config;
+mod report;
 
 use std::process::ExitCode;
 

@@ -491,6 +491,52 @@ impl<'a> Metrics<'a> {
     }
 }
 
+/// Computes and keeps the per-day results (see [`crate::detect::daily`]) of the whole
+/// UTC days `days` (days since the epoch) touched by an ingest, and of their neighbours
+/// (whose results depend on them), within the lake's data: what `runlens ingest` runs
+/// after committing, so that detection and reports over those days read kept results.
+/// Returns the number of days kept.
+pub fn keep_days(
+    tables: &LakeTables,
+    config: &DetectConfig,
+    days: &[i64],
+) -> Result<usize, AnalyzeError> {
+    const DAY_US: i64 = 86_400_000_000;
+    if !config.cache || days.is_empty() {
+        return Ok(0);
+    }
+    let lake_days: std::collections::BTreeSet<i64> = runlens_ingest::TABLES
+        .iter()
+        .flat_map(|t| tables.manifest().files_of(t.name))
+        .filter_map(|f| partition_day(std::path::Path::new(f)))
+        .collect();
+    let mut kept = 0;
+    // Runs of consecutive days, each evaluated as one window.
+    let wanted: std::collections::BTreeSet<i64> = days
+        .iter()
+        .flat_map(|d| [d - 1, *d, d + 1])
+        .filter(|d| lake_days.contains(d))
+        .collect();
+    let wanted: Vec<i64> = wanted.into_iter().collect();
+    for run in crate::detect::frame::runs(&wanted, 1) {
+        let (from, to) = (run.0 * DAY_US, (run.1 + 1) * DAY_US);
+        crate::detect::detect(
+            tables,
+            config,
+            TimeWindow {
+                from_us: from,
+                to_us: to,
+            },
+        )?;
+        let metrics = Metrics::new(tables, config);
+        metrics.latency(from, to)?;
+        metrics.maintenance(from, to)?;
+        metrics.statement_days(from, to)?;
+        kept += (run.1 - run.0 + 1) as usize;
+    }
+    Ok(kept)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

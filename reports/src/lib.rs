@@ -4,6 +4,7 @@
 //! renders it ([`Rendered`]), writes it to disk ([`write()`]) and sends it
 //! ([`email::send`]).
 
+pub mod build;
 pub mod chart;
 pub mod email;
 pub mod format;

@@ -72,7 +72,11 @@ pub fn write(rendered: &Rendered, email: &Email, out: &Path) -> Result<WrittenRe
         let charts_dir = tmp.join("charts");
         fs::create_dir(&charts_dir).map_err(at(&charts_dir))?;
         file(&tmp.join("report.html"), rendered.html.as_bytes())?;
-        file(&tmp.join("report.eml"), &email.formatted())?;
+        let eml = email.formatted().map_err(|e| WriteError {
+            path: tmp.join("report.eml"),
+            source: std::io::Error::other(e.to_string()),
+        })?;
+        file(&tmp.join("report.eml"), &eml)?;
         file(&tmp.join("report.json"), rendered.json.as_bytes())?;
         let mut charts = Vec::new();
         for chart in &rendered.charts {
@@ -195,7 +199,11 @@ mod tests {
         assert!(fs::read_to_string(&w.html).unwrap().contains("First"));
         assert_eq!(w.charts.len(), 2);
         assert!(w.charts.iter().all(|c| c.exists()));
-        assert!(fs::read(&w.eml).unwrap().starts_with(b"Date: "));
+        let eml = String::from_utf8(fs::read(&w.eml).unwrap()).unwrap();
+        assert!(
+            eml.contains("\r\nDate: ") || eml.starts_with("Date: "),
+            "{eml}"
+        );
 
         // A leftover of an interrupted run and a stale file in the old folder.
         fs::create_dir(out.path().join("weekly/.2024-03-04.tmp-999999")).unwrap();

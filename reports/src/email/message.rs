@@ -8,9 +8,6 @@
 //!     ├── text/html                   (quoted-printable; <img src="cid:…">)
 //!     └── image/png …                 (base64; Content-ID: <…>, inline)
 //! ```
-//!
-//! Written here rather than with lettre, whose dependencies would change the features
-//! of crates polars and the AWS SDK are built with (see the crate's Cargo.toml).
 
 use std::fmt;
 use std::str::FromStr;
@@ -174,123 +171,82 @@ impl Email {
         }
     }
 
-    /// The message as sent: CRLF line ends, 7-bit clean (quoted-printable and base64
-    /// bodies), every header line at most 78 characters where it can be folded.
-    pub fn formatted(&self) -> Vec<u8> {
-        let token = random_hex();
-        let alternative = format!("=_runlens_alt_{token}");
-        let related = format!("=_runlens_rel_{token}");
-        let mut m = String::new();
-        header(&mut m, "Date", &self.date.to_rfc2822());
-        header(&mut m, "From", &self.from.header());
+    /// The message, built by lettre:
+    /// `multipart/alternative(text/plain, multipart/related(text/html, image/png…))`,
+    /// each image inline with the `Content-ID` the HTML's `cid:` references name. An
+    /// e-mail without recipients (report.eml only) is addressed to nobody: no `To:`,
+    /// the envelope goes back to the sender.
+    pub fn message(&self) -> Result<lettre::Message, AddressError> {
+        use lettre::message::header::ContentType;
+        use lettre::message::{Attachment, MultiPart, SinglePart};
+        let from = self.from.to_lettre()?;
+        let mut builder = lettre::Message::builder()
+            .from(from.clone())
+            .subject(self.subject.replace(['\r', '\n'], " "))
+            .date(std::time::SystemTime::from(self.date))
+            .message_id(Some(format!("<{}>", self.message_id)))
+            .user_agent("runlens".into());
+        for to in &self.to {
+            builder = builder.to(to.to_lettre()?);
+        }
         if self.to.is_empty() {
-            header(&mut m, "To", "undisclosed-recipients:;");
-        } else {
-            address_list(&mut m, "To", &self.to);
+            let envelope =
+                lettre::address::Envelope::new(Some(from.email.clone()), vec![from.email])
+                    .map_err(|_| AddressError {
+                        input: self.from.address.clone(),
+                        reason: "cannot be an envelope address",
+                    })?;
+            builder = builder.envelope(envelope);
         }
-        subject(&mut m, &self.subject);
-        header(&mut m, "Message-ID", &format!("<{}>", self.message_id));
-        header(&mut m, "MIME-Version", "1.0");
-        header(&mut m, "Auto-Submitted", "auto-generated");
-        header(&mut m, "X-Mailer", "runlens");
-        header(
-            &mut m,
-            "Content-Type",
-            &format!("multipart/alternative; boundary=\"{alternative}\""),
-        );
-        m.push_str("\r\nThis is a multi-part message in MIME format.\r\n");
-
-        m.push_str(&format!("\r\n--{alternative}\r\n"));
-        header(&mut m, "Content-Type", "text/plain; charset=utf-8");
-        header(&mut m, "Content-Transfer-Encoding", "quoted-printable");
-        m.push_str("\r\n");
-        m.push_str(&quoted_printable(&self.text));
-
-        m.push_str(&format!("\r\n--{alternative}\r\n"));
-        header(
-            &mut m,
-            "Content-Type",
-            &format!("multipart/related; boundary=\"{related}\"; type=\"text/html\""),
-        );
-        m.push_str(&format!("\r\n--{related}\r\n"));
-        header(&mut m, "Content-Type", "text/html; charset=utf-8");
-        header(&mut m, "Content-Transfer-Encoding", "quoted-printable");
-        m.push_str("\r\n");
-        m.push_str(&quoted_printable(&self.html));
+        // multipart/related with its `type` parameter (RFC 2387), which lettre's
+        // `MultiPart::related()` leaves out.
+        let related_type = ContentType::parse(&format!(
+            "multipart/related; boundary=\"=_runlens_rel_{}\"; type=\"text/html\"",
+            random_hex()
+        ))
+        .expect("a valid multipart/related content type");
+        let mut related = MultiPart::builder()
+            .header(related_type)
+            .singlepart(SinglePart::html(self.html.clone()));
         for image in &self.inline {
-            m.push_str(&format!("\r\n--{related}\r\n"));
-            header(
-                &mut m,
-                "Content-Type",
-                &format!("{}; name=\"{}\"", image.content_type, image.filename),
+            let content_type =
+                ContentType::parse(image.content_type).unwrap_or(ContentType::TEXT_PLAIN);
+            related = related.singlepart(
+                Attachment::new_inline_with_name(image.cid.clone(), image.filename.clone())
+                    .body(image.data.clone(), content_type),
             );
-            header(&mut m, "Content-Transfer-Encoding", "base64");
-            header(&mut m, "Content-ID", &format!("<{}>", image.cid));
-            header(
-                &mut m,
-                "Content-Disposition",
-                &format!("inline; filename=\"{}\"", image.filename),
-            );
-            m.push_str("\r\n");
-            m.push_str(&base64_lines(&image.data));
         }
-        m.push_str(&format!("\r\n--{related}--\r\n"));
-        m.push_str(&format!("\r\n--{alternative}--\r\n"));
-        m.into_bytes()
+        builder
+            .multipart(
+                MultiPart::alternative()
+                    .singlepart(SinglePart::plain(self.text.clone()))
+                    .multipart(related),
+            )
+            .map_err(|_| AddressError {
+                input: self.from.header(),
+                reason: "rejected by the message builder",
+            })
+    }
+
+    /// The message as report.eml holds it and SMTP sends it (CRLF line ends, 7-bit
+    /// clean bodies).
+    pub fn formatted(&self) -> Result<Vec<u8>, AddressError> {
+        Ok(self.message()?.formatted())
     }
 }
 
-fn header(m: &mut String, name: &str, value: &str) {
-    m.push_str(name);
-    m.push_str(": ");
-    m.push_str(value);
-    m.push_str("\r\n");
-}
-
-/// `To:` with one address per folded line once the line gets long.
-fn address_list(m: &mut String, name: &str, list: &[Mailbox]) {
-    let mut line_len = name.len() + 2;
-    m.push_str(name);
-    m.push_str(": ");
-    for (i, mailbox) in list.iter().enumerate() {
-        let h = mailbox.header();
-        if i > 0 {
-            m.push(',');
-            line_len += 1;
-            if line_len + 1 + h.len() > 78 {
-                m.push_str("\r\n");
-                line_len = 0;
-            }
-            m.push(' ');
-            line_len += 1;
-        }
-        m.push_str(&h);
-        line_len += h.len();
+impl Mailbox {
+    /// The same mailbox for lettre.
+    pub fn to_lettre(&self) -> Result<lettre::message::Mailbox, AddressError> {
+        let address = self
+            .address
+            .parse::<lettre::Address>()
+            .map_err(|_| AddressError {
+                input: self.address.clone(),
+                reason: "not a valid address",
+            })?;
+        Ok(lettre::message::Mailbox::new(self.name.clone(), address))
     }
-    m.push_str("\r\n");
-}
-
-/// `Subject:` as is when it is plain ASCII (folded at spaces), else as RFC 2047
-/// encoded words.
-fn subject(m: &mut String, subject: &str) {
-    let subject = subject.replace(['\r', '\n'], " ");
-    let words: Vec<String> = if subject.is_ascii() && !subject.contains("=?") {
-        subject.split(' ').map(str::to_string).collect()
-    } else {
-        encoded_words(&subject)
-    };
-    m.push_str("Subject:");
-    let mut line_len = "Subject:".len();
-    for word in words {
-        if line_len + 1 + word.len() > 78 && line_len > 9 {
-            m.push_str("\r\n");
-            line_len = 0;
-        }
-        m.push(' ');
-        m.push_str(&word);
-        line_len += 1 + word.len();
-    }
-    m.push_str("\r\n");
 }
 
 /// `=?utf-8?b?…?=` words of at most 64 characters (a header line stays under 78),
@@ -312,53 +268,6 @@ fn encoded_words(text: &str) -> Vec<String> {
     words
 }
 
-/// Quoted-printable (RFC 2045) with CRLF line ends and lines of at most 76 characters.
-/// `From ` at a line start is encoded too, so mbox tools do not mangle it.
-pub fn quoted_printable(text: &str) -> String {
-    let mut lines = Vec::new();
-    for line in text.split('\n') {
-        let line = line.strip_suffix('\r').unwrap_or(line);
-        let bytes = line.as_bytes();
-        let mut out = String::with_capacity(line.len() + 8);
-        let mut len = 0;
-        for (i, &b) in bytes.iter().enumerate() {
-            let last = i + 1 == bytes.len();
-            let literal = match b {
-                b'=' => false,
-                b' ' | b'\t' => !last,
-                b'F' if i == 0 && line.starts_with("From ") => false,
-                33..=126 => true,
-                _ => false,
-            };
-            let token = if literal {
-                (b as char).to_string()
-            } else {
-                format!("={b:02X}")
-            };
-            // Leave room for the soft break's `=`.
-            if len + token.len() > 75 {
-                out.push_str("=\r\n");
-                len = 0;
-            }
-            out.push_str(&token);
-            len += token.len();
-        }
-        lines.push(out);
-    }
-    lines.join("\r\n")
-}
-
-fn base64_lines(data: &[u8]) -> String {
-    let encoded = base64::engine::general_purpose::STANDARD.encode(data);
-    let mut out = String::with_capacity(encoded.len() + encoded.len() / 76 * 2 + 2);
-    for chunk in encoded.as_bytes().chunks(76) {
-        out.push_str(std::str::from_utf8(chunk).expect("base64 is ASCII"));
-        out.push_str("\r\n");
-    }
-    out
-}
-
-/// 16 hex digits, different per call and per process.
 fn random_hex() -> String {
     use std::hash::{BuildHasher, Hasher};
     static COUNTER: AtomicU64 = AtomicU64::new(0);
@@ -417,42 +326,37 @@ mod tests {
     }
 
     #[test]
-    fn quoted_printable_round_trips_and_keeps_lines_short() {
-        let text = "Uptime 99.95 % ▲ =\nFrom here on\ttab \nline with trailing space \n"
-            .to_string()
-            + &"x".repeat(200);
-        let qp = quoted_printable(&text);
-        assert!(qp.split("\r\n").all(|l| l.len() <= 76), "{qp}");
-        assert!(qp.contains("=3D"));
-        assert!(qp.contains("=46rom here"));
-        assert!(qp.contains("space=20\r\n"));
-        assert!(qp.is_ascii());
-        // Decode: soft breaks out, =XX back to bytes, CRLF back to LF.
-        let joined = qp.replace("=\r\n", "").replace("\r\n", "\n");
-        let mut bytes = Vec::new();
-        let b = joined.as_bytes();
-        let mut i = 0;
-        while i < b.len() {
-            if b[i] == b'=' {
-                bytes.push(u8::from_str_radix(&joined[i + 1..i + 3], 16).unwrap());
-                i += 3;
-            } else {
-                bytes.push(b[i]);
-                i += 1;
-            }
-        }
-        assert_eq!(String::from_utf8(bytes).unwrap(), text);
-    }
-
-    #[test]
-    fn subjects_fold_and_encode() {
-        let mut m = String::new();
-        subject(&mut m, "Daily report — Tuesday 5 March 2024 (1 breach)");
-        assert!(m.starts_with("Subject: =?utf-8?b?"));
-        assert!(m.split("\r\n").all(|l| l.len() <= 78));
-        let mut m = String::new();
-        subject(&mut m, &"word ".repeat(30));
-        assert!(m.split("\r\n").all(|l| l.len() <= 78), "{m}");
-        assert!(m.contains("\r\n word"));
+    fn the_message_has_the_structure_mail_clients_render() {
+        let email = Email {
+            from: "runlens <reports@example.com>".parse().unwrap(),
+            to: vec!["Jörg Ops <ops@example.com>".parse().unwrap()],
+            subject: "Daily report — Tuesday 5 March 2024 (1 breach)".into(),
+            date: chrono::Utc::now(),
+            message_id: "id@example.com".into(),
+            text: "Uptime 99.95 % ▲\nFrom here on".into(),
+            html: "<p>Uptime <img src=\"cid:requests@runlens.report\"></p>".into(),
+            inline: vec![InlineImage {
+                cid: "requests@runlens.report".into(),
+                filename: "requests.png".into(),
+                content_type: "image/png",
+                data: vec![0x89, b'P', b'N', b'G', 0, 1, 2, 3],
+            }],
+        };
+        let eml = String::from_utf8(email.formatted().unwrap()).unwrap();
+        assert!(eml.is_ascii(), "7-bit clean");
+        assert!(eml.contains("multipart/alternative"));
+        assert!(eml.contains("multipart/related"));
+        assert!(eml.contains("Content-ID: <requests@runlens.report>"));
+        assert!(eml.contains("Message-ID: <id@example.com>"));
+        assert!(
+            eml.contains("=?utf-8?"),
+            "encoded words for the subject and name"
+        );
+        let nobody = Email {
+            to: Vec::new(),
+            ..email
+        };
+        let eml = String::from_utf8(nobody.formatted().unwrap()).unwrap();
+        assert!(!eml.contains("\r\nTo:"), "no To: without recipients");
     }
 }

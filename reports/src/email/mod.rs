@@ -6,5 +6,5 @@ mod message;
 mod smtp;
 
 pub use config::{EmailConfig, Recipients, Security, DEFAULT_EMAIL_TOML, DEFAULT_PASSWORD_ENV};
-pub use message::{quoted_printable, AddressError, Email, InlineImage, Mailbox};
+pub use message::{AddressError, Email, InlineImage, Mailbox};
 pub use smtp::{send, Sent, SmtpError};

@@ -1,19 +1,19 @@
-//! Sending an [`Email`] over SMTP (RFC 5321) with STARTTLS or TLS (rustls) and
-//! AUTH PLAIN / LOGIN.
+//! Sending an [`Email`] over SMTP with lettre: STARTTLS (required, never a silent
+//! downgrade) or TLS from the first byte (rustls with ring, the system's CA
+//! certificates and `[email] ca_file`), AUTH PLAIN / LOGIN.
 //!
-//! A small client on purpose: one message to a handful of recipients per run. Every
-//! failure is an error naming the server (`host:port`) and what it refused; a rejected
-//! recipient aborts the transaction before DATA, so nobody gets a report that someone
-//! else on the list did not (a cron re-run then sends to all of them once).
+//! Every failure is an error naming the server (`host:port`) and what it refused; a
+//! rejected recipient aborts the transaction before DATA (lettre sends nothing then), so
+//! nobody gets a report that someone else on the list did not (a cron re-run then sends
+//! to all of them once).
 
 use std::net::IpAddr;
-use std::sync::Arc;
 use std::time::Duration;
 
-use base64::Engine;
-use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
-use tokio::net::TcpStream;
-use tokio_rustls::TlsConnector;
+use lettre::transport::smtp::authentication::{Credentials, Mechanism};
+use lettre::transport::smtp::client::{Certificate, Tls, TlsParameters};
+use lettre::transport::smtp::extension::ClientId;
+use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 
 use super::config::{EmailConfig, Security};
 use super::message::{AddressError, Email};
@@ -107,356 +107,172 @@ pub async fn send(config: &EmailConfig, email: &Email) -> Result<Sent, SmtpError
         return Err(SmtpError::NoRecipients);
     }
     let server = config.server();
+    let message = email.message()?;
     let timeout = Duration::from_secs(config.timeout_seconds.max(1));
-    let tcp = tokio::time::timeout(
-        timeout,
-        TcpStream::connect((config.host.as_str(), config.port())),
-    )
-    .await
-    .map_err(|_| SmtpError::Timeout {
-        server: server.clone(),
-        stage: "the connection",
-        seconds: timeout.as_secs(),
-    })?
-    .map_err(|source| SmtpError::Connect {
-        server: server.clone(),
-        source,
-    })?;
-
-    let mut session = match config.security {
-        Security::Tls => {
-            let tls = tls_connect(config, &server, tcp).await?;
-            Session::new(Box::new(tls), server.clone(), timeout, true)
-        }
-        Security::StartTls | Security::None => {
-            Session::new(Box::new(tcp), server.clone(), timeout, false)
-        }
+    let tls = match config.security {
+        Security::None => Tls::None,
+        Security::StartTls => Tls::Required(tls_parameters(config, &server)?),
+        Security::Tls => Tls::Wrapper(tls_parameters(config, &server)?),
     };
-
-    let greeting = session.read_reply("the greeting").await?;
-    session.expect(&greeting, 220, "the greeting")?;
-    let helo = helo_name(config);
-    let mut extensions = session.ehlo(&helo).await?;
-
-    if config.security == Security::StartTls {
-        if !extensions
-            .iter()
-            .any(|e| e.eq_ignore_ascii_case("STARTTLS"))
-        {
-            return Err(SmtpError::NoStartTls { server });
-        }
-        let reply = session.command("STARTTLS", "STARTTLS").await?;
-        session.expect(&reply, 220, "STARTTLS")?;
-        session = session.upgrade(config).await?;
-        extensions = session.ehlo(&helo).await?;
-    }
-
+    let mut builder = AsyncSmtpTransport::<Tokio1Executor>::builder_dangerous(config.host.as_str())
+        .port(config.port())
+        .tls(tls)
+        .timeout(Some(timeout))
+        .hello_name(ClientId::Domain(helo_name(config)));
     if let Some(user) = &config.username {
-        session.login(config, user, &extensions).await?;
-    }
-
-    let reply = session
-        .command(&format!("MAIL FROM:<{}>", email.from.address), "MAIL FROM")
-        .await?;
-    if reply.code != 250 {
-        return Err(SmtpError::SenderRejected {
-            server,
-            from: email.from.address.clone(),
-            reply: reply.to_string(),
-        });
-    }
-    for recipient in &email.to {
-        let reply = session
-            .command(&format!("RCPT TO:<{}>", recipient.address), "RCPT TO")
-            .await?;
-        if !matches!(reply.code, 250 | 251) {
-            let _ = session.command("RSET", "RSET").await;
-            let _ = session.command("QUIT", "QUIT").await;
-            return Err(SmtpError::RecipientRejected {
-                server,
-                recipient: recipient.address.clone(),
-                reply: reply.to_string(),
-            });
-        }
-    }
-    let reply = session.command("DATA", "DATA").await?;
-    session.expect(&reply, 354, "DATA")?;
-    session
-        .write(&dot_stuffed(&email.formatted()), "the message")
-        .await?;
-    let reply = session.read_reply("the end of the message").await?;
-    if reply.code != 250 {
-        return Err(SmtpError::MessageRejected {
-            server,
-            reply: reply.to_string(),
-        });
-    }
-    // The message is queued; a failed goodbye changes nothing.
-    let _ = session.command("QUIT", "QUIT").await;
-    Ok(Sent {
-        server,
-        recipients: email.to.len(),
-        reply: reply.to_string(),
-    })
-}
-
-trait Io: AsyncRead + AsyncWrite + Unpin + Send {}
-impl<T: AsyncRead + AsyncWrite + Unpin + Send> Io for T {}
-
-struct Reply {
-    code: u16,
-    lines: Vec<String>,
-}
-
-impl std::fmt::Display for Reply {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} {}", self.code, self.lines.join(" / "))
-    }
-}
-
-struct Session {
-    io: BufReader<Box<dyn Io>>,
-    server: String,
-    timeout: Duration,
-    encrypted: bool,
-}
-
-impl Session {
-    fn new(io: Box<dyn Io>, server: String, timeout: Duration, encrypted: bool) -> Session {
-        Session {
-            io: BufReader::new(io),
-            server,
-            timeout,
-            encrypted,
-        }
-    }
-
-    fn timed_out(&self, stage: &'static str) -> SmtpError {
-        SmtpError::Timeout {
-            server: self.server.clone(),
-            stage,
-            seconds: self.timeout.as_secs(),
-        }
-    }
-
-    fn io_error(&self, stage: &'static str, source: std::io::Error) -> SmtpError {
-        SmtpError::Io {
-            server: self.server.clone(),
-            stage,
-            source,
-        }
-    }
-
-    /// A reply: lines `ddd-text` … `ddd text`.
-    async fn read_reply(&mut self, stage: &'static str) -> Result<Reply, SmtpError> {
-        let mut lines = Vec::new();
-        loop {
-            let mut line = String::new();
-            let n = tokio::time::timeout(self.timeout, self.io.read_line(&mut line))
-                .await
-                .map_err(|_| self.timed_out(stage))?
-                .map_err(|e| self.io_error(stage, e))?;
-            if n == 0 {
-                return Err(self.io_error(
-                    stage,
-                    std::io::Error::new(std::io::ErrorKind::UnexpectedEof, "connection closed"),
-                ));
-            }
-            let line = line.trim_end_matches(['\r', '\n']);
-            let code = line.get(..3).and_then(|c| c.parse::<u16>().ok());
-            let Some(code) = code else {
-                return Err(SmtpError::Unexpected {
-                    server: self.server.clone(),
-                    stage,
-                    reply: line.chars().take(200).collect(),
-                });
-            };
-            lines.push(line.get(4..).unwrap_or("").to_string());
-            if line.as_bytes().get(3) != Some(&b'-') {
-                return Ok(Reply { code, lines });
-            }
-        }
-    }
-
-    async fn write(&mut self, data: &[u8], stage: &'static str) -> Result<(), SmtpError> {
-        let io = self.io.get_mut();
-        let write = async {
-            io.write_all(data).await?;
-            io.flush().await
-        };
-        tokio::time::timeout(self.timeout, write)
-            .await
-            .map_err(|_| self.timed_out(stage))?
-            .map_err(|e| self.io_error(stage, e))
-    }
-
-    async fn command(&mut self, line: &str, stage: &'static str) -> Result<Reply, SmtpError> {
-        self.write(format!("{line}\r\n").as_bytes(), stage).await?;
-        self.read_reply(stage).await
-    }
-
-    fn expect(&self, reply: &Reply, code: u16, stage: &'static str) -> Result<(), SmtpError> {
-        if reply.code == code {
-            Ok(())
-        } else {
-            Err(SmtpError::Unexpected {
-                server: self.server.clone(),
-                stage,
-                reply: reply.to_string(),
-            })
-        }
-    }
-
-    /// EHLO (HELO when the server does not know it); the extensions it announced.
-    async fn ehlo(&mut self, name: &str) -> Result<Vec<String>, SmtpError> {
-        let reply = self.command(&format!("EHLO {name}"), "EHLO").await?;
-        if reply.code == 250 {
-            return Ok(reply.lines.into_iter().skip(1).collect());
-        }
-        let reply = self.command(&format!("HELO {name}"), "HELO").await?;
-        self.expect(&reply, 250, "HELO")?;
-        Ok(Vec::new())
-    }
-
-    /// The connection, upgraded to TLS after the server's 220 to STARTTLS.
-    async fn upgrade(self, config: &EmailConfig) -> Result<Session, SmtpError> {
-        if !self.io.buffer().is_empty() {
-            // Bytes sent before the handshake would be read as if they came over TLS
-            // (the STARTTLS command injection of CVE-2011-0411).
-            return Err(SmtpError::Tls {
-                server: self.server,
-                message: "the server sent data after agreeing to STARTTLS".into(),
-            });
-        }
-        let Session {
-            io,
-            server,
-            timeout,
-            ..
-        } = self;
-        let tls = tls_connect(config, &server, io.into_inner()).await?;
-        Ok(Session::new(Box::new(tls), server, timeout, true))
-    }
-
-    async fn login(
-        &mut self,
-        config: &EmailConfig,
-        user: &str,
-        extensions: &[String],
-    ) -> Result<(), SmtpError> {
-        if !self.encrypted && !is_loopback(&config.host) {
-            return Err(SmtpError::PlaintextAuth {
-                server: self.server.clone(),
-            });
+        if config.security == Security::None && !is_loopback(&config.host) {
+            return Err(SmtpError::PlaintextAuth { server });
         }
         let password = config
             .resolved_password()
             .ok_or_else(|| SmtpError::MissingPassword {
-                user: user.to_string(),
+                user: user.clone(),
                 env: config.password_env.clone(),
             })?;
-        let mechanisms: Vec<String> = extensions
-            .iter()
-            .filter_map(|e| {
-                let (keyword, rest) = e.split_once([' ', '='])?;
-                keyword.eq_ignore_ascii_case("AUTH").then_some(rest)
-            })
-            .flat_map(|rest| rest.split_whitespace().map(str::to_ascii_uppercase))
-            .collect();
-        let b64 = |s: &[u8]| base64::engine::general_purpose::STANDARD.encode(s);
-        let server = self.server.clone();
-        let failed = |reply: Reply| SmtpError::AuthFailed {
-            server: server.clone(),
-            user: user.to_string(),
-            reply: reply.to_string(),
-        };
-        let reply = if mechanisms.iter().any(|m| m == "PLAIN") {
-            let token = b64(format!("\0{user}\0{password}").as_bytes());
-            self.command(&format!("AUTH PLAIN {token}"), "AUTH PLAIN")
-                .await?
-        } else if mechanisms.iter().any(|m| m == "LOGIN") {
-            let reply = self.command("AUTH LOGIN", "AUTH LOGIN").await?;
-            if reply.code != 334 {
-                return Err(failed(reply));
-            }
-            let reply = self.command(&b64(user.as_bytes()), "AUTH LOGIN").await?;
-            if reply.code != 334 {
-                return Err(failed(reply));
-            }
-            self.command(&b64(password.as_bytes()), "AUTH LOGIN")
-                .await?
-        } else {
-            return Err(SmtpError::NoAuthMechanism {
-                server: self.server.clone(),
-                offered: if mechanisms.is_empty() {
-                    "none".to_string()
-                } else {
-                    mechanisms.join(" ")
-                },
-            });
-        };
-        if reply.code == 235 {
-            Ok(())
-        } else {
-            Err(failed(reply))
-        }
+        builder = builder
+            .credentials(Credentials::new(user.clone(), password))
+            .authentication(vec![Mechanism::Plain, Mechanism::Login]);
+    }
+    let transport = builder.build();
+    match transport.send(message).await {
+        Ok(response) => Ok(Sent {
+            server,
+            recipients: email.to.len(),
+            reply: format!(
+                "{} {}",
+                response.code(),
+                response.message().collect::<Vec<_>>().join(" / ")
+            ),
+        }),
+        Err(e) => Err(classify(e, config, email, server, timeout)),
     }
 }
 
-async fn tls_connect<S: AsyncRead + AsyncWrite + Unpin + Send + 'static>(
-    config: &EmailConfig,
-    server: &str,
-    io: S,
-) -> Result<tokio_rustls::client::TlsStream<S>, SmtpError> {
-    let tls_error = |message: String| SmtpError::Tls {
-        server: server.to_string(),
-        message,
-    };
-    let mut roots = rustls::RootCertStore::empty();
-    let native = rustls_native_certs::load_native_certs();
-    roots.add_parsable_certificates(native.certs);
+/// The TLS settings: the host's name, the system's CA certificates and `ca_file`'s.
+fn tls_parameters(config: &EmailConfig, server: &str) -> Result<TlsParameters, SmtpError> {
+    let mut builder = TlsParameters::builder(config.host.clone());
     if let Some(path) = &config.ca_file {
-        use rustls::pki_types::pem::PemObject;
         let ca_error = |message: String| SmtpError::CaFile {
             path: path.display().to_string(),
             message,
         };
-        let certs = rustls::pki_types::CertificateDer::pem_file_iter(path)
-            .map_err(|e| ca_error(e.to_string()))?
-            .collect::<Result<Vec<_>, _>>()
-            .map_err(|e| ca_error(e.to_string()))?;
-        if certs.is_empty() {
+        let pem = std::fs::read(path).map_err(|e| ca_error(e.to_string()))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
             return Err(ca_error("no certificates in it".into()));
         }
-        for cert in certs {
-            roots.add(cert).map_err(|e| ca_error(e.to_string()))?;
+        builder = builder.add_root_certificate(
+            Certificate::from_pem(&pem).map_err(|e| ca_error(e.to_string()))?,
+        );
+    }
+    builder.build_rustls().map_err(|e| SmtpError::Tls {
+        server: server.to_string(),
+        message: e.to_string(),
+    })
+}
+
+/// lettre's error as one a cron job can act on. lettre says what the server replied,
+/// not to which command: the command is told from the reply code and the settings.
+fn classify(
+    e: lettre::transport::smtp::Error,
+    config: &EmailConfig,
+    email: &Email,
+    server: String,
+    timeout: Duration,
+) -> SmtpError {
+    // The error and its causes: lettre puts the TLS handshake's reason in a source.
+    let text = {
+        let mut text = e.to_string();
+        let mut source = std::error::Error::source(&e);
+        while let Some(s) = source {
+            text.push_str(": ");
+            text.push_str(&s.to_string());
+            source = s.source();
         }
-    }
-    if roots.is_empty() {
-        return Err(tls_error(
-            "no trusted CA certificates (none in the system store, no [email] ca_file)".into(),
-        ));
-    }
-    // ring explicitly: the build has both ring and aws-lc-rs (the AWS SDK's), so there is
-    // no single process-wide default provider to rely on.
-    let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-        rustls::crypto::ring::default_provider(),
-    ))
-    .with_safe_default_protocol_versions()
-    .map_err(|e| tls_error(e.to_string()))?
-    .with_root_certificates(roots)
-    .with_no_client_auth();
-    let name = rustls::pki_types::ServerName::try_from(config.host.clone())
-        .map_err(|e| tls_error(format!("{}: {e}", config.host)))?;
-    let timeout = Duration::from_secs(config.timeout_seconds.max(1));
-    tokio::time::timeout(timeout, TlsConnector::from(Arc::new(tls)).connect(name, io))
-        .await
-        .map_err(|_| SmtpError::Timeout {
-            server: server.to_string(),
-            stage: "the TLS handshake",
+        text
+    };
+    let reply = || {
+        let code = e.status().map(|c| c.to_string()).unwrap_or_default();
+        let detail = text
+            .split_once(": ")
+            .map_or(text.as_str(), |(_, d)| d)
+            .to_string();
+        format!("{code} {detail}").trim().to_string()
+    };
+    if e.is_timeout() {
+        return SmtpError::Timeout {
+            server,
+            stage: "an answer",
             seconds: timeout.as_secs(),
-        })?
-        .map_err(|e| tls_error(e.to_string()))
+        };
+    }
+    if text.contains("STARTTLS is not supported") {
+        return SmtpError::NoStartTls { server };
+    }
+    if e.is_tls() {
+        return SmtpError::Tls {
+            server,
+            message: text,
+        };
+    }
+    let Some(code) = e
+        .status()
+        .map(|c| c.to_string().parse::<u16>().unwrap_or(0))
+    else {
+        if text.contains("No compatible authentication mechanism") {
+            return SmtpError::NoAuthMechanism {
+                server,
+                offered: text,
+            };
+        }
+        let lower = text.to_ascii_lowercase();
+        if config.security != Security::None
+            && ["certificate", "tls", "handshake", "unknownissuer"]
+                .iter()
+                .any(|w| lower.contains(w))
+        {
+            return SmtpError::Tls {
+                server,
+                message: text,
+            };
+        }
+        // No reply at all: the connection (refused, reset, closed).
+        let source = match std::error::Error::source(&e) {
+            Some(s) => std::io::Error::other(s.to_string()),
+            None => std::io::Error::other(text.clone()),
+        };
+        return SmtpError::Connect { server, source };
+    };
+    let rejected = email
+        .to
+        .iter()
+        .find(|m| text.contains(&format!("<{}>", m.address)) || text.contains(&m.address));
+    match (code, &config.username, rejected) {
+        (534 | 535 | 538 | 454, Some(user), _) => SmtpError::AuthFailed {
+            server,
+            user: user.clone(),
+            reply: reply(),
+        },
+        (_, _, Some(recipient)) if (450..=553).contains(&code) => SmtpError::RecipientRejected {
+            server,
+            recipient: recipient.address.clone(),
+            reply: reply(),
+        },
+        (530 | 550 | 553 | 555, _, None)
+            if text.to_ascii_lowercase().contains("sender")
+                || text.contains(&email.from.address)
+                || code == 530 =>
+        {
+            SmtpError::SenderRejected {
+                server,
+                from: email.from.address.clone(),
+                reply: reply(),
+            }
+        }
+        _ => SmtpError::MessageRejected {
+            server,
+            reply: reply(),
+        },
+    }
 }
 
 fn is_loopback(host: &str) -> bool {
@@ -486,37 +302,9 @@ fn helo_name(config: &EmailConfig) -> String {
         .unwrap_or_else(|| "localhost".to_string())
 }
 
-/// The message for DATA: lines starting with `.` get another one, then the final
-/// `.` line.
-fn dot_stuffed(message: &[u8]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(message.len() + 64);
-    let mut line_start = true;
-    for &b in message {
-        if line_start && b == b'.' {
-            out.push(b'.');
-        }
-        out.push(b);
-        line_start = b == b'\n';
-    }
-    if !out.ends_with(b"\r\n") {
-        out.extend_from_slice(b"\r\n");
-    }
-    out.extend_from_slice(b".\r\n");
-    out
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn dot_stuffing() {
-        assert_eq!(
-            dot_stuffed(b".a\r\nb\r\n..c\r\n"),
-            b"..a\r\nb\r\n...c\r\n.\r\n"
-        );
-        assert_eq!(dot_stuffed(b"x"), b"x\r\n.\r\n");
-    }
 
     #[test]
     fn loopback_hosts() {

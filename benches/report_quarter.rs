@@ -1,0 +1,119 @@
+//! Bench binary: the quarterly report over 90 days at 1 million requests a day.
+//!
+//! `cargo bench -p runlens --bench report_quarter [-- REQUESTS_PER_DAY [DAYS]]`
+//!
+//! The lake is built as `detect_30_days` builds its own (one generated day, replicated;
+//! here from 2024-04-01, so that the days fill the second quarter of 2024). Then:
+//! 1. what `runlens ingest` does after committing: keep every day's results
+//!    (`metrics::keep_days`), timed once;
+//! 2. the quarterly report (figures, findings, rendering, writing HTML, e-mail, JSON and
+//!    charts), three rounds;
+//! 3. the same report with nothing kept (`[detect] cache = false`), once.
+//!
+//! `RUNLENS_BENCH_LAKE=DIR` keeps the built lake there and reuses it on later runs.
+
+use std::time::Instant;
+
+use runlens_analyze::chrono::NaiveDate;
+use runlens_analyze::detect::DetectConfig;
+use runlens_analyze::LakeTables;
+use runlens_ingest::Lake;
+use runlens_reports::build::{build, KpiConfig, ReportConfig};
+use runlens_reports::email::Email;
+use runlens_reports::{Period, Rendered};
+
+mod common;
+use common::{build_lake, dir_size, DAY_US};
+
+/// The allocator the `runlens` binary uses.
+#[path = "../src/allocator.rs"]
+mod allocator;
+
+fn render(tables: &LakeTables, config: &DetectConfig, out: &std::path::Path) -> (f64, usize) {
+    let t = Instant::now();
+    let window = Period::Quarterly.window_containing(
+        NaiveDate::from_ymd_opt(2024, 5, 15).unwrap(),
+        chrono_tz::UTC,
+    );
+    let report = build(
+        tables,
+        config,
+        &KpiConfig::default(),
+        &ReportConfig::default(),
+        window,
+    )
+    .unwrap();
+    let rendered = Rendered::new(&report).unwrap();
+    let email = Email::of_report(
+        &rendered,
+        "runlens <runlens@localhost>".parse().unwrap(),
+        Vec::new(),
+    );
+    let written = runlens_reports::write(&rendered, &email, out).unwrap();
+    (t.elapsed().as_secs_f64(), written.charts.len())
+}
+
+fn main() {
+    allocator::keep_freed_memory();
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let per_day: u64 = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let days: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(90);
+    let base = std::env::var_os("RUNLENS_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let kept = std::env::var_os("RUNLENS_BENCH_LAKE").map(std::path::PathBuf::from);
+    let lake = match &kept {
+        Some(path) if path.join("_manifest.json").exists() => {
+            println!("reusing the lake {}", path.display());
+            Lake::new(path)
+        }
+        _ => build_lake(
+            dir.path(),
+            kept.as_deref(),
+            per_day,
+            days,
+            NaiveDate::from_ymd_opt(2024, 4, 1).unwrap(),
+        ),
+    };
+    let tables = LakeTables::open(&lake).unwrap();
+    let config = DetectConfig::default();
+    let out = dir.path().join("reports");
+
+    let cache = lake.root().join("_cache");
+    let _ = std::fs::remove_dir_all(&cache);
+    let first = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+    let day0 = first.signed_duration_since(NaiveDate::default()).num_days();
+    let all: Vec<i64> = (day0..day0 + days + 1).collect();
+    let t = Instant::now();
+    let n = runlens_analyze::metrics::keep_days(&tables, &config, &all).unwrap();
+    let keep = t.elapsed().as_secs_f64();
+    println!(
+        "kept the results of {n} days in {keep:.1} s ({:.2} s per day, what ingest adds); {:.1} MB",
+        keep / n.max(1) as f64,
+        dir_size(&cache) as f64 / 1e6
+    );
+
+    let mut rounds = Vec::new();
+    for round in 0..3 {
+        let (secs, charts) = render(&tables, &config, &out);
+        rounds.push(secs);
+        println!("quarterly report, round {round}: {secs:.2} s ({charts} chart files)");
+    }
+    let best = rounds.iter().copied().fold(f64::INFINITY, f64::min);
+    println!("quarterly report over {days} days at {per_day} requests/day: best of 3 {best:.2} s");
+
+    let uncached = DetectConfig {
+        cache: false,
+        ..DetectConfig::default()
+    };
+    let (secs, _) = render(&tables, &uncached, &out);
+    println!("quarterly report with nothing kept ([detect] cache = false): {secs:.2} s");
+    let _ = DAY_US;
+}
