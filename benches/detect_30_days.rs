@@ -15,10 +15,9 @@ use std::time::Instant;
 
 use runlens_analyze::detect::{self, DetectConfig, DetectContext, TimeWindow};
 use runlens_analyze::LakeTables;
-use runlens_ingest::Lake;
 
 mod common;
-use common::{build_lake, dir_size, DAY_US};
+use common::{bench_lake, dir_size, BenchLake, DAY_US};
 
 /// The allocator the `runlens` binary uses.
 #[path = "../src/allocator.rs"]
@@ -26,34 +25,15 @@ mod allocator;
 
 fn main() {
     allocator::keep_freed_memory();
-    let args: Vec<String> = std::env::args()
-        .skip(1)
-        .filter(|a| !a.starts_with("--"))
-        .collect();
-    let per_day: u64 = args
-        .first()
-        .and_then(|a| a.parse().ok())
-        .unwrap_or(1_000_000);
-    let days: i64 = args.get(1).and_then(|a| a.parse().ok()).unwrap_or(30);
-    let base = std::env::var_os("RUNLENS_BENCH_DIR")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(std::env::temp_dir);
-    let dir = tempfile::tempdir_in(base).unwrap();
-    // RUNLENS_BENCH_LAKE=DIR keeps the built lake there and reuses it on later runs.
-    let kept = std::env::var_os("RUNLENS_BENCH_LAKE").map(std::path::PathBuf::from);
-    let lake = match &kept {
-        Some(path) if path.join("_manifest.json").exists() => {
-            println!("reusing the lake {}", path.display());
-            Lake::new(path)
-        }
-        _ => build_lake(
-            dir.path(),
-            kept.as_deref(),
-            per_day,
-            days,
-            runlens_analyze::chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap(),
-        ),
-    };
+    let BenchLake {
+        dir: _dir,
+        lake,
+        days,
+        ..
+    } = bench_lake(
+        30,
+        runlens_analyze::chrono::NaiveDate::from_ymd_opt(2024, 1, 10).unwrap(),
+    );
     let tables = LakeTables::open(&lake).unwrap();
     let config = DetectConfig::default();
     let newest = detect::newest_ts(&tables).unwrap().unwrap();

@@ -15,7 +15,7 @@ use crate::detect::auth_events::auth_events_per_day;
 use crate::detect::db_connections::connection_setups;
 use crate::detect::error_rate::error_buckets;
 use crate::detect::frame::{f64s, i64s, strs, ts_us};
-use crate::detect::slow_queries::fingerprint_days;
+use crate::detect::slow_queries::{fingerprint_days, fingerprint_totals};
 use crate::detect::{daily, DetectConfig, DetectContext, TimeWindow};
 use crate::tables::{partition_day, LakeTables};
 use crate::AnalyzeError;
@@ -273,18 +273,7 @@ impl<'a> Metrics<'a> {
         to: i64,
         n: usize,
     ) -> Result<Vec<QueryStats>, AnalyzeError> {
-        let df = self
-            .fingerprint_days(from, to)?
-            .group_by([col("fingerprint")])
-            .agg([
-                col("calls").sum(),
-                col("total").sum(),
-                col("max").max(),
-                col("over").sum(),
-                col("query")
-                    .sort_by([col("first_t")], SortMultipleOptions::default())
-                    .first(),
-            ])
+        let df = fingerprint_totals(self.fingerprint_days(from, to)?, [])
             .sort_by_exprs(
                 [col("total"), col("fingerprint")],
                 SortMultipleOptions::default().with_order_descending_multi([true, false]),

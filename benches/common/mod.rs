@@ -153,3 +153,48 @@ pub fn build_lake(
 
     lake
 }
+
+/// The lake a bench runs on and its size.
+pub struct BenchLake {
+    /// Holds the lake unless it is kept; deleted at the end.
+    pub dir: tempfile::TempDir,
+    pub lake: Lake,
+    pub per_day: u64,
+    pub days: i64,
+}
+
+/// `-- [REQUESTS_PER_DAY [DAYS]]` (defaults 1,000,000 and `default_days`) and the lake:
+/// `$RUNLENS_BENCH_LAKE` reused when it holds one, else built from `start` (and kept
+/// there when it is set) under `$RUNLENS_BENCH_DIR` or the system's temporary folder.
+pub fn bench_lake(default_days: i64, start: runlens_analyze::chrono::NaiveDate) -> BenchLake {
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let per_day: u64 = args
+        .first()
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(1_000_000);
+    let days: i64 = args
+        .get(1)
+        .and_then(|a| a.parse().ok())
+        .unwrap_or(default_days);
+    let base = std::env::var_os("RUNLENS_BENCH_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(std::env::temp_dir);
+    let dir = tempfile::tempdir_in(base).unwrap();
+    let kept = std::env::var_os("RUNLENS_BENCH_LAKE").map(std::path::PathBuf::from);
+    let lake = match &kept {
+        Some(path) if path.join("_manifest.json").exists() => {
+            println!("reusing the lake {}", path.display());
+            Lake::new(path)
+        }
+        _ => build_lake(dir.path(), kept.as_deref(), per_day, days, start),
+    };
+    BenchLake {
+        dir,
+        lake,
+        per_day,
+        days,
+    }
+}

@@ -272,6 +272,22 @@ pub fn fingerprint_days(
     ctx.per_day(&key, from, to, &day_query)
 }
 
+/// [`fingerprint_days`] summed per fingerprint: `calls`, `total`, `max`, `over` and the
+/// `query` of its earliest day, with `extra` aggregations.
+pub fn fingerprint_totals(days: LazyFrame, extra: impl IntoIterator<Item = Expr>) -> LazyFrame {
+    let mut aggs = vec![
+        col("calls").sum(),
+        col("total").sum(),
+        col("max").max(),
+        col("over").sum(),
+        col("query")
+            .sort_by([col("first_t")], SortMultipleOptions::default())
+            .first(),
+    ];
+    aggs.extend(extra);
+    days.group_by([col("fingerprint")]).agg(aggs)
+}
+
 pub struct SlowQueries {
     config: SlowQueriesConfig,
 }
@@ -413,25 +429,16 @@ impl SlowQueries {
         let top_index = ((n.clone() - lit(1)).cast(DataType::Float64) * lit(0.95))
             .ceil()
             .cast(DataType::Int64);
-        let candidates = days
-            .clone()
-            .group_by([col("fingerprint")])
-            .agg([
-                col("calls").sum(),
-                col("total").sum(),
-                col("max").max(),
-                col("over").sum(),
-                col("query")
-                    .sort_by([col("first_t")], SortMultipleOptions::default())
-                    .first(),
-                col("durations").null_count().alias("unlisted"),
-            ])
-            .filter(
-                n.clone()
-                    .gt_eq(lit(c.slow_query_min_calls as i64))
-                    .and(col("over").gt_eq(n - top_index)),
-            )
-            .collect()?;
+        let candidates = fingerprint_totals(
+            days.clone(),
+            [col("durations").null_count().alias("unlisted")],
+        )
+        .filter(
+            n.clone()
+                .gt_eq(lit(c.slow_query_min_calls as i64))
+                .and(col("over").gt_eq(n - top_index)),
+        )
+        .collect()?;
         let fp = strs(&candidates, "fingerprint")?;
         let unlisted = i64s(&candidates, "unlisted")?;
         let any_of = |which: &dyn Fn(usize) -> bool| {
