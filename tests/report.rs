@@ -8,7 +8,6 @@
 
 mod common;
 #[path = "../reports/tests/common/mod.rs"]
-#[allow(dead_code)]
 mod reports_common;
 
 use std::path::{Path, PathBuf};
