@@ -20,6 +20,13 @@ use super::frame::{bucket, f64s, i64s, span, strs, ts_us};
 use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
 
+mod days;
+mod periods;
+use days::statements;
+pub use days::{fingerprint_days, fingerprint_totals};
+use periods::baseline;
+pub use periods::*;
+
 /// `[detect.slow_queries]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -68,142 +75,6 @@ impl Default for SlowQueriesConfig {
     }
 }
 
-/// One fingerprint in one period.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct PeriodStats {
-    pub calls: u64,
-    pub total_ms: f64,
-    pub p50: f64,
-    pub p95: f64,
-}
-
-/// Why a period regressed.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub enum Regression {
-    /// p95 (and median) up against the baseline.
-    Slower { base: PeriodStats },
-    /// Newly in the top N by total time.
-    NewInTop { base_total_ms: f64 },
-}
-
-/// Compares each period of `fingerprint → period → stats` from `first_period` on with the
-/// two periods before it (the lower of their figures is the baseline, so that a
-/// regression starting late in a period is still compared with a clean one), and
-/// returns `(fingerprint, period, why)` for the regressed periods, first period of each
-/// run of regressed periods only.
-pub fn regressions(
-    stats: &BTreeMap<String, BTreeMap<i64, PeriodStats>>,
-    first_period: i64,
-    period: i64,
-    c: &SlowQueriesConfig,
-) -> Vec<(String, i64, Regression)> {
-    let periods: BTreeSet<i64> = stats.values().flat_map(|m| m.keys().copied()).collect();
-    // Rank by total time per period.
-    let mut top: BTreeMap<i64, BTreeSet<&str>> = BTreeMap::new();
-    for p in &periods {
-        let mut v: Vec<(&str, f64)> = stats
-            .iter()
-            .filter_map(|(f, m)| m.get(p).map(|s| (f.as_str(), s.total_ms)))
-            .collect();
-        v.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-        top.insert(*p, v.into_iter().take(c.top_n).map(|x| x.0).collect());
-    }
-    let mut out = Vec::new();
-    for (f, m) in stats {
-        let mut in_run = false;
-        for p in periods.range(first_period..) {
-            let Some(s) = m.get(p) else {
-                in_run = false;
-                continue;
-            };
-            let prev: Vec<PeriodStats> = [p - period, p - 2 * period]
-                .iter()
-                .filter_map(|q| m.get(q))
-                .copied()
-                .collect();
-            let enough = s.calls >= c.min_calls;
-            let slower =
-                enough && prev.len() == 2 && prev.iter().all(|b| b.calls >= c.min_calls / 2) && {
-                    let base = baseline(&prev);
-                    s.p95 >= c.factor * base.p95 && s.p50 >= c.median_factor * base.p50
-                };
-            let was_top = [p - period, p - 2 * period]
-                .iter()
-                .any(|q| top.get(q).is_some_and(|t| t.contains(f.as_str())));
-            let had_history = [p - period, p - 2 * period]
-                .iter()
-                .all(|q| top.contains_key(q));
-            let base_total = prev.iter().map(|b| b.total_ms).fold(0.0, f64::max);
-            let new_top = enough
-                && had_history
-                && !was_top
-                && top.get(p).is_some_and(|t| t.contains(f.as_str()))
-                && s.total_ms >= c.top_total_factor * base_total;
-            let why = if slower {
-                Some(Regression::Slower {
-                    base: baseline(&prev),
-                })
-            } else if new_top {
-                Some(Regression::NewInTop {
-                    base_total_ms: base_total,
-                })
-            } else {
-                None
-            };
-            match why {
-                Some(w) if !in_run => {
-                    out.push((f.clone(), *p, w));
-                    in_run = true;
-                }
-                Some(_) => {}
-                None => in_run = false,
-            }
-        }
-    }
-    out
-}
-
-fn baseline(prev: &[PeriodStats]) -> PeriodStats {
-    PeriodStats {
-        calls: prev.iter().map(|b| b.calls).min().unwrap_or(0),
-        total_ms: prev
-            .iter()
-            .map(|b| b.total_ms)
-            .fold(f64::INFINITY, f64::min),
-        p50: prev.iter().map(|b| b.p50).fold(f64::INFINITY, f64::min),
-        p95: prev.iter().map(|b| b.p95).fold(f64::INFINITY, f64::min),
-    }
-}
-
-/// The first table named after FROM (or UPDATE / INTO), for the finding's keys.
-pub fn table_of(query: &str) -> Option<String> {
-    let words: Vec<&str> = query.split_whitespace().collect();
-    words.windows(2).find_map(|w| {
-        let kw = w[0].to_ascii_uppercase();
-        (kw == "FROM" || kw == "UPDATE" || kw == "INTO")
-            .then(|| {
-                w[1].trim_matches(|c: char| !(c.is_alphanumeric() || c == '_' || c == '.'))
-                    .to_owned()
-            })
-            .filter(|t| !t.is_empty() && !t.starts_with('?') && !t.starts_with('$'))
-    })
-}
-
-/// The start of a regression: the first call from `from_i` on that is slow and is
-/// followed by slow calls (at least 2 of the next 3), so that one lock wait does not set
-/// the start.
-pub fn regression_start(durations: &[(i64, f64)], slow_ms: f64) -> Option<usize> {
-    (0..durations.len()).find(|&i| {
-        durations[i].1 >= slow_ms
-            && durations[i + 1..durations.len().min(i + 4)]
-                .iter()
-                .filter(|d| d.1 >= slow_ms)
-                .count()
-                >= 2.min(durations.len() - i - 1)
-            && i + 1 < durations.len()
-    })
-}
-
 /// One statement of a fingerprint.
 #[derive(Debug, Clone, PartialEq)]
 struct Call {
@@ -213,79 +84,6 @@ struct Call {
     input_line: Option<i64>,
     statement: String,
     query: String,
-}
-
-/// A fingerprint's durations of a day are kept (for its exact p95 over a longer
-/// window) when it ran at most this many times that day.
-const LISTED_CALLS: i64 = 10_000;
-
-/// The statements with a duration and a fingerprint in `[from, to)`.
-fn statements(ctx: &DetectContext<'_>, from: i64, to: i64) -> PolarsResult<LazyFrame> {
-    Ok(ctx.scan_between("pg_log", from, to)?.filter(
-        col("duration_ms")
-            .is_not_null()
-            .and(col("fingerprint").is_not_null()),
-    ))
-}
-
-/// Per UTC day (whole days kept, see [`super::daily`]) and fingerprint of `[from, to)`:
-/// `calls`, `total` and `max` (ms), `over` (calls slower than `slow_ms`), `query` (the
-/// normalized query of the day's first call), `first_t` (µs) and `durations` (a list;
-/// null when the fingerprint ran more than [`LISTED_CALLS`] times that day).
-pub fn fingerprint_days(
-    ctx: &DetectContext<'_>,
-    slow_ms: f64,
-    from: i64,
-    to: i64,
-) -> PolarsResult<LazyFrame> {
-    let list_type = DataType::List(Box::new(DataType::Float64));
-    let day_query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
-        Ok(statements(ctx, from_us, to_us)?
-            .group_by([col("fingerprint")])
-            .agg([
-                len().cast(DataType::Int64).alias("calls"),
-                col("duration_ms").sum().alias("total"),
-                col("duration_ms").max().alias("max"),
-                col("duration_ms")
-                    .gt(lit(slow_ms))
-                    .cast(DataType::Int64)
-                    .sum()
-                    .alias("over"),
-                col("normalized_query")
-                    .fill_null(col("statement"))
-                    .first()
-                    .alias("query"),
-                ts_us().min().alias("first_t"),
-                col("duration_ms").alias("durations"),
-            ])
-            .with_column(
-                when(col("calls").lt_eq(lit(LISTED_CALLS)))
-                    .then(col("durations"))
-                    .otherwise(lit(NULL).cast(list_type.clone()))
-                    .alias("durations"),
-            ))
-    };
-    let key = format!(
-        "pg_fingerprint_days-{}",
-        daily::settings_hash(&(slow_ms, LISTED_CALLS))
-    );
-    ctx.per_day(&key, from, to, &day_query)
-}
-
-/// [`fingerprint_days`] summed per fingerprint: `calls`, `total`, `max`, `over` and the
-/// `query` of its earliest day, with `extra` aggregations.
-pub fn fingerprint_totals(days: LazyFrame, extra: impl IntoIterator<Item = Expr>) -> LazyFrame {
-    let mut aggs = vec![
-        col("calls").sum(),
-        col("total").sum(),
-        col("max").max(),
-        col("over").sum(),
-        col("query")
-            .sort_by([col("first_t")], SortMultipleOptions::default())
-            .first(),
-    ];
-    aggs.extend(extra);
-    days.group_by([col("fingerprint")]).agg(aggs)
 }
 
 pub struct SlowQueries {
