@@ -10,7 +10,9 @@
 //!    charts), three rounds;
 //! 3. the same report with nothing kept (`[detect] cache = false`), once.
 //!
-//! `RUNLENS_BENCH_LAKE=DIR` keeps the built lake there and reuses it on later runs.
+//! `RUNLENS_BENCH_LAKE=DIR` keeps the built lake there and reuses it on later runs;
+//! `RUNLENS_BENCH_REUSE_KEPT=1` then also reuses its kept results (skips step 1) and
+//! `RUNLENS_BENCH_SKIP_UNCACHED=1` skips step 3, for profiling step 2.
 
 use std::time::Instant;
 
@@ -65,18 +67,22 @@ fn main() {
     let out = dir.path().join("reports");
 
     let cache = lake.root().join("_cache");
-    let _ = std::fs::remove_dir_all(&cache);
-    let first = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
-    let day0 = first.signed_duration_since(NaiveDate::default()).num_days();
-    let all: Vec<i64> = (day0..day0 + days + 1).collect();
-    let t = Instant::now();
-    let n = runlens_analyze::metrics::keep_days(&tables, &config, &all).unwrap();
-    let keep = t.elapsed().as_secs_f64();
-    println!(
-        "kept the results of {n} days in {keep:.1} s ({:.2} s per day, what ingest adds); {:.1} MB",
-        keep / n.max(1) as f64,
-        dir_size(&cache) as f64 / 1e6
-    );
+    if std::env::var_os("RUNLENS_BENCH_REUSE_KEPT").is_some() && cache.exists() {
+        println!("reusing the kept results in {}", cache.display());
+    } else {
+        let _ = std::fs::remove_dir_all(&cache);
+        let first = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
+        let day0 = first.signed_duration_since(NaiveDate::default()).num_days();
+        let all: Vec<i64> = (day0..day0 + days + 1).collect();
+        let t = Instant::now();
+        let n = runlens_analyze::metrics::keep_days(&tables, &config, &all).unwrap();
+        let keep = t.elapsed().as_secs_f64();
+        println!(
+            "kept the results of {n} days in {keep:.1} s ({:.2} s per day, what ingest adds); {:.1} MB",
+            keep / n.max(1) as f64,
+            dir_size(&cache) as f64 / 1e6
+        );
+    }
 
     let mut rounds = Vec::new();
     for round in 0..3 {
@@ -87,6 +93,9 @@ fn main() {
     let best = rounds.iter().copied().fold(f64::INFINITY, f64::min);
     println!("quarterly report over {days} days at {per_day} requests/day: best of 3 {best:.2} s");
 
+    if std::env::var_os("RUNLENS_BENCH_SKIP_UNCACHED").is_some() {
+        return;
+    }
     let uncached = DetectConfig {
         cache: false,
         ..DetectConfig::default()

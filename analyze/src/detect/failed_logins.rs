@@ -352,11 +352,9 @@ fn flagged_runs<'a>(
     runs(&flagged, gap)
         .into_iter()
         .map(|(first, last)| {
-            events
-                .iter()
-                .filter(|a| a.ts >= first - span && a.ts < last + width)
-                .copied()
-                .collect()
+            let lo = events.partition_point(|a| a.ts < first - span);
+            let hi = events.partition_point(|a| a.ts < last + width);
+            events[lo..hi.max(lo)].to_vec()
         })
         .collect()
 }
@@ -371,9 +369,12 @@ fn successes_after(
         return 0;
     };
     let until = last.ts + i64::from(config.takeover_minutes) * 60_000_000;
-    attempts
+    // `attempts` are sorted by time.
+    let lo = attempts.partition_point(|a| a.ts < first.ts);
+    let hi = attempts.partition_point(|a| a.ts <= until);
+    attempts[lo..hi.max(lo)]
         .iter()
-        .filter(|a| !a.failure && a.ts >= first.ts && a.ts <= until && a.source == first.source)
+        .filter(|a| !a.failure && a.source == first.source)
         .filter(|a| same_subject(a))
         .count() as u64
 }

@@ -39,6 +39,39 @@ pub fn span(ranges: impl IntoIterator<Item = (i64, i64)>) -> Option<(i64, i64)> 
         .reduce(|(a, b), (c, d)| (a.min(c), b.max(d)))
 }
 
+/// `ranges` (`[from, to)`; empty ones dropped) sorted and merged where they overlap or
+/// lie at most `max_gap` apart.
+pub fn merge_ranges(ranges: impl IntoIterator<Item = (i64, i64)>, max_gap: i64) -> Vec<(i64, i64)> {
+    let mut sorted: Vec<(i64, i64)> = ranges.into_iter().filter(|r| r.0 < r.1).collect();
+    sorted.sort_unstable();
+    let mut merged: Vec<(i64, i64)> = Vec::new();
+    for (a, b) in sorted {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 + max_gap => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    merged
+}
+
+/// The rows of `df` whose Int64 column `t` lies in one of `merged` (sorted, disjoint
+/// `[from, to)` ranges, as [`merge_ranges`] returns them): a binary search per row
+/// rather than an OR of every range evaluated on every row.
+pub fn rows_inside(df: DataFrame, t: &str, merged: &[(i64, i64)]) -> PolarsResult<DataFrame> {
+    let ts = df.column(t)?.cast(&DataType::Int64)?;
+    let mask: BooleanChunked = ts
+        .i64()?
+        .iter()
+        .map(|v| {
+            v.is_some_and(|v| {
+                let i = merged.partition_point(|r| r.1 <= v);
+                merged.get(i).is_some_and(|r| r.0 <= v)
+            })
+        })
+        .collect();
+    df.filter(&mask)
+}
+
 /// A column as optional strings.
 pub fn strs(df: &DataFrame, name: &str) -> PolarsResult<Vec<Option<String>>> {
     let c = df.column(name)?.cast(&DataType::String)?;
@@ -153,6 +186,27 @@ mod tests {
     fn span_covers_every_range() {
         assert_eq!(span([(5, 9), (1, 3), (4, 12)]), Some((1, 12)));
         assert_eq!(span(std::iter::empty()), None);
+    }
+
+    #[test]
+    fn rows_inside_ranges() {
+        let df = df!("t" => [0i64, 4, 5, 9, 10, 14, 20, 21]).unwrap();
+        let inside = rows_inside(df, "t", &[(4, 6), (10, 15), (21, 22)]).unwrap();
+        let t: Vec<Option<i64>> = inside.column("t").unwrap().i64().unwrap().iter().collect();
+        assert_eq!(t, [4, 5, 10, 14, 21].map(Some));
+    }
+
+    #[test]
+    fn ranges_merge_when_they_overlap_or_are_close() {
+        assert_eq!(
+            merge_ranges([(10, 20), (0, 5), (18, 25), (30, 40), (7, 7)], 0),
+            vec![(0, 5), (10, 25), (30, 40)]
+        );
+        assert_eq!(
+            merge_ranges([(10, 20), (0, 5), (30, 40)], 5),
+            vec![(0, 20), (30, 40)]
+        );
+        assert!(merge_ranges(std::iter::empty(), 0).is_empty());
     }
 
     #[test]

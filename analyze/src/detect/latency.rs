@@ -11,7 +11,7 @@ use serde::Deserialize;
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, f64s, i64s, runs, strs, top_counts, ts_us};
+use super::frame::{self, bucket, f64s, i64s, runs, strs, top_counts, ts_us};
 use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -215,11 +215,14 @@ impl Detector for LatencyBreach {
                     .iter()
                     .filter(|x| x.start >= first && x.start <= last)
                     .collect();
-                let slow: Vec<&SlowResponse> = slow_responses
+                // `slow_responses` are sorted by time.
+                let (lo, hi) = (
+                    slow_responses.partition_point(|r| r.ts < from),
+                    slow_responses.partition_point(|r| r.ts < to),
+                );
+                let slow: Vec<&SlowResponse> = slow_responses[lo..hi.max(lo)]
                     .iter()
-                    .filter(|r| {
-                        r.ts >= from && r.ts < to && &r.region == region && &r.source == source
-                    })
+                    .filter(|r| &r.region == region && &r.source == source)
                     .collect();
                 let start = slow.first().map_or(first, |r| r.ts);
                 let end = slow.last().map_or(last, |r| r.ts);
@@ -340,9 +343,14 @@ impl LatencyBreach {
         let Some(rows) = ctx.per_day_around(&key, ranges.iter().copied(), &query)? else {
             return Ok(Vec::new());
         };
-        let df = rows
-            .sort(["t", "input", "input_line"], Default::default())
-            .collect()?;
+        let df = frame::rows_inside(
+            rows.collect()?,
+            "t",
+            &frame::merge_ranges(ranges.iter().copied(), 0),
+        )?
+        .lazy()
+        .sort(["t", "input", "input_line"], Default::default())
+        .collect()?;
         let (t, region, source, path, ms, input, line) = (
             i64s(&df, "t")?,
             strs(&df, "region")?,
@@ -352,9 +360,7 @@ impl LatencyBreach {
             strs(&df, "input")?,
             i64s(&df, "input_line")?,
         );
-        let inside = |t: i64| ranges.iter().any(|r| r.0 <= t && t < r.1);
         Ok((0..df.height())
-            .filter(|i| inside(t[*i].unwrap_or_default()))
             .map(|i| SlowResponse {
                 ts: t[i].unwrap_or_default(),
                 region: region[i].clone().unwrap_or_default(),

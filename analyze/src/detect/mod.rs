@@ -90,16 +90,7 @@ impl<'a> DetectContext<'a> {
         ranges: impl IntoIterator<Item = (i64, i64)>,
     ) -> PolarsResult<Option<LazyFrame>> {
         const GAP_US: i64 = 3_600_000_000;
-        let mut sorted: Vec<(i64, i64)> = ranges.into_iter().filter(|r| r.0 < r.1).collect();
-        sorted.sort_unstable();
-        let mut merged: Vec<(i64, i64)> = Vec::new();
-        for (a, b) in sorted {
-            match merged.last_mut() {
-                Some(last) if a <= last.1 + GAP_US => last.1 = last.1.max(b),
-                _ => merged.push((a, b)),
-            }
-        }
-        let scans = merged
+        let scans = frame::merge_ranges(ranges, GAP_US)
             .into_iter()
             .map(|(a, b)| self.scan_between(table, a, b))
             .collect::<PolarsResult<Vec<_>>>()?;
@@ -110,9 +101,10 @@ impl<'a> DetectContext<'a> {
         }
     }
 
-    /// `query` (decomposable by day, filtering rows) over the whole days around
+    /// `query` (decomposable by day, filtering rows) over the whole days around each of
     /// `ranges` — within the window's end — for the rows of a few findings: the days
-    /// at the edges are whole too, so that they are kept as well. `None` without ranges.
+    /// at the edges are whole too, so that they are kept as well, and the days between
+    /// distant ranges are not read. `None` without ranges.
     pub fn per_day_around(
         &self,
         key: &str,
@@ -120,14 +112,22 @@ impl<'a> DetectContext<'a> {
         query: &daily::DayQuery<'_>,
     ) -> PolarsResult<Option<LazyFrame>> {
         const DAY_US: i64 = 86_400_000_000;
-        let Some((lo, hi)) = frame::span(ranges) else {
-            return Ok(None);
-        };
-        let from = lo.div_euclid(DAY_US) * DAY_US;
-        let to = ((hi + DAY_US - 1).div_euclid(DAY_US) * DAY_US)
-            .min(self.window.to_us)
-            .max(hi);
-        Ok(Some(self.per_day(key, from, to, query)?))
+        let days = ranges.into_iter().filter(|r| r.0 < r.1).map(|(lo, hi)| {
+            let from = lo.div_euclid(DAY_US) * DAY_US;
+            let to = ((hi + DAY_US - 1).div_euclid(DAY_US) * DAY_US)
+                .min(self.window.to_us)
+                .max(hi);
+            (from, to)
+        });
+        let parts = frame::merge_ranges(days, 0)
+            .into_iter()
+            .map(|(from, to)| self.per_day(key, from, to, query))
+            .collect::<PolarsResult<Vec<_>>>()?;
+        match parts.len() {
+            0 => Ok(None),
+            1 => Ok(parts.into_iter().next()),
+            _ => Ok(Some(concat(parts, UnionArgs::default())?)),
+        }
     }
 
     /// `query` over `[from_us, to_us)`, whole days' results kept under `key` (see

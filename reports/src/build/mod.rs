@@ -94,16 +94,17 @@ struct Figures {
 }
 
 impl Figures {
+    /// The figures of `[from, to)`, latency histograms summed per `slot`.
     fn read(
         metrics: &Metrics<'_>,
         tables: &LakeTables,
         detect_config: &DetectConfig,
-        from: i64,
-        to: i64,
+        (from, to): (i64, i64),
+        (slot, tz): (Slot, Tz),
     ) -> Result<Figures, BuildError> {
         Ok(Figures {
             traffic: metrics.traffic(from, to)?,
-            latency: metrics.latency(from, to)?,
+            latency: metrics.latency(from, to, |h| slot.start(h, tz))?,
             setups: metrics.connection_setups(from, to)?,
             login_failures: metrics
                 .login_failures(from, to)?
@@ -307,10 +308,10 @@ pub fn build(
         window.previous_start.timestamp_micros(),
         window.previous_end.timestamp_micros(),
     );
-    let now = Figures::read(&metrics, tables, detect_config, from, to)?;
-    let before = Figures::read(&metrics, tables, detect_config, pfrom, pto)?;
     let period = window.period;
     let slot = Slot::of(period);
+    let now = Figures::read(&metrics, tables, detect_config, (from, to), (slot, tz))?;
+    let before = Figures::read(&metrics, tables, detect_config, (pfrom, pto), (slot, tz))?;
     let slots = slot.all(from, to, tz);
     let max_ratio = detect_config.error_rate.max_error_ratio;
 

@@ -213,8 +213,8 @@ pub(super) fn latency_section(
             ),
         ]);
     }
-    // Latency bins are hourly: slot them by the hour's start.
-    let by = per_slot(&now.latency, |b| b.hour_us, slots, slot, tz);
+    // Latency bins come summed per slot (hourly histograms slotted by the hour's start).
+    let by = per_slot(&now.latency, |b| b.slot_us, slots, slot, tz);
     let line = |api: bool, q: f64, name: &str| {
         series_of(name, &by, |idx| {
             bin_quantile(
@@ -640,7 +640,7 @@ pub(super) fn capacity_section(
         window.end.timestamp_micros(),
     );
     let weeks = Slot::Week.all(from, to, tz);
-    let by = per_slot(&now.latency, |b| b.hour_us, &weeks, Slot::Week, tz);
+    let by = per_slot(&now.latency, |b| b.slot_us, &weeks, Slot::Week, tz);
     let invocations = series_of("Function invocations", &by, |idx| {
         Some(idx.iter().map(|i| now.latency[*i].count as f64).sum())
     });

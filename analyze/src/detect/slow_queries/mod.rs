@@ -16,7 +16,7 @@ use super::error_rate::{deployment_before, live_deployments};
 use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, f64s, i64s, span, strs, ts_us};
+use super::frame::{self, bucket, f64s, i64s, span, strs, ts_us};
 use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
 
@@ -157,9 +157,15 @@ impl SlowQueries {
                             .filter(col("fingerprint").eq(lit((*f).to_owned())))
                             .select(columns()))
                     };
-                    let ranges = wanted.iter().filter(|w| w.0 == *f).map(|w| (w.1, w.2));
+                    let ranges = frame::merge_ranges(
+                        wanted.iter().filter(|w| w.0 == *f).map(|w| (w.1, w.2)),
+                        0,
+                    );
                     let key = format!("pg_calls-{}", daily::settings_hash(f));
-                    parts.extend(ctx.per_day_around(&key, ranges, &query)?);
+                    // Whole days are read (and kept); only the ranges' calls go on.
+                    if let Some(part) = ctx.per_day_around(&key, ranges.iter().copied(), &query)? {
+                        parts.push(frame::rows_inside(part.collect()?, "t", &ranges)?.lazy());
+                    }
                 }
                 if parts.is_empty() {
                     return Ok(HashMap::new());
