@@ -23,7 +23,7 @@ use rayon::prelude::*;
 use crate::format::{Format, ParseContext};
 use crate::lake::parquet::{self, EncodedRowGroup};
 use crate::lake::Transaction;
-use crate::schema::{Batch, BatchColumns, TableDef};
+use crate::schema::{Batch, BatchColumns, Frame, PgDayColumns, PgSink, Prov, TableDef};
 
 enum Content {
     /// Row structs, numbered within the whole input (formats that finish).
@@ -49,7 +49,22 @@ struct PartlyEncoded {
 const NUMBERS: [&str; 2] = ["input_line", "input_record"];
 
 impl PartlyEncoded {
-    fn new(table: &'static TableDef, day: chrono::NaiveDate, df: DataFrame) -> PolarsResult<Self> {
+    fn new(table: &'static TableDef, day: chrono::NaiveDate, frame: Frame) -> PolarsResult<Self> {
+        let df = match frame {
+            Frame::Df(df) => df,
+            Frame::Arrow(f) => {
+                if f.numbers.get_column_names() != NUMBERS {
+                    polars_bail!(SchemaMismatch: "table {} does not end with {NUMBERS:?}", table.name);
+                }
+                return Ok(PartlyEncoded {
+                    table,
+                    day,
+                    head: parquet::encode_arrays(&f.fields, &f.head, f.numbers.height())?,
+                    schema: f.schema,
+                    numbers: f.numbers,
+                });
+            }
+        };
         let schema = df.schema().as_ref().clone();
         let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
         if !names.ends_with(&NUMBERS) {
@@ -291,7 +306,7 @@ fn parse_piece(
 ) -> Result<Piece, String> {
     let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
     if !columns {
-        let batch = parse_checked(format, bytes, (s, e), ctx)?;
+        let (batch, _) = parse_checked(format, bytes, (s, e), ctx, None)?;
         return Ok(Piece {
             lines,
             records: batch.records,
@@ -311,18 +326,30 @@ fn parse_piece(
     cuts.sort_unstable();
     cuts.dedup();
     let mut table_columns = BatchColumns::default();
+    // Entries are 100–300 bytes; a day's columns start with room for the piece.
+    table_columns.pg_log_direct.reserve(bytes.len() / 128);
     let (mut sub_lines, mut records) = (0, 0);
     let mut rows: Vec<(&'static str, usize)> = Vec::new();
     let mut sample = Vec::new();
     let mut start = 0;
     for end in cuts.into_iter().chain([bytes.len()]) {
         let sub = &bytes[start..end];
-        let mut batch = parse_checked(format, sub, (s + start, s + end), ctx)?;
+        let base = Prov {
+            line: sub_lines,
+            record: records,
+        };
+        let direct = Some((&mut table_columns.pg_log_direct, base));
+        let (mut batch, direct_rows) =
+            parse_checked(format, sub, (s + start, s + end), ctx, direct)?;
         if sample.len() < 16 {
             sample.extend(quarantine_sample(&batch, sub_lines));
             sample.truncate(16);
         }
-        for (table, n) in batch.counts() {
+        let mut counts = batch.counts();
+        if let Some((_, n)) = counts.iter_mut().find(|(t, _)| *t == "pg_log") {
+            *n += direct_rows;
+        }
+        for (table, n) in counts {
             match rows.iter_mut().find(|(t, _)| *t == table) {
                 Some((_, total)) => *total += n,
                 None => rows.push((table, n)),
@@ -364,16 +391,30 @@ fn quarantine_sample(batch: &Batch, lines: u64) -> Vec<(u64, String)> {
 }
 
 /// Parses bytes `s..e` of the input and checks that every record it read is accounted
-/// for; a panic inside the parser becomes an error for the input.
+/// for; a panic inside the parser becomes an error for the input. With `direct`, the
+/// format may put `pg_log` rows straight into those columns (numbered from the
+/// [`Prov`] given); how many it put there is returned with the batch.
 fn parse_checked(
     format: &dyn Format,
     bytes: &[u8],
     (s, e): (usize, usize),
     ctx: &ParseContext<'_>,
-) -> Result<Batch, String> {
+    direct: Option<(&mut PgDayColumns, Prov)>,
+) -> Result<(Batch, usize), String> {
+    let mut seen = Vec::new();
     let batch = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut b = Batch::default();
-        format.parse(bytes, ctx, &mut b);
+        match direct {
+            Some((columns, base)) => {
+                let sink = PgSink {
+                    columns,
+                    base,
+                    seen: &mut seen,
+                };
+                format.parse_into(bytes, ctx, &mut b, sink)
+            }
+            None => format.parse(bytes, ctx, &mut b),
+        }
         b
     }))
     .map_err(|panic| {
@@ -388,8 +429,8 @@ fn parse_checked(
             format.name()
         )
     })?;
-    reconcile(&batch, 0, format.name(), ctx.input)?;
-    Ok(batch)
+    reconcile(&batch, &seen, 0, format.name(), ctx.input)?;
+    Ok((batch, seen.len()))
 }
 
 /// Runs the format's whole-input step over the pieces' rows (numbered within the
@@ -410,7 +451,7 @@ fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> 
         )
     })?;
     for (piece, batch) in pieces.iter_mut().zip(batches) {
-        reconcile(&batch, piece.records_before, format.name(), ctx.input)?;
+        reconcile(&batch, &[], piece.records_before, format.name(), ctx.input)?;
         piece.rows = batch.counts();
         piece.content = Content::Rows(batch);
     }
@@ -418,23 +459,31 @@ fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> 
 }
 
 /// Every record a piece read (numbered `first + 1 ..= first + records`) must have
-/// produced a row or a quarantine entry.
-fn reconcile(batch: &Batch, first: u64, format: &str, input: &str) -> Result<(), String> {
+/// produced a row or a quarantine entry; `direct` are the record numbers of the rows
+/// put into columns directly.
+fn reconcile(
+    batch: &Batch,
+    direct: &[u64],
+    first: u64,
+    format: &str,
+    input: &str,
+) -> Result<(), String> {
     let mut seen = vec![false; batch.records as usize];
     let mut outside = false;
-    batch.for_each_record(|r| {
-        match r
-            .checked_sub(first + 1)
-            .and_then(|i| seen.get_mut(i as usize))
-        {
-            Some(s) => *s = true,
-            None => outside = true,
-        }
-    });
+    let mut mark = |r: u64| match r
+        .checked_sub(first + 1)
+        .and_then(|i| seen.get_mut(i as usize))
+    {
+        Some(s) => *s = true,
+        None => outside = true,
+    };
+    batch.for_each_record(&mut mark);
+    direct.iter().for_each(|&r| mark(r));
     if !outside && seen.iter().all(|&s| s) {
         return Ok(());
     }
-    let seen = batch.records_seen();
+    let mut seen = batch.records_seen();
+    seen.extend(direct.iter().copied());
     let missing: Vec<u64> = (first + 1..=first + batch.records)
         .filter(|r| !seen.contains(r))
         .take(5)
