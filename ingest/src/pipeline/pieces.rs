@@ -18,6 +18,7 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use polars::prelude::*;
+use polars_buffer::Buffer;
 use rayon::prelude::*;
 
 use crate::format::{Format, ParseContext};
@@ -208,12 +209,13 @@ fn shift(mut df: DataFrame, lines: u64, records: u64) -> PolarsResult<DataFrame>
 /// rows (for [`super::parse_bytes`]).
 pub(super) fn parse(
     format: &dyn Format,
-    data: &[u8],
+    data: &Buffer<u8>,
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
     base: (u64, u64),
 ) -> Result<Parsed, String> {
-    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, !format.finishes())?;
+    let columns = (!format.finishes()).then_some(data);
+    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, columns)?;
     if format.finishes() {
         finish(format, &mut pieces, ctx)?;
     }
@@ -239,7 +241,7 @@ pub(super) fn parse_rows(
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
 ) -> Result<Batch, String> {
-    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, false)?;
+    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, None)?;
     if format.finishes() {
         finish(format, &mut pieces, ctx)?;
     }
@@ -253,12 +255,14 @@ pub(super) fn parse_rows(
     Ok(Batch::join(batches))
 }
 
+/// Parses `data` in pieces; with `columns` (the buffer `data` is), pieces become columns
+/// whose text may point into it.
 fn parse_pieces(
     format: &dyn Format,
     data: &[u8],
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
-    columns: bool,
+    columns: Option<&Buffer<u8>>,
 ) -> Result<Vec<Piece>, String> {
     let mut cuts = if data.len() > chunk_bytes {
         format.split(data, chunk_bytes)
@@ -276,7 +280,10 @@ fn parse_pieces(
     }
     let mut pieces: Vec<Piece> = bounds
         .into_par_iter()
-        .map(|(s, e)| parse_piece(format, &data[s..e], (s, e), ctx, columns))
+        .map(|(s, e)| {
+            let columns = columns.map(|b| b.clone().sliced(s..e));
+            parse_piece(format, &data[s..e], (s, e), ctx, columns)
+        })
         .collect::<Result<_, String>>()?;
     let (mut lines, mut records) = (0, 0);
     for piece in &mut pieces {
@@ -295,17 +302,18 @@ fn parse_pieces(
 /// the rows to still be in the CPU's caches when they are copied into the columns.
 const SUB_PIECE_BYTES: usize = 256 << 10;
 
-/// Parses one piece. With `columns`, it is parsed in sub-pieces whose rows go into the
-/// piece's columns as soon as each is parsed; otherwise the piece keeps its rows.
+/// Parses one piece. With `columns` (the buffer `bytes` is), it is parsed in
+/// sub-pieces whose rows go into the piece's columns as soon as each is parsed;
+/// otherwise the piece keeps its rows.
 fn parse_piece(
     format: &dyn Format,
     bytes: &[u8],
     (s, e): (usize, usize),
     ctx: &ParseContext<'_>,
-    columns: bool,
+    columns: Option<Buffer<u8>>,
 ) -> Result<Piece, String> {
     let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-    if !columns {
+    let Some(buffer) = columns else {
         let (batch, _) = parse_checked(format, bytes, (s, e), ctx, None)?;
         return Ok(Piece {
             lines,
@@ -316,7 +324,7 @@ fn parse_piece(
             quarantine_sample: quarantine_sample(&batch, 0),
             content: Content::Rows(batch),
         });
-    }
+    };
     let mut cuts = if bytes.len() > SUB_PIECE_BYTES {
         format.split(bytes, SUB_PIECE_BYTES)
     } else {
@@ -328,6 +336,7 @@ fn parse_piece(
     let mut table_columns = BatchColumns::default();
     // Entries are 100–300 bytes; a day's columns start with room for the piece.
     table_columns.pg_log_direct.reserve(bytes.len() / 128);
+    table_columns.pg_log_direct.set_input(buffer);
     let (mut sub_lines, mut records) = (0, 0);
     let mut rows: Vec<(&'static str, usize)> = Vec::new();
     let mut sample = Vec::new();

@@ -16,9 +16,12 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
-use polars_arrow::array::{Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray};
+use polars_arrow::array::{
+    Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray, View,
+};
 use polars_arrow::bitmap::MutableBitmap;
 use polars_arrow::datatypes::IntegerType;
+use polars_buffer::Buffer;
 
 use super::{day_of, LakeRow, PgLogEntry, Prov};
 
@@ -139,12 +142,53 @@ fn expand(dict: &DictionaryArray<u32>) -> Box<dyn Array> {
     out.freeze().boxed()
 }
 
+/// A dictionary value as a hash-map key hashed cheaply: by its length and first and
+/// last 16 bytes (the values of a dictionary column are few; equality still compares
+/// them whole).
+#[derive(PartialEq, Eq)]
+#[repr(transparent)]
+struct Value(str);
+
+impl std::hash::Hash for Value {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let b = self.0.as_bytes();
+        state.write_usize(b.len());
+        state.write(&b[..b.len().min(16)]);
+        state.write(&b[b.len().saturating_sub(16)..]);
+    }
+}
+
+impl Value {
+    fn of(s: &str) -> &Value {
+        // SAFETY: `Value` is a transparent wrapper of `str`.
+        unsafe { &*(s as *const str as *const Value) }
+    }
+}
+
+/// An owned [`Value`].
+#[derive(PartialEq, Eq)]
+struct OwnedValue(Box<str>);
+
+impl std::hash::Hash for OwnedValue {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Value::of(&self.0).hash(state)
+    }
+}
+
+impl std::borrow::Borrow<Value> for OwnedValue {
+    fn borrow(&self) -> &Value {
+        Value::of(&self.0)
+    }
+}
+
 /// A string column built as a dictionary.
 struct DictColumn {
     keys: Vec<u32>,
     validity: MutableBitmap,
     nulls: usize,
-    index: PlHashMap<Box<str>, u32>,
+    index: PlHashMap<OwnedValue, u32>,
     /// The distinct values, by key.
     distinct: Vec<Box<str>>,
     /// The key of the last value pushed (rows often repeat their predecessor's).
@@ -171,13 +215,13 @@ impl DictColumn {
             Some(v) => {
                 let key = match self.last {
                     Some(k) if *self.distinct[k as usize] == *v => k,
-                    _ => match self.index.get(v) {
+                    _ => match self.index.get(Value::of(v)) {
                         Some(&k) => k,
                         None => {
                             let k = self.distinct.len() as u32;
                             self.values.push_value(v);
                             self.distinct.push(v.into());
-                            self.index.insert(v.into(), k);
+                            self.index.insert(OwnedValue(v.into()), k);
                             k
                         }
                     },
@@ -227,11 +271,109 @@ impl DictColumn {
     }
 }
 
+/// A string column whose values point into the input where they come from it.
+///
+/// Arrow's string views name a buffer and an offset: a value that is a slice of the
+/// piece of input being parsed (the [`PgDayColumns::set_input`] buffer, shared, not
+/// copied) is stored as a view into it, so the text of messages and statements is not
+/// copied into the columns; other values (lines joined, replaced invalid UTF-8) are
+/// copied into buffers of the column's own. Values of up to 12 bytes live in the view.
+struct ViewColumn {
+    views: Vec<View>,
+    validity: MutableBitmap,
+    nulls: usize,
+    bytes: usize,
+    /// Full buffers of copied values (buffers 1 …), and the one being filled.
+    copied: Vec<Buffer<u8>>,
+    filling: Vec<u8>,
+}
+
+impl ViewColumn {
+    fn with_capacity(n: usize) -> Self {
+        ViewColumn {
+            views: Vec::with_capacity(n),
+            validity: MutableBitmap::with_capacity(n),
+            nulls: 0,
+            bytes: 0,
+            copied: Vec::new(),
+            filling: Vec::new(),
+        }
+    }
+
+    #[inline]
+    fn push(&mut self, value: Option<&str>, input: &[u8]) {
+        let Some(v) = value else {
+            self.views.push(View::default());
+            self.validity.push(false);
+            self.nulls += 1;
+            return;
+        };
+        let b = v.as_bytes();
+        self.bytes += b.len();
+        let view = if b.len() <= View::MAX_INLINE_SIZE as usize {
+            View::new_inline(b)
+        } else {
+            let (start, base) = (b.as_ptr() as usize, input.as_ptr() as usize);
+            if start >= base && start - base + b.len() <= input.len() {
+                View::new_from_bytes(b, 0, (start - base) as u32)
+            } else {
+                if self.filling.len() + b.len() > u32::MAX as usize {
+                    self.copied.push(std::mem::take(&mut self.filling).into());
+                }
+                let view = View::new_from_bytes(
+                    b,
+                    1 + self.copied.len() as u32,
+                    self.filling.len() as u32,
+                );
+                self.filling.extend_from_slice(b);
+                view
+            }
+        };
+        self.views.push(view);
+        self.validity.push(true);
+    }
+
+    /// The column, rows in `order` (push order when `None`); `input` is the buffer
+    /// the views of buffer 0 point into.
+    fn finish(self, input: &Buffer<u8>, order: Option<&[IdxSize]>) -> Box<dyn Array> {
+        let (views, validity) = match order {
+            None => (self.views, self.validity),
+            Some(order) => {
+                let views = order.iter().map(|&i| self.views[i as usize]).collect();
+                let mut validity = MutableBitmap::with_capacity(order.len());
+                for &i in order {
+                    validity.push(self.validity.get(i as usize));
+                }
+                (views, validity)
+            }
+        };
+        let validity = (self.nulls > 0).then(|| validity.freeze());
+        let mut buffers = Vec::with_capacity(self.copied.len() + 2);
+        buffers.push(input.clone());
+        buffers.extend(self.copied);
+        buffers.push(self.filling.into());
+        let buffer_len = buffers.iter().map(|b| b.len()).sum();
+        // SAFETY: every view was made from a `&str` that is, at its offset, in the
+        // buffer it names (the input slice checked by address, or a copy).
+        unsafe {
+            Utf8ViewArray::new_unchecked(
+                ArrowDataType::Utf8View,
+                views.into(),
+                buffers.into(),
+                validity,
+                Some(self.bytes),
+                buffer_len,
+            )
+        }
+        .boxed()
+    }
+}
+
 /// `pg_log`'s columns of one day of one piece, in push order.
 struct PgColumns {
     ts: Vec<i64>,
     pid: PrimitiveChunkedBuilder<Int64Type>,
-    session_id: StringChunkedBuilder,
+    session_id: ViewColumn,
     line_num: PrimitiveChunkedBuilder<Int64Type>,
     user_name: DictColumn,
     database_name: DictColumn,
@@ -241,12 +383,12 @@ struct PgColumns {
     backend_type: DictColumn,
     severity: DictColumn,
     sqlstate: DictColumn,
-    message: StringChunkedBuilder,
-    detail: StringChunkedBuilder,
-    hint: StringChunkedBuilder,
-    context: StringChunkedBuilder,
-    statement: StringChunkedBuilder,
-    internal_query: StringChunkedBuilder,
+    message: ViewColumn,
+    detail: ViewColumn,
+    hint: ViewColumn,
+    context: ViewColumn,
+    statement: ViewColumn,
+    internal_query: ViewColumn,
     query_id: PrimitiveChunkedBuilder<Int64Type>,
     duration_ms: PrimitiveChunkedBuilder<Float64Type>,
     duration_phase: DictColumn,
@@ -263,15 +405,8 @@ struct PgColumns {
 const PLAIN: &[&str] = &[
     "ts",
     "pid",
-    "session_id",
     "line_num",
     "client_port",
-    "message",
-    "detail",
-    "hint",
-    "context",
-    "statement",
-    "internal_query",
     "query_id",
     "duration_ms",
 ];
@@ -279,12 +414,12 @@ const PLAIN: &[&str] = &[
 impl PgColumns {
     fn with_capacity(n: usize) -> Self {
         let i64s = |name: &str| PrimitiveChunkedBuilder::<Int64Type>::new(name.into(), n);
-        let strs = |name: &str| StringChunkedBuilder::new(name.into(), n);
+        let views = || ViewColumn::with_capacity(n);
         let dict = || DictColumn::with_capacity(n);
         PgColumns {
             ts: Vec::with_capacity(n),
             pid: i64s("pid"),
-            session_id: strs("session_id"),
+            session_id: views(),
             line_num: i64s("line_num"),
             user_name: dict(),
             database_name: dict(),
@@ -294,12 +429,12 @@ impl PgColumns {
             backend_type: dict(),
             severity: dict(),
             sqlstate: dict(),
-            message: strs("message"),
-            detail: strs("detail"),
-            hint: strs("hint"),
-            context: strs("context"),
-            statement: strs("statement"),
-            internal_query: strs("internal_query"),
+            message: views(),
+            detail: views(),
+            hint: views(),
+            context: views(),
+            statement: views(),
+            internal_query: views(),
             query_id: i64s("query_id"),
             duration_ms: PrimitiveChunkedBuilder::<Float64Type>::new("duration_ms".into(), n),
             duration_phase: dict(),
@@ -314,10 +449,10 @@ impl PgColumns {
     }
 
     #[inline]
-    fn push(&mut self, v: &PgValues<'_>) {
+    fn push(&mut self, v: &PgValues<'_>, input: &[u8]) {
         self.ts.push(v.ts);
         self.pid.append_option(v.pid);
-        self.session_id.append_option(v.session_id);
+        self.session_id.push(v.session_id, input);
         self.line_num.append_option(v.line_num);
         self.user_name.push(v.user_name);
         self.database_name.push(v.database_name);
@@ -327,12 +462,12 @@ impl PgColumns {
         self.backend_type.push(v.backend_type);
         self.severity.push(v.severity);
         self.sqlstate.push(v.sqlstate);
-        self.message.append_option(v.message);
-        self.detail.append_option(v.detail);
-        self.hint.append_option(v.hint);
-        self.context.append_option(v.context);
-        self.statement.append_option(v.statement);
-        self.internal_query.append_option(v.internal_query);
+        self.message.push(v.message, input);
+        self.detail.push(v.detail, input);
+        self.hint.push(v.hint, input);
+        self.context.push(v.context, input);
+        self.statement.push(v.statement, input);
+        self.internal_query.push(v.internal_query, input);
         self.query_id.append_option(v.query_id);
         self.duration_ms.append_option(v.duration_ms);
         self.duration_phase.push(v.duration_phase);
@@ -346,7 +481,12 @@ impl PgColumns {
     }
 
     /// The frame of the rows, in `order` (push order when `None`).
-    fn finish(self, input: &str, order: Option<Vec<IdxSize>>) -> PolarsResult<ArrowFrame> {
+    fn finish(
+        self,
+        input: &str,
+        text: &Buffer<u8>,
+        order: Option<Vec<IdxSize>>,
+    ) -> PolarsResult<ArrowFrame> {
         let n = self.ts.len();
         let table = <PgLogEntry as LakeRow>::TABLE;
         let schema = table.schema();
@@ -355,15 +495,8 @@ impl PgColumns {
             vec![
                 Column::new("ts".into(), self.ts).cast(&super::Kind::Ts.dtype())?,
                 self.pid.finish().into_column(),
-                self.session_id.finish().into_column(),
                 self.line_num.finish().into_column(),
                 self.client_port.finish().into_column(),
-                self.message.finish().into_column(),
-                self.detail.finish().into_column(),
-                self.hint.finish().into_column(),
-                self.context.finish().into_column(),
-                self.statement.finish().into_column(),
-                self.internal_query.finish().into_column(),
                 self.query_id.finish().into_column(),
                 self.duration_ms.finish().into_column(),
             ],
@@ -385,7 +518,9 @@ impl PgColumns {
         let compat = CompatLevel::newest();
         let mut plain_arrays = plain.rechunk_to_arrow(compat).into_iter();
         let order = order.as_deref();
-        let mut dicts = vec![
+        // The other columns, in schema order.
+        let mut others = vec![
+            ("session_id", self.session_id.finish(text, order)),
             ("user_name", self.user_name.finish(order)),
             ("database_name", self.database_name.finish(order)),
             ("application_name", self.application_name.finish(order)),
@@ -393,6 +528,12 @@ impl PgColumns {
             ("backend_type", self.backend_type.finish(order)),
             ("severity", self.severity.finish(order)),
             ("sqlstate", self.sqlstate.finish(order)),
+            ("message", self.message.finish(text, order)),
+            ("detail", self.detail.finish(text, order)),
+            ("hint", self.hint.finish(text, order)),
+            ("context", self.context.finish(text, order)),
+            ("statement", self.statement.finish(text, order)),
+            ("internal_query", self.internal_query.finish(text, order)),
             ("duration_phase", self.duration_phase.finish(order)),
             ("normalized_query", self.normalized_query.finish(order)),
             ("fingerprint", self.fingerprint.finish(order)),
@@ -417,7 +558,7 @@ impl PgColumns {
             } else if name == "input" {
                 input_column.take()
             } else {
-                dicts
+                others
                     .next()
                     .filter(|(n, _)| *n == name.as_str())
                     .map(|(_, a)| a)
@@ -444,6 +585,8 @@ pub struct PgDayColumns {
     days: BTreeMap<i64, Day>,
     /// Rows expected per day from now on (capacity of a new day's columns).
     hint: usize,
+    /// The input the rows' text may point into (see [`ViewColumn`]).
+    text: Buffer<u8>,
 }
 
 struct Day {
@@ -457,6 +600,14 @@ impl PgDayColumns {
     /// Sets the capacity of the days created from now on.
     pub fn reserve(&mut self, rows: usize) {
         self.hint = self.hint.max(rows);
+    }
+
+    /// Sets the input that the text of the rows pushed from now on may be slices of:
+    /// those values are not copied. Call it before pushing any row.
+    pub fn set_input(&mut self, text: Buffer<u8>) {
+        if self.days.is_empty() && text.len() <= u32::MAX as usize {
+            self.text = text;
+        }
     }
 
     /// Appends one row.
@@ -476,7 +627,7 @@ impl PgDayColumns {
             day.in_order = false;
         }
         day.keys.push(key);
-        day.columns.push(v);
+        day.columns.push(v, &self.text);
     }
 
     /// Appends owned rows (numbered like every earlier row) in their order.
@@ -493,6 +644,7 @@ impl PgDayColumns {
 
     /// One frame per day, rows sorted by time (then line and record).
     pub fn into_frames(self, input: &str) -> PolarsResult<Vec<(chrono::NaiveDate, ArrowFrame)>> {
+        let text = self.text;
         self.days
             .into_iter()
             .map(|(day, d)| {
@@ -501,7 +653,10 @@ impl PgDayColumns {
                     order.sort_by_key(|&i| d.keys[i as usize]);
                     order
                 });
-                Ok((day_of(day * DAY_MICROS), d.columns.finish(input, order)?))
+                Ok((
+                    day_of(day * DAY_MICROS),
+                    d.columns.finish(input, &text, order)?,
+                ))
             })
             .collect()
     }
