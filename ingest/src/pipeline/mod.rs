@@ -292,6 +292,7 @@ fn one_input(
     };
     phase("parsed");
     let records = parsed.records();
+    let body_lines = parsed.lines();
     let mut rows = parsed.rows();
     let quarantined = rows.remove("quarantine").unwrap_or(0);
     rows.retain(|_, n| *n > 0);
@@ -317,7 +318,7 @@ fn one_input(
         return (named(failed(why, Some(format.name()))), None);
     }
     phase("staged");
-    let lines = base_lines + memchr::memchr_iter(b'\n', &body).count() as u64;
+    let lines = base_lines + body_lines;
     let entry = InputEntry {
         input: input.name.clone(),
         content_hash,

@@ -120,6 +120,11 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// Newlines in the input parsed.
+    pub fn lines(&self) -> u64 {
+        self.pieces.iter().map(|p| p.lines).sum()
+    }
+
     /// Records read.
     pub fn records(&self) -> u64 {
         self.pieces.iter().map(|p| p.records).sum()
@@ -312,8 +317,8 @@ fn parse_piece(
     ctx: &ParseContext<'_>,
     columns: Option<Buffer<u8>>,
 ) -> Result<Piece, String> {
-    let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
     let Some(buffer) = columns else {
+        let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
         let (batch, _) = parse_checked(format, bytes, (s, e), ctx, None)?;
         return Ok(Piece {
             lines,
@@ -377,7 +382,7 @@ fn parse_piece(
             .collect()
     });
     Ok(Piece {
-        lines,
+        lines: sub_lines,
         records,
         lines_before: 0,
         records_before: 0,

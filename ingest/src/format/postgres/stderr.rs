@@ -73,6 +73,9 @@ pub struct Assembler<'c, 's, 'a> {
     anchored: bool,
     current: Option<Pending<'a>>,
     sink: Option<PgSink<'s>>,
+    /// The whole input when it is valid UTF-8: lines are then cut from it as text
+    /// without validating each again.
+    whole: Option<&'a str>,
 }
 
 impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
@@ -91,6 +94,33 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             anchored,
             current: None,
             sink,
+            whole: None,
+        }
+    }
+
+    /// Declares `data`, of which every line fed is a slice: when it is valid UTF-8,
+    /// lines need no validation of their own.
+    pub fn with_input(mut self, data: &'a [u8]) -> Self {
+        self.whole = std::str::from_utf8(data).ok();
+        self
+    }
+
+    /// `bytes` as text, when they are a slice of the valid UTF-8 input (at character
+    /// boundaries).
+    #[inline]
+    fn str_of(&self, bytes: &'a [u8]) -> Option<&'a str> {
+        let whole = self.whole?;
+        let offset = (bytes.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+        whole.get(offset..offset.checked_add(bytes.len())?)
+    }
+
+    /// `bytes` as text, borrowed when they are UTF-8 (invalid UTF-8, from a server with
+    /// a Latin-1 `lc_messages`, is replaced).
+    #[inline]
+    fn text_of(&self, bytes: &'a [u8]) -> Cow<'a, str> {
+        match self.str_of(bytes) {
+            Some(s) => Cow::Borrowed(s),
+            None => text_of(bytes),
         }
     }
 
@@ -107,13 +137,16 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
         let Some((start, severity, msg_start)) = find_severity(text) else {
             return self.unmatched(&line, out);
         };
-        let Ok(prefix_text) = std::str::from_utf8(&text[..start]) else {
+        let Some(prefix_text) = self
+            .str_of(&text[..start])
+            .or_else(|| std::str::from_utf8(&text[..start]).ok())
+        else {
             return self.unmatched(&line, out);
         };
         let Some(values) = self.match_prefix(prefix_text) else {
             return self.unmatched(&line, out);
         };
-        let message = text_of(&text[msg_start..]);
+        let message = self.text_of(&text[msg_start..]);
         let pid = values.pid.and_then(|p| p.parse().ok()).or(line.header_pid);
         if is_attachment(severity) {
             if let Some(cur) = &mut self.current {
@@ -343,7 +376,7 @@ pub fn parse_into(
     out: &mut Batch,
     sink: Option<PgSink<'_>>,
 ) {
-    let mut asm = Assembler::new(ctx, clock, explicit, true, sink);
+    let mut asm = Assembler::new(ctx, clock, explicit, true, sink).with_input(data);
     for (line_no, text) in lines(data) {
         asm.feed(
             Line {
