@@ -57,6 +57,12 @@ pub struct PgValues<'a> {
     pub auth_user: Option<&'a str>,
     pub auth_reason: Option<&'a str>,
     pub event_kind: Option<&'a str>,
+    /// `duration_phase` and `event_kind` are static strings (their addresses identify
+    /// them).
+    pub static_kinds: bool,
+    /// The shared value `normalized_query` and `fingerprint` come from, if any (its
+    /// address identifies them).
+    pub normalized: Option<&'a crate::format::postgres::normalize::Normalized>,
 }
 
 impl<'a> From<&'a PgLogEntry> for PgValues<'a> {
@@ -89,6 +95,8 @@ impl<'a> From<&'a PgLogEntry> for PgValues<'a> {
             auth_user: r.auth_user.as_deref(),
             auth_reason: r.auth_reason.as_deref(),
             event_kind: r.event_kind.as_deref(),
+            static_kinds: false,
+            normalized: None,
         }
     }
 }
@@ -193,6 +201,8 @@ struct DictColumn {
     distinct: Vec<Box<str>>,
     /// The key of the last value pushed (rows often repeat their predecessor's).
     last: Option<u32>,
+    /// (address, length, key) of the first values pushed by [`DictColumn::push_stable`].
+    stable: Vec<(usize, usize, u32)>,
     values: MutableBinaryViewArray<str>,
 }
 
@@ -205,8 +215,38 @@ impl DictColumn {
             index: PlHashMap::default(),
             distinct: Vec::new(),
             last: None,
+            stable: Vec::new(),
             values: MutableBinaryViewArray::new(),
         }
+    }
+
+    /// Values remembered by address at most.
+    const STABLE: usize = 16;
+
+    /// [`DictColumn::push`] of a value whose address and contents stay as they are as
+    /// long as the column lives (a static string, or one the caller keeps alive), so
+    /// that its address identifies it. True when the value's address was remembered
+    /// now (the caller must then keep it alive).
+    #[inline]
+    fn push_stable(&mut self, value: Option<&str>) -> bool {
+        let Some(v) = value else {
+            self.push(None);
+            return false;
+        };
+        let id = (v.as_ptr() as usize, v.len());
+        if let Some(&(_, _, k)) = self.stable.iter().find(|(a, l, _)| (*a, *l) == id) {
+            self.keys.push(k);
+            self.validity.push(true);
+            self.last = Some(k);
+            return false;
+        }
+        self.push(Some(v));
+        if self.stable.len() < Self::STABLE {
+            self.stable
+                .push((id.0, id.1, self.last.unwrap_or_default()));
+            return true;
+        }
+        false
     }
 
     #[inline]
@@ -397,6 +437,9 @@ struct PgColumns {
     auth_user: DictColumn,
     auth_reason: DictColumn,
     event_kind: DictColumn,
+    /// The shared normalizations whose addresses `normalized_query` and `fingerprint`
+    /// remember (kept alive so that no other value takes their address).
+    alive: Vec<crate::format::postgres::normalize::Normalized>,
     lines: Vec<i64>,
     records: Vec<i64>,
 }
@@ -443,6 +486,7 @@ impl PgColumns {
             auth_user: dict(),
             auth_reason: dict(),
             event_kind: dict(),
+            alive: Vec::new(),
             lines: Vec::with_capacity(n),
             records: Vec::with_capacity(n),
         }
@@ -470,12 +514,27 @@ impl PgColumns {
         self.internal_query.push(v.internal_query, input);
         self.query_id.append_option(v.query_id);
         self.duration_ms.append_option(v.duration_ms);
-        self.duration_phase.push(v.duration_phase);
-        self.normalized_query.push(v.normalized_query);
-        self.fingerprint.push(v.fingerprint);
+        match v.normalized {
+            Some(n) => {
+                if self.normalized_query.push_stable(Some(&n.0)) {
+                    self.alive.push(n.clone());
+                }
+                self.fingerprint.push_stable(Some(&n.1));
+            }
+            None => {
+                self.normalized_query.push(v.normalized_query);
+                self.fingerprint.push(v.fingerprint);
+            }
+        }
         self.auth_user.push(v.auth_user);
         self.auth_reason.push(v.auth_reason);
-        self.event_kind.push(v.event_kind);
+        if v.static_kinds {
+            self.duration_phase.push_stable(v.duration_phase);
+            self.event_kind.push_stable(v.event_kind);
+        } else {
+            self.duration_phase.push(v.duration_phase);
+            self.event_kind.push(v.event_kind);
+        }
         self.lines.push(v.src.line as i64);
         self.records.push(v.src.record as i64);
     }

@@ -476,6 +476,8 @@ impl RowRef<'_> {
             auth_user: self.auth_user.as_deref(),
             auth_reason: self.auth_reason.as_deref(),
             event_kind: Some(self.event_kind),
+            static_kinds: true,
+            normalized: self.normalized.as_ref(),
         }
     }
 }
