@@ -117,15 +117,15 @@ pub type Normalized = std::rc::Rc<(String, String)>;
 
 /// [`normalize_remembered`] without copying the remembered strings.
 pub fn normalize_shared(query: &str) -> Option<Normalized> {
+    use polars::prelude::PlHashMap as HashMap;
     use std::cell::RefCell;
-    use std::collections::HashMap;
     use std::rc::Rc;
     const LIMIT: usize = 4096;
     /// A key buffer, and results by key: `S` + the shape, or `T` + the text.
     type Remembered = (Vec<u8>, HashMap<Vec<u8>, Option<Normalized>>);
     thread_local! {
         static REMEMBERED: RefCell<Remembered> = RefCell::new(Default::default());
-        static FINGERPRINTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+        static FINGERPRINTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::default());
     }
     let remembered = REMEMBERED.with_borrow_mut(|(key, seen)| {
         key.clear();
