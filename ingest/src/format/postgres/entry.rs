@@ -1,10 +1,12 @@
 //! One log entry as every flavour reads it, and the columns derived from it.
 //!
-//! The flavour parsers (stderr, syslog, csvlog, jsonlog) only fill a [`RawEntry`] with
-//! what the server wrote; [`RawEntry::into_row`] derives the rest — `duration_ms` and
-//! the statement of `duration:` entries (simple, extended-protocol and auto_explain
-//! forms), `normalized_query`/`fingerprint`, `event_kind` and the failed-login user —
-//! so the flavours cannot drift apart.
+//! The flavour parsers only gather what the server wrote — csvlog and jsonlog into a
+//! [`RawEntry`], stderr and syslog into an [`EntryRef`] borrowing the input's text —
+//! and [`EntryRef::row`] derives the rest — `duration_ms` and the statement of
+//! `duration:` entries (simple, extended-protocol and auto_explain forms),
+//! `normalized_query`/`fingerprint`, `event_kind` and the failed-login user — so the
+//! flavours cannot drift apart. Its [`RowRef`] becomes a [`PgLogEntry`] or goes into
+//! the columns directly ([`RowRef::values`]).
 
 use super::classify::classify;
 use std::borrow::Cow;

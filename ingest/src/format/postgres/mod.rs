@@ -3,9 +3,11 @@
 //! One format, four flavours, told apart by the first lines of each piece
 //! ([`Flavour::detect`]): a JSON object (jsonlog), a timestamp followed by a comma
 //! (csvlog), a syslog header with an `ident[pid]:` tag (syslog), anything else stderr.
-//! Each flavour module only reads what the server wrote into an [`entry::RawEntry`];
-//! derived columns are computed once in [`entry`], [`classify`] and [`normalize`], so
-//! the same server logging to stderr, csvlog and jsonlog yields the same rows.
+//! Each flavour module only reads what the server wrote (an [`entry::RawEntry`], or for
+//! stderr and syslog an [`entry::EntryRef`] borrowing the input, whose rows
+//! [`Format::parse_into`] puts straight into `pg_log`'s columns); derived columns are
+//! computed once in [`entry`], [`classify`] and [`normalize`], so the same server
+//! logging to stderr, csvlog and jsonlog yields the same rows.
 //!
 //! Files:
 //! - [`prefix`]: `log_line_prefix` compiling, matching and inference;
