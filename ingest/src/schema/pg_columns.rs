@@ -673,7 +673,13 @@ impl PgDayColumns {
     #[inline]
     pub fn push(&mut self, v: &PgValues<'_>) {
         let key = (v.ts, v.src);
-        let hint = self.hint;
+        // The first day gets the room of the whole piece; further days (a piece across
+        // midnight, or a sparse log over many days) start small and grow.
+        let hint = if self.days.is_empty() {
+            self.hint
+        } else {
+            self.hint.min(1024)
+        };
         let day = self
             .days
             .entry(v.ts.div_euclid(DAY_MICROS))
