@@ -67,3 +67,60 @@ print(len(df), str(df['ts'].dtype), int(df['duration_ms'].notna().sum()), sorted
         "{pandas}"
     );
 }
+
+/// `pg_log`, whose low-cardinality columns are written as dictionary pages built by
+/// runlens (see ingest/src/schema/pg_columns.rs), reads as plain text in DuckDB and
+/// pandas, with the same values in both.
+#[test]
+fn duckdb_and_pandas_read_pg_log() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = dir.path().join("lake");
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples/postgres");
+    let status = Command::cargo_bin("runlens")
+        .unwrap()
+        .env_remove("RUNLENS_CONFIG")
+        .args(["ingest", "--quiet", "--lake", lake.to_str().unwrap()])
+        .arg(samples.join("captured/stderr.log"))
+        .arg(samples.join("light.postgres.log.bz2"))
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let lake = lake.display();
+    let duck = python(&format!(
+        r#"
+import duckdb
+con = duckdb.connect()
+con.execute("CREATE VIEW pg AS SELECT * FROM read_parquet('{lake}/pg_log/**/*.parquet', hive_partitioning = true)")
+print(con.execute("SELECT typeof(any_value(severity)), typeof(any_value(event_kind)), typeof(any_value(normalized_query)), typeof(any_value(fingerprint)), typeof(any_value(user_name)) FROM pg").fetchone())
+for r in con.execute("""
+    SELECT event_kind, severity, count(*), count(user_name), count(DISTINCT normalized_query), count(DISTINCT fingerprint), count(duration_phase)
+    FROM pg GROUP BY ALL ORDER BY ALL
+""").fetchall():
+    print(*r)
+"#
+    ));
+    let pandas = python(&format!(
+        r#"
+import pandas as pd
+df = pd.read_parquet('{lake}/pg_log')
+print(*(str(df[c].dtype) == str(df['message'].dtype) != 'category' for c in ['severity', 'event_kind', 'normalized_query', 'fingerprint', 'user_name']))
+g = df.groupby(['event_kind', 'severity'])
+out = g.agg(n=('ts', 'size'), users=('user_name', 'count'), queries=('normalized_query', 'nunique'), fps=('fingerprint', 'nunique'), phases=('duration_phase', 'count'))
+for (kind, sev), r in out.sort_index().iterrows():
+    print(kind, sev, r['n'], r['users'], r['queries'], r['fps'], r['phases'])
+"#
+    ));
+    let (duck_types, duck_rows) = duck.split_once('\n').unwrap();
+    let (pandas_types, pandas_rows) = pandas.split_once('\n').unwrap();
+    assert_eq!(
+        duck_types, "('VARCHAR', 'VARCHAR', 'VARCHAR', 'VARCHAR', 'VARCHAR')",
+        "{duck}"
+    );
+    assert_eq!(
+        pandas_types, "True True True True True",
+        "text like the message column: {pandas}"
+    );
+    assert_eq!(duck_rows, pandas_rows);
+    assert!(duck_rows.contains("slow_statement LOG"), "{duck}");
+    assert!(duck_rows.lines().count() >= 5, "{duck}");
+}

@@ -14,9 +14,18 @@
 use polars::prelude::*;
 
 mod by_day;
+mod pg_columns;
 
 use by_day::frames_by_day;
 pub use by_day::DayColumns;
+pub use pg_columns::{ArrowFrame, PgDayColumns, PgSink, PgValues};
+
+/// A table's rows of one day as columns: a DataFrame, or Arrow arrays some of which are
+/// dictionaries (`pg_log`, see [`PgDayColumns`]).
+pub enum Frame {
+    Df(DataFrame),
+    Arrow(ArrowFrame),
+}
 
 /// Column types a lake table may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -310,27 +319,33 @@ macro_rules! lake_tables {
         }
 
         /// The rows of many batches of one piece as columns, per table and UTC day, built
-        /// as each batch is parsed (see [`DayColumns`]).
+        /// as each batch is parsed (see [`DayColumns`]); `pg_log`'s rows go to
+        /// [`PgDayColumns`], which parsers may also fill directly.
         #[derive(Default)]
         pub struct BatchColumns {
             $( $table: DayColumns<$row>, )*
+            pub pg_log_direct: PgDayColumns,
         }
 
         impl BatchColumns {
             /// Moves the rows of `batch` into the columns.
-            pub fn append(&mut self, batch: Batch) {
+            pub fn append(&mut self, mut batch: Batch) {
+                self.pg_log_direct.append(std::mem::take(&mut batch.pg_log));
                 $( self.$table.append(batch.$table); )*
             }
 
-            /// One DataFrame per table and UTC day, rows in time order; `input` fills
-            /// the `input` column.
-            pub fn into_frames(self, input: &str) -> PolarsResult<Vec<(&'static TableDef, chrono::NaiveDate, DataFrame)>> {
+            /// One frame per table and UTC day, rows in time order; `input` fills the
+            /// `input` column.
+            pub fn into_frames(self, input: &str) -> PolarsResult<Vec<(&'static TableDef, chrono::NaiveDate, Frame)>> {
                 let mut frames = Vec::new();
                 $(
                     for (day, df) in self.$table.into_frames(input)? {
-                        frames.push((<$row as LakeRow>::TABLE, day, df));
+                        frames.push((<$row as LakeRow>::TABLE, day, Frame::Df(df)));
                     }
                 )*
+                for (day, frame) in self.pg_log_direct.into_frames(input)? {
+                    frames.push((<PgLogEntry as LakeRow>::TABLE, day, Frame::Arrow(frame)));
+                }
                 Ok(frames)
             }
         }

@@ -75,6 +75,19 @@ pub trait Format: Send + Sync {
     }
     /// Parses one piece into `out`.
     fn parse(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch);
+    /// Parses one piece like [`Format::parse`], except that a format may put its
+    /// `pg_log` rows straight into `sink`'s columns instead of `out.pg_log` (the same
+    /// rows, numbered the same, without a row struct per entry).
+    fn parse_into(
+        &self,
+        data: &[u8],
+        ctx: &ParseContext<'_>,
+        out: &mut Batch,
+        sink: crate::schema::PgSink<'_>,
+    ) {
+        let _ = sink;
+        self.parse(data, ctx, out)
+    }
     /// Whether [`Format::finish`] does anything. Pieces of formats that don't are
     /// turned into columns as soon as they are parsed, without waiting for the rest.
     fn finishes(&self) -> bool {

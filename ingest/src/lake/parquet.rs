@@ -55,17 +55,29 @@ impl EncodedRowGroup {
 /// Encodes and compresses `df` as one row group (its columns are rechunked first).
 pub fn encode(df: &DataFrame) -> PolarsResult<EncodedRowGroup> {
     let compat = CompatLevel::newest();
-    let arrow_schema: ArrowSchema = df
+    let fields: Vec<ArrowField> = df
         .schema()
         .iter_fields()
         .map(|f| f.to_arrow(compat))
         .collect();
+    encode_arrays(&fields, &df.rechunk_to_arrow(compat), df.height())
+}
+
+/// Encodes and compresses `arrays` (`rows` each) as one row group of columns `fields`.
+/// An array may be a dictionary of its field's type: its dictionary becomes the
+/// column's dictionary page (polars' writer dictionary-encodes the low-cardinality
+/// columns it is given by making such an array first).
+pub fn encode_arrays(
+    fields: &[ArrowField],
+    arrays: &[ArrayRef],
+    rows: usize,
+) -> PolarsResult<EncodedRowGroup> {
+    let arrow_schema: ArrowSchema = fields.iter().cloned().collect();
     let parquet_schema = to_parquet_schema(&arrow_schema)?;
     let encodings = get_encodings(&arrow_schema);
     let options = options();
-    let mut columns = Vec::with_capacity(df.width());
-    for ((array, type_), encoding) in df
-        .rechunk_to_arrow(compat)
+    let mut columns = Vec::with_capacity(fields.len());
+    for ((array, type_), encoding) in arrays
         .iter()
         .zip(parquet_schema.fields())
         .zip(encodings.iter())
@@ -78,7 +90,7 @@ pub fn encode(df: &DataFrame) -> PolarsResult<EncodedRowGroup> {
         }
     }
     Ok(EncodedRowGroup {
-        rows: df.height() as u64,
+        rows: rows as u64,
         columns,
     })
 }

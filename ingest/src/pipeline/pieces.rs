@@ -18,12 +18,13 @@ use std::collections::BTreeMap;
 use std::panic::AssertUnwindSafe;
 
 use polars::prelude::*;
+use polars_buffer::Buffer;
 use rayon::prelude::*;
 
 use crate::format::{Format, ParseContext};
 use crate::lake::parquet::{self, EncodedRowGroup};
 use crate::lake::Transaction;
-use crate::schema::{Batch, BatchColumns, TableDef};
+use crate::schema::{Batch, BatchColumns, Frame, PgDayColumns, PgSink, Prov, TableDef};
 
 enum Content {
     /// Row structs, numbered within the whole input (formats that finish).
@@ -49,7 +50,22 @@ struct PartlyEncoded {
 const NUMBERS: [&str; 2] = ["input_line", "input_record"];
 
 impl PartlyEncoded {
-    fn new(table: &'static TableDef, day: chrono::NaiveDate, df: DataFrame) -> PolarsResult<Self> {
+    fn new(table: &'static TableDef, day: chrono::NaiveDate, frame: Frame) -> PolarsResult<Self> {
+        let df = match frame {
+            Frame::Df(df) => df,
+            Frame::Arrow(f) => {
+                if f.numbers.get_column_names() != NUMBERS {
+                    polars_bail!(SchemaMismatch: "table {} does not end with {NUMBERS:?}", table.name);
+                }
+                return Ok(PartlyEncoded {
+                    table,
+                    day,
+                    head: parquet::encode_arrays(&f.fields, &f.head, f.numbers.height())?,
+                    schema: f.schema,
+                    numbers: f.numbers,
+                });
+            }
+        };
         let schema = df.schema().as_ref().clone();
         let names: Vec<&str> = schema.iter_names().map(|n| n.as_str()).collect();
         if !names.ends_with(&NUMBERS) {
@@ -104,6 +120,11 @@ pub struct Parsed {
 }
 
 impl Parsed {
+    /// Newlines in the input parsed.
+    pub fn lines(&self) -> u64 {
+        self.pieces.iter().map(|p| p.lines).sum()
+    }
+
     /// Records read.
     pub fn records(&self) -> u64 {
         self.pieces.iter().map(|p| p.records).sum()
@@ -193,12 +214,13 @@ fn shift(mut df: DataFrame, lines: u64, records: u64) -> PolarsResult<DataFrame>
 /// rows (for [`super::parse_bytes`]).
 pub(super) fn parse(
     format: &dyn Format,
-    data: &[u8],
+    data: &Buffer<u8>,
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
     base: (u64, u64),
 ) -> Result<Parsed, String> {
-    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, !format.finishes())?;
+    let columns = (!format.finishes()).then_some(data);
+    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, columns)?;
     if format.finishes() {
         finish(format, &mut pieces, ctx)?;
     }
@@ -224,7 +246,7 @@ pub(super) fn parse_rows(
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
 ) -> Result<Batch, String> {
-    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, false)?;
+    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, None)?;
     if format.finishes() {
         finish(format, &mut pieces, ctx)?;
     }
@@ -238,12 +260,14 @@ pub(super) fn parse_rows(
     Ok(Batch::join(batches))
 }
 
+/// Parses `data` in pieces; with `columns` (the buffer `data` is), pieces become columns
+/// whose text may point into it.
 fn parse_pieces(
     format: &dyn Format,
     data: &[u8],
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
-    columns: bool,
+    columns: Option<&Buffer<u8>>,
 ) -> Result<Vec<Piece>, String> {
     let mut cuts = if data.len() > chunk_bytes {
         format.split(data, chunk_bytes)
@@ -261,7 +285,10 @@ fn parse_pieces(
     }
     let mut pieces: Vec<Piece> = bounds
         .into_par_iter()
-        .map(|(s, e)| parse_piece(format, &data[s..e], (s, e), ctx, columns))
+        .map(|(s, e)| {
+            let columns = columns.map(|b| b.clone().sliced(s..e));
+            parse_piece(format, &data[s..e], (s, e), ctx, columns)
+        })
         .collect::<Result<_, String>>()?;
     let (mut lines, mut records) = (0, 0);
     for piece in &mut pieces {
@@ -280,18 +307,19 @@ fn parse_pieces(
 /// the rows to still be in the CPU's caches when they are copied into the columns.
 const SUB_PIECE_BYTES: usize = 256 << 10;
 
-/// Parses one piece. With `columns`, it is parsed in sub-pieces whose rows go into the
-/// piece's columns as soon as each is parsed; otherwise the piece keeps its rows.
+/// Parses one piece. With `columns` (the buffer `bytes` is), it is parsed in
+/// sub-pieces whose rows go into the piece's columns as soon as each is parsed;
+/// otherwise the piece keeps its rows.
 fn parse_piece(
     format: &dyn Format,
     bytes: &[u8],
     (s, e): (usize, usize),
     ctx: &ParseContext<'_>,
-    columns: bool,
+    columns: Option<Buffer<u8>>,
 ) -> Result<Piece, String> {
-    let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-    if !columns {
-        let batch = parse_checked(format, bytes, (s, e), ctx)?;
+    let Some(buffer) = columns else {
+        let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
+        let (batch, _) = parse_checked(format, bytes, (s, e), ctx, None)?;
         return Ok(Piece {
             lines,
             records: batch.records,
@@ -301,7 +329,7 @@ fn parse_piece(
             quarantine_sample: quarantine_sample(&batch, 0),
             content: Content::Rows(batch),
         });
-    }
+    };
     let mut cuts = if bytes.len() > SUB_PIECE_BYTES {
         format.split(bytes, SUB_PIECE_BYTES)
     } else {
@@ -311,18 +339,31 @@ fn parse_piece(
     cuts.sort_unstable();
     cuts.dedup();
     let mut table_columns = BatchColumns::default();
+    // Entries are 100–300 bytes; a day's columns start with room for the piece.
+    table_columns.pg_log_direct.reserve(bytes.len() / 128);
+    table_columns.pg_log_direct.set_input(buffer);
     let (mut sub_lines, mut records) = (0, 0);
     let mut rows: Vec<(&'static str, usize)> = Vec::new();
     let mut sample = Vec::new();
     let mut start = 0;
     for end in cuts.into_iter().chain([bytes.len()]) {
         let sub = &bytes[start..end];
-        let mut batch = parse_checked(format, sub, (s + start, s + end), ctx)?;
+        let base = Prov {
+            line: sub_lines,
+            record: records,
+        };
+        let direct = Some((&mut table_columns.pg_log_direct, base));
+        let (mut batch, direct_rows) =
+            parse_checked(format, sub, (s + start, s + end), ctx, direct)?;
         if sample.len() < 16 {
             sample.extend(quarantine_sample(&batch, sub_lines));
             sample.truncate(16);
         }
-        for (table, n) in batch.counts() {
+        let mut counts = batch.counts();
+        if let Some((_, n)) = counts.iter_mut().find(|(t, _)| *t == "pg_log") {
+            *n += direct_rows;
+        }
+        for (table, n) in counts {
             match rows.iter_mut().find(|(t, _)| *t == table) {
                 Some((_, total)) => *total += n,
                 None => rows.push((table, n)),
@@ -341,7 +382,7 @@ fn parse_piece(
             .collect()
     });
     Ok(Piece {
-        lines,
+        lines: sub_lines,
         records,
         lines_before: 0,
         records_before: 0,
@@ -364,16 +405,30 @@ fn quarantine_sample(batch: &Batch, lines: u64) -> Vec<(u64, String)> {
 }
 
 /// Parses bytes `s..e` of the input and checks that every record it read is accounted
-/// for; a panic inside the parser becomes an error for the input.
+/// for; a panic inside the parser becomes an error for the input. With `direct`, the
+/// format may put `pg_log` rows straight into those columns (numbered from the
+/// [`Prov`] given); how many it put there is returned with the batch.
 fn parse_checked(
     format: &dyn Format,
     bytes: &[u8],
     (s, e): (usize, usize),
     ctx: &ParseContext<'_>,
-) -> Result<Batch, String> {
+    direct: Option<(&mut PgDayColumns, Prov)>,
+) -> Result<(Batch, usize), String> {
+    let mut seen = Vec::new();
     let batch = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut b = Batch::default();
-        format.parse(bytes, ctx, &mut b);
+        match direct {
+            Some((columns, base)) => {
+                let sink = PgSink {
+                    columns,
+                    base,
+                    seen: &mut seen,
+                };
+                format.parse_into(bytes, ctx, &mut b, sink)
+            }
+            None => format.parse(bytes, ctx, &mut b),
+        }
         b
     }))
     .map_err(|panic| {
@@ -388,8 +443,8 @@ fn parse_checked(
             format.name()
         )
     })?;
-    reconcile(&batch, 0, format.name(), ctx.input)?;
-    Ok(batch)
+    reconcile(&batch, &seen, 0, format.name(), ctx.input)?;
+    Ok((batch, seen.len()))
 }
 
 /// Runs the format's whole-input step over the pieces' rows (numbered within the
@@ -410,7 +465,7 @@ fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> 
         )
     })?;
     for (piece, batch) in pieces.iter_mut().zip(batches) {
-        reconcile(&batch, piece.records_before, format.name(), ctx.input)?;
+        reconcile(&batch, &[], piece.records_before, format.name(), ctx.input)?;
         piece.rows = batch.counts();
         piece.content = Content::Rows(batch);
     }
@@ -418,23 +473,31 @@ fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> 
 }
 
 /// Every record a piece read (numbered `first + 1 ..= first + records`) must have
-/// produced a row or a quarantine entry.
-fn reconcile(batch: &Batch, first: u64, format: &str, input: &str) -> Result<(), String> {
+/// produced a row or a quarantine entry; `direct` are the record numbers of the rows
+/// put into columns directly.
+fn reconcile(
+    batch: &Batch,
+    direct: &[u64],
+    first: u64,
+    format: &str,
+    input: &str,
+) -> Result<(), String> {
     let mut seen = vec![false; batch.records as usize];
     let mut outside = false;
-    batch.for_each_record(|r| {
-        match r
-            .checked_sub(first + 1)
-            .and_then(|i| seen.get_mut(i as usize))
-        {
-            Some(s) => *s = true,
-            None => outside = true,
-        }
-    });
+    let mut mark = |r: u64| match r
+        .checked_sub(first + 1)
+        .and_then(|i| seen.get_mut(i as usize))
+    {
+        Some(s) => *s = true,
+        None => outside = true,
+    };
+    batch.for_each_record(&mut mark);
+    direct.iter().for_each(|&r| mark(r));
     if !outside && seen.iter().all(|&s| s) {
         return Ok(());
     }
-    let seen = batch.records_seen();
+    let mut seen = batch.records_seen();
+    seen.extend(direct.iter().copied());
     let missing: Vec<u64> = (first + 1..=first + batch.records)
         .filter(|r| !seen.contains(r))
         .take(5)

@@ -1,15 +1,19 @@
 //! One log entry as every flavour reads it, and the columns derived from it.
 //!
-//! The flavour parsers (stderr, syslog, csvlog, jsonlog) only fill a [`RawEntry`] with
-//! what the server wrote; [`RawEntry::into_row`] derives the rest — `duration_ms` and
-//! the statement of `duration:` entries (simple, extended-protocol and auto_explain
-//! forms), `normalized_query`/`fingerprint`, `event_kind` and the failed-login user —
-//! so the flavours cannot drift apart.
+//! The flavour parsers only gather what the server wrote — csvlog and jsonlog into a
+//! [`RawEntry`], stderr and syslog into an [`EntryRef`] borrowing the input's text —
+//! and [`EntryRef::row`] derives the rest — `duration_ms` and the statement of
+//! `duration:` entries (simple, extended-protocol and auto_explain forms),
+//! `normalized_query`/`fingerprint`, `event_kind` and the failed-login user — so the
+//! flavours cannot drift apart. Its [`RowRef`] becomes a [`PgLogEntry`] or goes into
+//! the columns directly ([`RowRef::values`]).
 
 use super::classify::classify;
-use super::normalize::normalize_remembered;
+use std::borrow::Cow;
+
+use super::normalize::{normalize_shared, Normalized};
 use super::query_text::pgbadger_query_text;
-use crate::schema::{PgLogEntry, Prov};
+use crate::schema::{PgLogEntry, PgValues, Prov};
 
 /// What the server wrote for one entry (all text as printed, `None` when absent).
 #[derive(Debug, Default, Clone, PartialEq)]
@@ -246,14 +250,23 @@ pub fn known(value: Option<&str>) -> Option<String> {
 
 /// Splits `%r`'s `host(port)`; other values are a bare host (`[local]`, `%h`).
 pub fn split_client(value: &str) -> (Option<String>, Option<i64>) {
+    let (host, port) = split_client_ref(value);
+    (host.map(str::to_owned), port)
+}
+
+/// [`split_client`], borrowing the host.
+pub fn split_client_ref(value: &str) -> (Option<&str>, Option<i64>) {
+    fn known(v: &str) -> Option<&str> {
+        Some(v).filter(|v| !v.is_empty() && *v != "[unknown]")
+    }
     if let Some(open) = value.rfind('(') {
         if let Some(port) = value[open + 1..].strip_suffix(')') {
             if let Ok(p) = port.parse() {
-                return (known(Some(&value[..open])), Some(p));
+                return (known(&value[..open]), Some(p));
             }
         }
     }
-    (known(Some(value)), None)
+    (known(value), None)
 }
 
 /// Splits csvlog's `connection_from`: `host:port` (IPv6 hosts contain colons too, the
@@ -267,21 +280,93 @@ pub fn split_connection_from(value: &str) -> (Option<String>, Option<i64>) {
     (known(Some(value)), None)
 }
 
+/// What the server wrote for one entry, borrowed (see [`RawEntry`]).
+#[derive(Debug, Default, Clone, Copy, PartialEq)]
+pub struct EntryRef<'a> {
+    pub ts: Option<i64>,
+    pub pid: Option<i64>,
+    pub session_id: Option<&'a str>,
+    pub line_num: Option<i64>,
+    pub user_name: Option<&'a str>,
+    pub database_name: Option<&'a str>,
+    pub application_name: Option<&'a str>,
+    pub client_host: Option<&'a str>,
+    pub client_port: Option<i64>,
+    pub backend_type: Option<&'a str>,
+    pub severity: &'a str,
+    pub sqlstate: Option<&'a str>,
+    pub message: &'a str,
+    pub detail: Option<&'a str>,
+    pub hint: Option<&'a str>,
+    pub context: Option<&'a str>,
+    pub statement: Option<&'a str>,
+    pub internal_query: Option<&'a str>,
+    pub query_id: Option<i64>,
+}
+
+/// A `pg_log` row whose text is borrowed from its entry where it can be: what the
+/// column builders read without a `String` per value.
+#[derive(Debug, Clone)]
+pub struct RowRef<'a> {
+    pub ts: i64,
+    pub src: Prov,
+    /// The entry; its `statement` is replaced by [`RowRef::statement`].
+    pub entry: EntryRef<'a>,
+    pub statement: Option<Cow<'a, str>>,
+    pub duration_ms: Option<f64>,
+    pub duration_phase: Option<&'static str>,
+    /// `normalized_query` and `fingerprint`.
+    pub normalized: Option<Normalized>,
+    pub auth_user: Option<String>,
+    pub auth_reason: Option<String>,
+    pub event_kind: &'static str,
+}
+
 impl RawEntry {
+    /// The entry, borrowed.
+    pub fn as_ref(&self) -> EntryRef<'_> {
+        EntryRef {
+            ts: self.ts,
+            pid: self.pid,
+            session_id: self.session_id.as_deref(),
+            line_num: self.line_num,
+            user_name: self.user_name.as_deref(),
+            database_name: self.database_name.as_deref(),
+            application_name: self.application_name.as_deref(),
+            client_host: self.client_host.as_deref(),
+            client_port: self.client_port,
+            backend_type: self.backend_type.as_deref(),
+            severity: &self.severity,
+            sqlstate: self.sqlstate.as_deref(),
+            message: &self.message,
+            detail: self.detail.as_deref(),
+            hint: self.hint.as_deref(),
+            context: self.context.as_deref(),
+            statement: self.statement.as_deref(),
+            internal_query: self.internal_query.as_deref(),
+            query_id: self.query_id,
+        }
+    }
+
     /// Builds the `pg_log` row, deriving duration, statement, normalization, kind and
-    /// authentication columns.
+    /// authentication columns (see [`EntryRef::row`]).
     pub fn into_row(self, src: Prov, fallback_ts: i64) -> PgLogEntry {
-        let duration = parse_duration(&self.message);
-        let mut statement = self.statement;
+        self.as_ref().row(src, fallback_ts).to_owned_row()
+    }
+}
+
+impl<'a> EntryRef<'a> {
+    /// The `pg_log` row of the entry, deriving duration, statement, normalization, kind
+    /// and authentication columns.
+    pub fn row(self, src: Prov, fallback_ts: i64) -> RowRef<'a> {
+        let duration = parse_duration(self.message);
+        let mut statement: Option<Cow<'a, str>> = self.statement.map(Cow::Borrowed);
         let mut normalized = None;
         let mut duration_ms = None;
         let mut phase = None;
-        if let Some(d) = &duration {
+        if let Some(d) = duration {
             duration_ms = Some(d.ms);
             phase = Some(d.phase.as_str());
-            if let (Some(sql), None) = (&d.sql, &statement) {
-                statement = Some(sql.to_string());
-            }
             // pgBadger counts statements, executes and plans, not parse or bind.
             let counted = matches!(d.phase, Phase::Statement | Phase::Execute | Phase::Plan);
             if let Some(text) = d
@@ -290,60 +375,111 @@ impl RawEntry {
                 .or(d.sql.as_deref())
                 .filter(|_| counted)
             {
-                normalized = pgbadger_query_text(text, self.detail.as_deref())
-                    .and_then(|q| normalize_remembered(&q));
+                normalized =
+                    pgbadger_query_text(text, self.detail).and_then(|q| normalize_shared(&q));
+            }
+            if let (Some(sql), None) = (d.sql, &statement) {
+                statement = Some(sql);
             }
         } else if let Some(sql) = self.message.strip_prefix("statement: ") {
             // log_statement output
-            statement.get_or_insert_with(|| sql.to_owned());
-            normalized = pgbadger_query_text(sql, self.detail.as_deref())
-                .and_then(|q| normalize_remembered(&q));
+            statement.get_or_insert(Cow::Borrowed(sql));
+            normalized = pgbadger_query_text(sql, self.detail).and_then(|q| normalize_shared(&q));
         } else if let Some(sql) = self
             .message
             .strip_prefix("execute ")
             .and_then(|r| r.find(": ").map(|p| &r[p + 2..]))
         {
-            statement.get_or_insert_with(|| sql.to_owned());
-            normalized = pgbadger_query_text(sql, self.detail.as_deref())
-                .and_then(|q| normalize_remembered(&q));
-        } else if let Some(sql) = &statement {
-            normalized = pgbadger_query_text(sql, None).and_then(|q| normalize_remembered(&q));
+            statement.get_or_insert(Cow::Borrowed(sql));
+            normalized = pgbadger_query_text(sql, self.detail).and_then(|q| normalize_shared(&q));
+        } else if let Some(sql) = self.statement {
+            normalized = pgbadger_query_text(sql, None).and_then(|q| normalize_shared(&q));
         }
-        let (normalized, fingerprint) = normalized.unzip();
-        let class = classify(
-            &self.severity,
-            self.sqlstate.as_deref(),
-            &self.message,
-            self.detail.as_deref(),
-        );
-        PgLogEntry {
+        let class = classify(self.severity, self.sqlstate, self.message, self.detail);
+        RowRef {
             ts: self.ts.unwrap_or(fallback_ts),
             src,
-            pid: self.pid,
-            session_id: self.session_id,
-            line_num: self.line_num,
-            user_name: self.user_name,
-            database_name: self.database_name,
-            application_name: self.application_name,
-            client_host: self.client_host,
-            client_port: self.client_port,
-            backend_type: self.backend_type,
-            severity: Some(self.severity),
-            sqlstate: self.sqlstate,
-            message: Some(self.message),
-            detail: self.detail,
-            hint: self.hint,
-            context: self.context,
+            entry: self,
             statement,
-            internal_query: self.internal_query,
-            query_id: self.query_id,
             duration_ms,
-            duration_phase: phase.map(str::to_owned),
-            fingerprint,
-            normalized_query: normalized,
+            duration_phase: phase,
+            normalized,
             auth_user: class.auth_user,
             auth_reason: class.auth_reason,
-            event_kind: Some(class.event_kind.to_owned()),
+            event_kind: class.event_kind,
+        }
+    }
+}
+
+impl RowRef<'_> {
+    /// The row with its own strings.
+    pub fn to_owned_row(&self) -> PgLogEntry {
+        let e = &self.entry;
+        let own = |v: Option<&str>| v.map(str::to_owned);
+        PgLogEntry {
+            ts: self.ts,
+            src: self.src,
+            pid: e.pid,
+            session_id: own(e.session_id),
+            line_num: e.line_num,
+            user_name: own(e.user_name),
+            database_name: own(e.database_name),
+            application_name: own(e.application_name),
+            client_host: own(e.client_host),
+            client_port: e.client_port,
+            backend_type: own(e.backend_type),
+            severity: Some(e.severity.to_owned()),
+            sqlstate: own(e.sqlstate),
+            message: Some(e.message.to_owned()),
+            detail: own(e.detail),
+            hint: own(e.hint),
+            context: own(e.context),
+            statement: self.statement.as_deref().map(str::to_owned),
+            internal_query: own(e.internal_query),
+            query_id: e.query_id,
+            duration_ms: self.duration_ms,
+            duration_phase: self.duration_phase.map(str::to_owned),
+            fingerprint: self.normalized.as_ref().map(|n| n.1.clone()),
+            normalized_query: self.normalized.as_ref().map(|n| n.0.clone()),
+            auth_user: self.auth_user.clone(),
+            auth_reason: self.auth_reason.clone(),
+            event_kind: Some(self.event_kind.to_owned()),
+        }
+    }
+
+    /// The row's values for the column builders.
+    pub fn values(&self) -> PgValues<'_> {
+        let e = &self.entry;
+        PgValues {
+            ts: self.ts,
+            src: self.src,
+            pid: e.pid,
+            session_id: e.session_id,
+            line_num: e.line_num,
+            user_name: e.user_name,
+            database_name: e.database_name,
+            application_name: e.application_name,
+            client_host: e.client_host,
+            client_port: e.client_port,
+            backend_type: e.backend_type,
+            severity: Some(e.severity),
+            sqlstate: e.sqlstate,
+            message: Some(e.message),
+            detail: e.detail,
+            hint: e.hint,
+            context: e.context,
+            statement: self.statement.as_deref(),
+            internal_query: e.internal_query,
+            query_id: e.query_id,
+            duration_ms: self.duration_ms,
+            duration_phase: self.duration_phase,
+            normalized_query: self.normalized.as_ref().map(|n| n.0.as_str()),
+            fingerprint: self.normalized.as_ref().map(|n| n.1.as_str()),
+            auth_user: self.auth_user.as_deref(),
+            auth_reason: self.auth_reason.as_deref(),
+            event_kind: Some(self.event_kind),
+            static_kinds: true,
+            normalized: self.normalized.as_ref(),
         }
     }
 }

@@ -3,9 +3,11 @@
 //! One format, four flavours, told apart by the first lines of each piece
 //! ([`Flavour::detect`]): a JSON object (jsonlog), a timestamp followed by a comma
 //! (csvlog), a syslog header with an `ident[pid]:` tag (syslog), anything else stderr.
-//! Each flavour module only reads what the server wrote into an [`entry::RawEntry`];
-//! derived columns are computed once in [`entry`], [`classify`] and [`normalize`], so
-//! the same server logging to stderr, csvlog and jsonlog yields the same rows.
+//! Each flavour module only reads what the server wrote (an [`entry::RawEntry`], or for
+//! stderr and syslog an [`entry::EntryRef`] borrowing the input, whose rows
+//! [`Format::parse_into`] puts straight into `pg_log`'s columns); derived columns are
+//! computed once in [`entry`], [`classify`] and [`normalize`], so the same server
+//! logging to stderr, csvlog and jsonlog yields the same rows.
 //!
 //! Files:
 //! - [`prefix`]: `log_line_prefix` compiling, matching and inference;
@@ -24,7 +26,7 @@
 use serde::Deserialize;
 
 use crate::format::{split_at_lines, Format, ParseContext, Sniff};
-use crate::schema::{Batch, Prov, Quarantined};
+use crate::schema::{Batch, PgSink, Prov, Quarantined};
 
 pub mod classify;
 pub mod csvlog;
@@ -215,39 +217,55 @@ impl Format for Postgres {
     }
 
     fn parse(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch) {
-        let opts = &ctx.options.postgres;
-        let zone = match opts.zone() {
-            Ok(z) => z,
-            Err(reason) => {
-                if !data.iter().all(u8::is_ascii_whitespace) {
-                    out.records += 1;
-                    let src = Prov {
-                        line: 1,
-                        record: out.records,
-                    };
-                    out.quarantine.push(Quarantined::new(
-                        ctx.ingest_ts,
-                        src,
-                        "postgres",
-                        reason,
-                        data,
-                    ));
-                }
-                return;
+        parse(data, ctx, out, None)
+    }
+
+    fn parse_into(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch, sink: PgSink<'_>) {
+        parse(data, ctx, out, Some(sink))
+    }
+}
+
+/// Parses a piece of any flavour; stderr and syslog rows go into `sink` when given.
+fn parse(data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch, sink: Option<PgSink<'_>>) {
+    let opts = &ctx.options.postgres;
+    let zone = match opts.zone() {
+        Ok(z) => z,
+        Err(reason) => {
+            if !data.iter().all(u8::is_ascii_whitespace) {
+                out.records += 1;
+                let src = Prov {
+                    line: 1,
+                    record: out.records,
+                };
+                out.quarantine.push(Quarantined::new(
+                    ctx.ingest_ts,
+                    src,
+                    "postgres",
+                    reason,
+                    data,
+                ));
             }
-        };
-        let clock = time::Clock::new(zone);
-        let explicit = opts.log_line_prefix.as_deref().map(prefix::Prefix::compile);
-        match Flavour::detect(data) {
-            Flavour::Jsonlog => jsonlog::parse(data, ctx, clock, out),
-            Flavour::Csvlog => csvlog::parse(data, ctx, clock, out),
-            Flavour::Syslog => {
-                let year = opts
-                    .syslog_year
-                    .unwrap_or_else(|| chrono::Datelike::year(&chrono::Utc::now()));
-                syslog::parse(data, ctx, clock, explicit, year, out)
+            return;
+        }
+    };
+    let clock = time::Clock::new(zone);
+    let explicit = opts.log_line_prefix.as_deref().map(prefix::Prefix::compile);
+    match Flavour::detect(data) {
+        Flavour::Jsonlog => jsonlog::parse(data, ctx, clock, out),
+        Flavour::Csvlog => csvlog::parse(data, ctx, clock, out),
+        Flavour::Syslog => {
+            let year = opts
+                .syslog_year
+                .unwrap_or_else(|| chrono::Datelike::year(&chrono::Utc::now()));
+            syslog::parse_into(data, ctx, clock, explicit, year, out, sink)
+        }
+        Flavour::Stderr => {
+            if sink.is_none() {
+                // Entries are 100–300 bytes: reserving for 100 costs only address
+                // space, growing the vector would copy every row.
+                out.pg_log.reserve(data.len() / 100);
             }
-            Flavour::Stderr => stderr::parse(data, ctx, clock, explicit, out),
+            stderr::parse_into(data, ctx, clock, explicit, out, sink)
         }
     }
 }

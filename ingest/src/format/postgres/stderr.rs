@@ -12,11 +12,13 @@
 //! reconfigured). A line that matches neither is quarantined with the prefix that was
 //! expected, so a wrong prefix is an error the user can act on, never "0 rows".
 
-use super::entry::{known, split_client, RawEntry};
+use std::borrow::Cow;
+
+use super::entry::{split_client_ref, EntryRef};
 use super::prefix::{find_severity, infer, is_anchored, is_attachment, Prefix, PrefixValues};
 use super::time::Clock;
 use crate::format::ParseContext;
-use crate::schema::{Batch, Prov, Quarantined};
+use crate::schema::{Batch, PgSink, Prov, Quarantined};
 
 /// One line as the assembler sees it.
 pub struct Line<'a> {
@@ -30,6 +32,8 @@ pub struct Line<'a> {
     pub header_pid: Option<i64>,
     /// A piece of the previous line that syslog cut for length: append without newline.
     pub glued: bool,
+    /// A continuation line whose TAB is not in `text` (syslog's `#011`).
+    pub tab: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -43,14 +47,23 @@ enum Slot {
     Location,
 }
 
-struct Pending {
-    raw: RawEntry,
+/// The entry being assembled: the fields of its first line borrowed from the input,
+/// the texts that later lines may extend copied only when they do.
+struct Pending<'a> {
+    entry: EntryRef<'a>,
+    message: Cow<'a, str>,
+    detail: Option<Cow<'a, str>>,
+    hint: Option<Cow<'a, str>>,
+    context: Option<Cow<'a, str>>,
+    statement: Option<Cow<'a, str>>,
+    internal_query: Option<Cow<'a, str>>,
     src: Prov,
     slot: Slot,
 }
 
-/// Joins lines into entries and emits rows and quarantine records into a [`Batch`].
-pub struct Assembler<'c> {
+/// Joins lines into entries and emits rows and quarantine records into a [`Batch`], or
+/// the rows into a [`PgSink`]'s columns.
+pub struct Assembler<'c, 's, 'a> {
     ctx: &'c ParseContext<'c>,
     clock: Clock,
     explicit: Option<Prefix>,
@@ -58,15 +71,20 @@ pub struct Assembler<'c> {
     /// Whether an inferred prefix must carry a time or a pid (stderr: yes; syslog: the
     /// header carries them).
     anchored: bool,
-    current: Option<Pending>,
+    current: Option<Pending<'a>>,
+    sink: Option<PgSink<'s>>,
+    /// The whole input when it is valid UTF-8: lines are then cut from it as text
+    /// without validating each again.
+    whole: Option<&'a str>,
 }
 
-impl<'c> Assembler<'c> {
+impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
     pub fn new(
         ctx: &'c ParseContext<'c>,
         clock: Clock,
         explicit: Option<Prefix>,
         anchored: bool,
+        sink: Option<PgSink<'s>>,
     ) -> Self {
         Assembler {
             ctx,
@@ -75,39 +93,70 @@ impl<'c> Assembler<'c> {
             active: None,
             anchored,
             current: None,
+            sink,
+            whole: None,
+        }
+    }
+
+    /// Declares `data`, of which every line fed is a slice: when it is valid UTF-8,
+    /// lines need no validation of their own.
+    pub fn with_input(mut self, data: &'a [u8]) -> Self {
+        self.whole = std::str::from_utf8(data).ok();
+        self
+    }
+
+    /// `bytes` as text, when they are a slice of the valid UTF-8 input (at character
+    /// boundaries).
+    #[inline]
+    fn str_of(&self, bytes: &'a [u8]) -> Option<&'a str> {
+        let whole = self.whole?;
+        let offset = (bytes.as_ptr() as usize).checked_sub(whole.as_ptr() as usize)?;
+        whole.get(offset..offset.checked_add(bytes.len())?)
+    }
+
+    /// `bytes` as text, borrowed when they are UTF-8 (invalid UTF-8, from a server with
+    /// a Latin-1 `lc_messages`, is replaced).
+    #[inline]
+    fn text_of(&self, bytes: &'a [u8]) -> Cow<'a, str> {
+        match self.str_of(bytes) {
+            Some(s) => Cow::Borrowed(s),
+            None => text_of(bytes),
         }
     }
 
     /// Feeds one line.
-    pub fn feed(&mut self, line: Line<'_>, out: &mut Batch) {
+    pub fn feed(&mut self, line: Line<'a>, out: &mut Batch) {
         let text = line.text;
         if text.iter().all(|b| b.is_ascii_whitespace()) && !line.glued {
             return;
         }
-        if line.glued || matches!(text.first(), Some(b'\t') | Some(b' ')) {
+        if line.glued || line.tab || matches!(text.first(), Some(b'\t') | Some(b' ')) {
             self.continuation(&line, out);
             return;
         }
         let Some((start, severity, msg_start)) = find_severity(text) else {
             return self.unmatched(&line, out);
         };
-        let Ok(prefix_text) = std::str::from_utf8(&text[..start]) else {
+        let Some(prefix_text) = self
+            .str_of(&text[..start])
+            .or_else(|| std::str::from_utf8(&text[..start]).ok())
+        else {
             return self.unmatched(&line, out);
         };
         let Some(values) = self.match_prefix(prefix_text) else {
             return self.unmatched(&line, out);
         };
-        let message = text_of(&text[msg_start..]);
+        let message = self.text_of(&text[msg_start..]);
         let pid = values.pid.and_then(|p| p.parse().ok()).or(line.header_pid);
         if is_attachment(severity) {
             if let Some(cur) = &mut self.current {
-                if cur.raw.pid.is_none() || pid.is_none() || cur.raw.pid == pid {
+                if cur.entry.pid.is_none() || pid.is_none() || cur.entry.pid == pid {
                     let (slot, field) = match severity {
-                        "DETAIL" => (Slot::Detail, &mut cur.raw.detail),
-                        "HINT" => (Slot::Hint, &mut cur.raw.hint),
-                        "CONTEXT" => (Slot::Context, &mut cur.raw.context),
-                        "STATEMENT" => (Slot::Statement, &mut cur.raw.statement),
-                        "QUERY" => (Slot::Query, &mut cur.raw.internal_query),
+                        "DETAIL" => (Slot::Detail, &mut cur.detail),
+                        "HINT" => (Slot::Hint, &mut cur.hint),
+                        "CONTEXT" => (Slot::Context, &mut cur.context),
+                        "STATEMENT" => (Slot::Statement, &mut cur.statement),
+                        "QUERY" => (Slot::Query, &mut cur.internal_query),
                         _ => {
                             cur.slot = Slot::Location;
                             return;
@@ -115,6 +164,7 @@ impl<'c> Assembler<'c> {
                     };
                     match field {
                         Some(existing) => {
+                            let existing = existing.to_mut();
                             existing.push('\n');
                             existing.push_str(&message);
                         }
@@ -127,9 +177,15 @@ impl<'c> Assembler<'c> {
         }
         self.flush(out);
         out.records += 1;
-        let raw = self.raw_entry(&values, &line, pid, severity, message);
+        let entry = self.entry(&values, &line, pid, severity);
         self.current = Some(Pending {
-            raw,
+            entry,
+            message,
+            detail: None,
+            hint: None,
+            context: None,
+            statement: None,
+            internal_query: None,
             src: Prov {
                 line: line.line_no,
                 record: out.records,
@@ -138,43 +194,42 @@ impl<'c> Assembler<'c> {
         });
     }
 
-    fn raw_entry(
+    fn entry(
         &mut self,
-        v: &PrefixValues<'_>,
-        line: &Line<'_>,
+        v: &PrefixValues<'a>,
+        line: &Line<'a>,
         pid: Option<i64>,
-        severity: &str,
-        message: String,
-    ) -> RawEntry {
+        severity: &'a str,
+    ) -> EntryRef<'a> {
         let ts = v
             .time
             .and_then(|t| self.clock.parse(t))
             .or_else(|| v.epoch.and_then(|t| self.clock.parse(t)))
             .or(line.header_ts);
-        let (mut client_host, mut client_port) = (known(v.host), None);
+        let (mut client_host, mut client_port) = (v.host, None);
         if let Some(hp) = v.host_port {
-            (client_host, client_port) = split_client(hp);
+            (client_host, client_port) = split_client_ref(hp);
         }
-        RawEntry {
+        // PrefixValues holds no empty or `[unknown]` values.
+        EntryRef {
             ts,
             pid,
-            session_id: known(v.session_id),
+            session_id: v.session_id,
             line_num: v.line_num.and_then(|l| l.parse().ok()),
-            user_name: known(v.user),
-            database_name: known(v.database),
-            application_name: known(v.application),
+            user_name: v.user,
+            database_name: v.database,
+            application_name: v.application,
             client_host,
             client_port,
-            backend_type: known(v.backend_type),
-            severity: severity.to_owned(),
-            sqlstate: known(v.sqlstate),
-            message,
+            backend_type: v.backend_type,
+            severity,
+            sqlstate: v.sqlstate,
             query_id: v.query_id.and_then(|q| q.parse().ok()),
-            ..RawEntry::default()
+            ..EntryRef::default()
         }
     }
 
-    fn match_prefix<'a>(&mut self, prefix: &'a str) -> Option<PrefixValues<'a>> {
+    fn match_prefix(&mut self, prefix: &'a str) -> Option<PrefixValues<'a>> {
         if let Some(p) = &self.explicit {
             return p.parse(prefix);
         }
@@ -195,22 +250,23 @@ impl<'c> Assembler<'c> {
         let Some(cur) = &mut self.current else {
             return self.unmatched(line, out);
         };
-        let text = if line.glued {
+        let text = if line.glued || line.tab {
             line.text
         } else {
             line.text.strip_prefix(b"\t").unwrap_or(line.text)
         };
-        let text = String::from_utf8_lossy(text);
+        let text = text_of(text);
         let field = match cur.slot {
-            Slot::Message => Some(&mut cur.raw.message),
-            Slot::Detail => cur.raw.detail.as_mut(),
-            Slot::Hint => cur.raw.hint.as_mut(),
-            Slot::Context => cur.raw.context.as_mut(),
-            Slot::Statement => cur.raw.statement.as_mut(),
-            Slot::Query => cur.raw.internal_query.as_mut(),
+            Slot::Message => Some(&mut cur.message),
+            Slot::Detail => cur.detail.as_mut(),
+            Slot::Hint => cur.hint.as_mut(),
+            Slot::Context => cur.context.as_mut(),
+            Slot::Statement => cur.statement.as_mut(),
+            Slot::Query => cur.internal_query.as_mut(),
             Slot::Location => None,
         };
         if let Some(field) = field {
+            let field = field.to_mut();
             if !line.glued {
                 field.push('\n');
             }
@@ -247,17 +303,32 @@ impl<'c> Assembler<'c> {
 
     /// Emits the entry being assembled, if any.
     pub fn flush(&mut self, out: &mut Batch) {
-        if let Some(p) = self.current.take() {
-            out.pg_log.push(p.raw.into_row(p.src, self.ctx.ingest_ts));
+        let Some(p) = self.current.take() else {
+            return;
+        };
+        let entry = EntryRef {
+            message: &p.message,
+            detail: p.detail.as_deref(),
+            hint: p.hint.as_deref(),
+            context: p.context.as_deref(),
+            statement: p.statement.as_deref(),
+            internal_query: p.internal_query.as_deref(),
+            ..p.entry
+        };
+        let row = entry.row(p.src, self.ctx.ingest_ts);
+        match &mut self.sink {
+            Some(sink) => sink.push(&row.values()),
+            None => out.pg_log.push(row.to_owned_row()),
         }
     }
 }
 
-/// Bytes as text; invalid UTF-8 (a server with a Latin-1 `lc_messages`) is replaced.
-pub fn text_of(bytes: &[u8]) -> String {
+/// Bytes as text, borrowed when they are UTF-8; invalid UTF-8 (a server with a Latin-1
+/// `lc_messages`) is replaced.
+fn text_of(bytes: &[u8]) -> Cow<'_, str> {
     match std::str::from_utf8(bytes) {
-        Ok(s) => s.to_owned(),
-        Err(_) => String::from_utf8_lossy(bytes).into_owned(),
+        Ok(s) => Cow::Borrowed(s),
+        Err(_) => Cow::Owned(String::from_utf8_lossy(bytes).into_owned()),
     }
 }
 
@@ -293,7 +364,19 @@ pub fn parse(
     // Entries are 100–300 bytes: reserving for 100 costs only address space (pages are
     // touched as rows are written), growing the vector would copy every row.
     out.pg_log.reserve(data.len() / 100);
-    let mut asm = Assembler::new(ctx, clock, explicit, true);
+    parse_into(data, ctx, clock, explicit, out, None);
+}
+
+/// Parses a stderr log piece, the rows into `sink` when given (else into `out`).
+pub fn parse_into(
+    data: &[u8],
+    ctx: &ParseContext<'_>,
+    clock: Clock,
+    explicit: Option<Prefix>,
+    out: &mut Batch,
+    sink: Option<PgSink<'_>>,
+) {
+    let mut asm = Assembler::new(ctx, clock, explicit, true, sink).with_input(data);
     for (line_no, text) in lines(data) {
         asm.feed(
             Line {
@@ -302,6 +385,7 @@ pub fn parse(
                 header_ts: None,
                 header_pid: None,
                 glued: false,
+                tab: false,
             },
             out,
         );

@@ -12,7 +12,7 @@ use super::prefix::{find_severity, Prefix};
 use super::stderr::{lines, Assembler, Line};
 use super::time::{parse_bsd_syslog, parse_iso, Clock};
 use crate::format::ParseContext;
-use crate::schema::Batch;
+use crate::schema::{Batch, PgSink};
 
 /// The parts of a syslog line.
 #[derive(Debug, PartialEq)]
@@ -112,8 +112,21 @@ pub fn parse(
     year: i32,
     out: &mut Batch,
 ) {
+    parse_into(data, ctx, clock, explicit, year, out, None)
+}
+
+/// Parses a syslog piece, the rows into `sink` when given (else into `out`).
+pub fn parse_into(
+    data: &[u8],
+    ctx: &ParseContext<'_>,
+    clock: Clock,
+    explicit: Option<Prefix>,
+    year: i32,
+    out: &mut Batch,
+    sink: Option<PgSink<'_>>,
+) {
     let mut header_clock = clock.clone();
-    let mut asm = Assembler::new(ctx, clock, explicit, false);
+    let mut asm = Assembler::new(ctx, clock, explicit, false, sink).with_input(data);
     for (line_no, text) in lines(data) {
         let Some(h) = header(text) else {
             asm.feed(
@@ -123,6 +136,7 @@ pub fn parse(
                     header_ts: None,
                     header_pid: None,
                     glued: false,
+                    tab: false,
                 },
                 out,
             );
@@ -134,18 +148,17 @@ pub fn parse(
             parse_bsd_syslog(&mut header_clock, h.time, year)
         };
         let continued = h.seq.is_some_and(|(_, m)| m > 1);
-        let tab;
-        let (text, glued) = if continued {
+        // (text, glued, tab)
+        let (text, glued, tab) = if continued {
             if let Some(r) = h.rest.strip_prefix(b"#011") {
-                tab = [b"\t".as_slice(), r].concat();
-                (tab.as_slice(), false)
+                (r, false, true)
             } else if h.rest.first() == Some(&b'\t') || find_severity(h.rest).is_some() {
-                (h.rest, false)
+                (h.rest, false, false)
             } else {
-                (h.rest, true)
+                (h.rest, true, false)
             }
         } else {
-            (h.rest, false)
+            (h.rest, false, false)
         };
         asm.feed(
             Line {
@@ -154,6 +167,7 @@ pub fn parse(
                 header_ts: ts,
                 header_pid: h.pid,
                 glued,
+                tab,
             },
             out,
         );

@@ -109,14 +109,23 @@ pub fn normalize_query(query: &str) -> String {
 /// verbatim; the rest are normalized every time, their fingerprints remembered by
 /// normalized text.
 pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
+    normalize_shared(query).map(|n| (n.0.clone(), n.1.clone()))
+}
+
+/// A normalized query and its fingerprint, shared by the rows of one thread.
+pub type Normalized = std::rc::Rc<(String, String)>;
+
+/// [`normalize_remembered`] without copying the remembered strings.
+pub fn normalize_shared(query: &str) -> Option<Normalized> {
+    use polars::prelude::PlHashMap as HashMap;
     use std::cell::RefCell;
-    use std::collections::HashMap;
+    use std::rc::Rc;
     const LIMIT: usize = 4096;
     /// A key buffer, and results by key: `S` + the shape, or `T` + the text.
-    type Remembered = (Vec<u8>, HashMap<Vec<u8>, Option<(String, String)>>);
+    type Remembered = (Vec<u8>, HashMap<Vec<u8>, Option<Normalized>>);
     thread_local! {
         static REMEMBERED: RefCell<Remembered> = RefCell::new(Default::default());
-        static FINGERPRINTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::new());
+        static FINGERPRINTS: RefCell<HashMap<String, String>> = RefCell::new(HashMap::default());
     }
     let remembered = REMEMBERED.with_borrow_mut(|(key, seen)| {
         key.clear();
@@ -135,7 +144,7 @@ pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
         let normalized = normalize_query(query);
         let r = (!normalized.is_empty()).then(|| {
             let fp = fingerprint(&normalized);
-            (normalized, fp)
+            Rc::new((normalized, fp))
         });
         if seen.len() >= LIMIT {
             seen.clear();
@@ -161,7 +170,7 @@ pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
         seen.insert(normalized.clone(), fp.clone());
         fp
     });
-    Some((normalized, fp))
+    Some(Rc::new((normalized, fp)))
 }
 
 /// A stable fingerprint of a normalized query: the first 16 hex digits of its BLAKE3
