@@ -25,7 +25,9 @@ use crate::model::{
 use crate::period::{local_midnight, Period, PeriodWindow};
 
 mod sections;
+mod strategic;
 use sections::*;
+use strategic::*;
 
 /// `[kpi]`: the runbook's targets (DESIGN.md, "Defaults worth knowing").
 #[derive(Debug, Clone, PartialEq, Deserialize)]

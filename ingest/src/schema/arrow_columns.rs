@@ -1,0 +1,326 @@
+//! Arrow columns built from borrowed strings, for tables whose rows are parsed straight
+//! into columns (`pg_log`, see [`super::pg_columns`]):
+//!
+//! - [`DictColumn`]: a string column of few distinct values, built as a dictionary
+//!   (keys into the values in order of first appearance) that the Parquet writer
+//!   receives ready-made;
+//! - [`ViewColumn`]: a string column of views into the piece of input being parsed
+//!   (shared, not copied), values that are not slices of it copied into buffers of its
+//!   own;
+//! - [`ArrowFrame`]: a row group of such arrays, and the plain columns.
+
+use polars::prelude::*;
+use polars_arrow::array::{
+    Array, DictionaryArray, MutableBinaryViewArray, PrimitiveArray, Utf8ViewArray, View,
+};
+use polars_arrow::bitmap::MutableBitmap;
+use polars_arrow::datatypes::IntegerType;
+use polars_buffer::Buffer;
+
+/// A table's columns of one row group as Arrow arrays: every column but the provenance
+/// numbers (`head`, in schema order, some of them dictionary arrays of the column's
+/// declared string type) and the numbers as a frame.
+pub struct ArrowFrame {
+    /// The table's schema (string columns are `String`, whatever their arrays).
+    pub schema: Schema,
+    /// The declared fields of `head`'s columns.
+    pub fields: Vec<ArrowField>,
+    pub head: Vec<Box<dyn Array>>,
+    /// `input_line` and `input_record`.
+    pub numbers: DataFrame,
+}
+
+impl ArrowFrame {
+    /// The rows as one DataFrame of the table's schema (dictionaries expanded).
+    pub fn to_df(&self) -> PolarsResult<DataFrame> {
+        let mut columns = Vec::with_capacity(self.schema.len());
+        for (field, array) in self.fields.iter().zip(&self.head) {
+            let array = match array.as_any().downcast_ref::<DictionaryArray<u32>>() {
+                Some(dict) => expand(dict),
+                None => array.clone(),
+            };
+            let s = Series::from_arrow(field.name.clone(), array)?;
+            let dtype = self
+                .schema
+                .get(field.name.as_str())
+                .cloned()
+                .unwrap_or(DataType::Null);
+            columns.push(s.cast(&dtype)?.into_column());
+        }
+        columns.extend(self.numbers.columns().iter().cloned());
+        DataFrame::new(self.numbers.height(), columns)
+    }
+}
+
+/// A dictionary's values per row.
+fn expand(dict: &DictionaryArray<u32>) -> Box<dyn Array> {
+    let values = dict
+        .values()
+        .as_any()
+        .downcast_ref::<polars_arrow::array::Utf8ViewArray>()
+        .expect("string dictionary");
+    let mut out = MutableBinaryViewArray::<str>::with_capacity(dict.len());
+    for k in dict.keys().iter() {
+        out.push(k.map(|k| values.value(*k as usize)));
+    }
+    out.freeze().boxed()
+}
+
+/// A dictionary value as a hash-map key hashed cheaply: by its length and first and
+/// last 16 bytes (the values of a dictionary column are few; equality still compares
+/// them whole).
+#[derive(PartialEq, Eq)]
+#[repr(transparent)]
+struct Value(str);
+
+impl std::hash::Hash for Value {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        let b = self.0.as_bytes();
+        state.write_usize(b.len());
+        state.write(&b[..b.len().min(16)]);
+        state.write(&b[b.len().saturating_sub(16)..]);
+    }
+}
+
+impl Value {
+    fn of(s: &str) -> &Value {
+        // SAFETY: `Value` is a transparent wrapper of `str`.
+        unsafe { &*(s as *const str as *const Value) }
+    }
+}
+
+/// An owned [`Value`].
+#[derive(PartialEq, Eq)]
+struct OwnedValue(Box<str>);
+
+impl std::hash::Hash for OwnedValue {
+    #[inline]
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        Value::of(&self.0).hash(state)
+    }
+}
+
+impl std::borrow::Borrow<Value> for OwnedValue {
+    fn borrow(&self) -> &Value {
+        Value::of(&self.0)
+    }
+}
+
+/// A string column built as a dictionary.
+pub(super) struct DictColumn {
+    keys: Vec<u32>,
+    validity: MutableBitmap,
+    nulls: usize,
+    index: PlHashMap<OwnedValue, u32>,
+    /// The distinct values, by key.
+    distinct: Vec<Box<str>>,
+    /// The key of the last value pushed (rows often repeat their predecessor's).
+    last: Option<u32>,
+    /// (address, length, key) of the first values pushed by [`DictColumn::push_stable`].
+    stable: Vec<(usize, usize, u32)>,
+    values: MutableBinaryViewArray<str>,
+}
+
+impl DictColumn {
+    pub(super) fn with_capacity(n: usize) -> Self {
+        DictColumn {
+            keys: Vec::with_capacity(n),
+            validity: MutableBitmap::with_capacity(n),
+            nulls: 0,
+            index: PlHashMap::default(),
+            distinct: Vec::new(),
+            last: None,
+            stable: Vec::new(),
+            values: MutableBinaryViewArray::new(),
+        }
+    }
+
+    /// Values remembered by address at most.
+    pub(super) const STABLE: usize = 16;
+
+    /// [`DictColumn::push`] of a value whose address and contents stay as they are as
+    /// long as the column lives (a static string, or one the caller keeps alive), so
+    /// that its address identifies it. True when the value's address was remembered
+    /// now (the caller must then keep it alive).
+    #[inline]
+    pub(super) fn push_stable(&mut self, value: Option<&str>) -> bool {
+        let Some(v) = value else {
+            self.push(None);
+            return false;
+        };
+        let id = (v.as_ptr() as usize, v.len());
+        if let Some(&(_, _, k)) = self.stable.iter().find(|(a, l, _)| (*a, *l) == id) {
+            self.keys.push(k);
+            self.validity.push(true);
+            self.last = Some(k);
+            return false;
+        }
+        self.push(Some(v));
+        if self.stable.len() < Self::STABLE {
+            self.stable
+                .push((id.0, id.1, self.last.unwrap_or_default()));
+            return true;
+        }
+        false
+    }
+
+    #[inline]
+    pub(super) fn push(&mut self, value: Option<&str>) {
+        match value {
+            Some(v) => {
+                let key = match self.last {
+                    Some(k) if *self.distinct[k as usize] == *v => k,
+                    _ => match self.index.get(Value::of(v)) {
+                        Some(&k) => k,
+                        None => {
+                            let k = self.distinct.len() as u32;
+                            self.values.push_value(v);
+                            self.distinct.push(v.into());
+                            self.index.insert(OwnedValue(v.into()), k);
+                            k
+                        }
+                    },
+                };
+                self.last = Some(key);
+                self.keys.push(key);
+                self.validity.push(true);
+            }
+            None => {
+                self.keys.push(0);
+                self.validity.push(false);
+                self.nulls += 1;
+            }
+        }
+    }
+
+    /// The column, rows in `order` (all rows in push order when `None`): a dictionary
+    /// array, or plain strings when most values are distinct (as polars decides).
+    pub(super) fn finish(self, order: Option<&[IdxSize]>) -> Box<dyn Array> {
+        let n = self.keys.len();
+        let (keys, validity) = match order {
+            None => (self.keys, self.validity),
+            Some(order) => {
+                let keys = order.iter().map(|&i| self.keys[i as usize]).collect();
+                let mut validity = MutableBitmap::with_capacity(n);
+                for &i in order {
+                    validity.push(self.validity.get(i as usize));
+                }
+                (keys, validity)
+            }
+        };
+        let validity = (self.nulls > 0).then(|| validity.freeze());
+        let values = self.values.freeze();
+        let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
+        let dtype = ArrowDataType::Dictionary(
+            IntegerType::UInt32,
+            Box::new(ArrowDataType::Utf8View),
+            false,
+        );
+        let dict = DictionaryArray::<u32>::try_new(dtype, keys, values.boxed())
+            .expect("keys index the values");
+        if n > 128 && dict.values().len() as f64 / n as f64 > 0.75 {
+            expand(&dict)
+        } else {
+            dict.boxed()
+        }
+    }
+}
+
+/// A string column whose values point into the input where they come from it.
+///
+/// Arrow's string views name a buffer and an offset: a value that is a slice of the
+/// piece of input being parsed (the [`PgDayColumns::set_input`] buffer, shared, not
+/// copied) is stored as a view into it, so the text of messages and statements is not
+/// copied into the columns; other values (lines joined, replaced invalid UTF-8) are
+/// copied into buffers of the column's own. Values of up to 12 bytes live in the view.
+pub(super) struct ViewColumn {
+    views: Vec<View>,
+    validity: MutableBitmap,
+    nulls: usize,
+    bytes: usize,
+    /// Full buffers of copied values (buffers 1 …), and the one being filled.
+    copied: Vec<Buffer<u8>>,
+    filling: Vec<u8>,
+}
+
+impl ViewColumn {
+    pub(super) fn with_capacity(n: usize) -> Self {
+        ViewColumn {
+            views: Vec::with_capacity(n),
+            validity: MutableBitmap::with_capacity(n),
+            nulls: 0,
+            bytes: 0,
+            copied: Vec::new(),
+            filling: Vec::new(),
+        }
+    }
+
+    #[inline]
+    pub(super) fn push(&mut self, value: Option<&str>, input: &[u8]) {
+        let Some(v) = value else {
+            self.views.push(View::default());
+            self.validity.push(false);
+            self.nulls += 1;
+            return;
+        };
+        let b = v.as_bytes();
+        self.bytes += b.len();
+        let view = if b.len() <= View::MAX_INLINE_SIZE as usize {
+            View::new_inline(b)
+        } else {
+            let (start, base) = (b.as_ptr() as usize, input.as_ptr() as usize);
+            if start >= base && start - base + b.len() <= input.len() {
+                View::new_from_bytes(b, 0, (start - base) as u32)
+            } else {
+                if self.filling.len() + b.len() > u32::MAX as usize {
+                    self.copied.push(std::mem::take(&mut self.filling).into());
+                }
+                let view = View::new_from_bytes(
+                    b,
+                    1 + self.copied.len() as u32,
+                    self.filling.len() as u32,
+                );
+                self.filling.extend_from_slice(b);
+                view
+            }
+        };
+        self.views.push(view);
+        self.validity.push(true);
+    }
+
+    /// The column, rows in `order` (push order when `None`); `input` is the buffer
+    /// the views of buffer 0 point into.
+    pub(super) fn finish(self, input: &Buffer<u8>, order: Option<&[IdxSize]>) -> Box<dyn Array> {
+        let (views, validity) = match order {
+            None => (self.views, self.validity),
+            Some(order) => {
+                let views = order.iter().map(|&i| self.views[i as usize]).collect();
+                let mut validity = MutableBitmap::with_capacity(order.len());
+                for &i in order {
+                    validity.push(self.validity.get(i as usize));
+                }
+                (views, validity)
+            }
+        };
+        let validity = (self.nulls > 0).then(|| validity.freeze());
+        let mut buffers = Vec::with_capacity(self.copied.len() + 2);
+        buffers.push(input.clone());
+        buffers.extend(self.copied);
+        buffers.push(self.filling.into());
+        let buffer_len = buffers.iter().map(|b| b.len()).sum();
+        // SAFETY: every view was made from a `&str` that is, at its offset, in the
+        // buffer it names (the input slice checked by address, or a copy).
+        unsafe {
+            Utf8ViewArray::new_unchecked(
+                ArrowDataType::Utf8View,
+                views.into(),
+                buffers.into(),
+                validity,
+                Some(self.bytes),
+                buffer_len,
+            )
+        }
+        .boxed()
+    }
+}
