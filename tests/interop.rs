@@ -19,20 +19,28 @@ fn python(script: &str) -> String {
     String::from_utf8(out.stdout).unwrap()
 }
 
-#[test]
-fn duckdb_and_pandas_read_the_lake() {
-    let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
-    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples");
+/// A new lake (in `dir`) holding `inputs`, ingested by the `runlens` binary.
+fn ingest(dir: &Path, inputs: &[std::path::PathBuf]) -> std::path::PathBuf {
+    let lake = dir.join("lake");
     let status = Command::cargo_bin("runlens")
         .unwrap()
         .env_remove("RUNLENS_CONFIG")
         .args(["ingest", "--quiet", "--lake", lake.to_str().unwrap()])
-        .arg(samples.join("vercel"))
-        .arg(samples.join("sentry"))
+        .args(inputs)
         .status()
         .unwrap();
     assert!(status.success());
+    lake
+}
+
+#[test]
+fn duckdb_and_pandas_read_the_lake() {
+    let dir = tempfile::tempdir().unwrap();
+    let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples");
+    let lake = ingest(
+        dir.path(),
+        &[samples.join("vercel"), samples.join("sentry")],
+    );
     let lake = lake.display();
 
     let duck = python(&format!(
@@ -69,22 +77,19 @@ print(len(df), str(df['ts'].dtype), int(df['duration_ms'].notna().sum()), sorted
 }
 
 /// `pg_log`, whose low-cardinality columns are written as dictionary pages built by
-/// runlens (see ingest/src/schema/pg_columns.rs), reads as plain text in DuckDB and
+/// runlens (see ingest/src/schema/arrow_columns.rs), reads as plain text in DuckDB and
 /// pandas, with the same values in both.
 #[test]
 fn duckdb_and_pandas_read_pg_log() {
     let dir = tempfile::tempdir().unwrap();
-    let lake = dir.path().join("lake");
     let samples = Path::new(env!("CARGO_MANIFEST_DIR")).join("data-samples/postgres");
-    let status = Command::cargo_bin("runlens")
-        .unwrap()
-        .env_remove("RUNLENS_CONFIG")
-        .args(["ingest", "--quiet", "--lake", lake.to_str().unwrap()])
-        .arg(samples.join("captured/stderr.log"))
-        .arg(samples.join("light.postgres.log.bz2"))
-        .status()
-        .unwrap();
-    assert!(status.success());
+    let lake = ingest(
+        dir.path(),
+        &[
+            samples.join("captured/stderr.log"),
+            samples.join("light.postgres.log.bz2"),
+        ],
+    );
     let lake = lake.display();
     let duck = python(&format!(
         r#"

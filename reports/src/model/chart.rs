@@ -180,16 +180,7 @@ impl Series {
         name: impl Into<String>,
         points: impl IntoIterator<Item = (DateTime<Utc>, f64)>,
     ) -> Series {
-        Series {
-            name: name.into(),
-            points: points
-                .into_iter()
-                .map(|(at, y)| Point {
-                    x: at.timestamp() as f64,
-                    y: finite(Some(y)),
-                })
-                .collect(),
-        }
+        Series::time_gaps(name, points.into_iter().map(|(at, y)| (at, Some(y))))
     }
 
     /// A series over time with gaps (`None`).
