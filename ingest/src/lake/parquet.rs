@@ -12,16 +12,20 @@ use std::io::Write;
 
 use polars::prelude::*;
 use polars_io::parquet::write::{get_encodings, ParquetWriter, StatisticsOptions};
+use polars_parquet::parquet::page::{CompressedDictPage, DataPageHeader};
+use polars_parquet::parquet::CowBuffer;
 use polars_parquet::write::{
-    array_to_columns, compress, to_parquet_schema, CompressedPage, CompressionOptions, Version,
-    WriteOptions, ZstdLevel,
+    array_to_columns, compress, to_parquet_schema, CompressedDataPage, CompressedPage,
+    CompressionOptions, Encoding, Page, Version, WriteOptions, ZstdLevel,
 };
 
 /// The lake's Parquet compression: zstd level 1. On the PostgreSQL benchmark log it
 /// compresses as well as polars' default level 3 (16.9 MB of Parquet either way) in
 /// about half the time; any zstd level reads the same.
 fn compression() -> ParquetCompression {
-    ParquetCompression::Zstd(Some(ZstdLevel::try_new(1).expect("valid zstd level")))
+    ParquetCompression::Zstd(Some(
+        ZstdLevel::try_new(ZSTD_LEVEL).expect("valid zstd level"),
+    ))
 }
 
 fn options() -> WriteOptions {
@@ -60,31 +64,61 @@ pub fn encode(df: &DataFrame) -> PolarsResult<EncodedRowGroup> {
         .iter_fields()
         .map(|f| f.to_arrow(compat))
         .collect();
-    encode_arrays(&fields, &df.rechunk_to_arrow(compat), df.height())
+    encode_arrays(&fields, &df.rechunk_to_arrow(compat), df.height(), &[])
 }
 
 /// Encodes and compresses `arrays` (`rows` each) as one row group of columns `fields`.
 /// An array may be a dictionary of its field's type: its dictionary becomes the
 /// column's dictionary page (polars' writer dictionary-encodes the low-cardinality
 /// columns it is given by making such an array first).
+///
+/// The columns named in `plain` are written with Parquet's plain encoding. Any other
+/// string column gets polars' trial: it estimates the number of distinct values by
+/// hashing every value and, below 75 % distinct, groups them into a dictionary. For
+/// free text (log messages, SQL with its literals) that costs more than it saves: on
+/// the PostgreSQL benchmark log the trial took about 8 % of an ingest's CPU time, and
+/// plain zstd pages of `message`, `statement` and `detail` came out 0.4 % *smaller*
+/// in all (zstd finds the repeats a dictionary would have).
 pub fn encode_arrays(
     fields: &[ArrowField],
     arrays: &[ArrayRef],
     rows: usize,
+    plain: &[&str],
 ) -> PolarsResult<EncodedRowGroup> {
     let arrow_schema: ArrowSchema = fields.iter().cloned().collect();
     let parquet_schema = to_parquet_schema(&arrow_schema)?;
     let encodings = get_encodings(&arrow_schema);
     let options = options();
+    // Free text gets no min/max statistics: they prune nothing (no filter on a message
+    // is a range) and comparing every value took a few per cent of an ingest.
+    let free_text = WriteOptions {
+        statistics: StatisticsOptions {
+            min_value: false,
+            max_value: false,
+            ..options.statistics
+        },
+        ..options
+    };
     let mut columns = Vec::with_capacity(fields.len());
-    for ((array, type_), encoding) in arrays
+    for (((array, type_), encoding), field) in arrays
         .iter()
         .zip(parquet_schema.fields())
         .zip(encodings.iter())
+        .zip(fields)
     {
+        let encoding: &[Encoding] = if plain.contains(&field.name.as_str()) {
+            &[Encoding::Plain]
+        } else {
+            encoding
+        };
+        let options = if plain.contains(&field.name.as_str()) {
+            free_text
+        } else {
+            options
+        };
         for pages in array_to_columns(array, type_.clone(), options, encoding)? {
             let compressed = pages
-                .map(|page| Ok(compress(page?, Vec::new(), options.compression)?))
+                .map(|page| compress_page(page?))
                 .collect::<PolarsResult<Vec<CompressedPage>>>()?;
             columns.push(compressed);
         }
@@ -92,6 +126,63 @@ pub fn encode_arrays(
     Ok(EncodedRowGroup {
         rows: rows as u64,
         columns,
+    })
+}
+
+/// The zstd level of [`compression`].
+const ZSTD_LEVEL: i32 = 1;
+
+/// Compresses `page` as polars' `compress` does (zstd at [`ZSTD_LEVEL`], the same
+/// bytes), with this thread's zstd context and into a buffer of the compressed size.
+///
+/// polars' `compress` makes a new zstd context for every page, and returns the page
+/// in a buffer of zstd's worst-case size, zero-filled before compressing. An input's
+/// pages are kept until its day files are written, so those buffers (about the size of
+/// the uncompressed data) were most of an ingest's fresh memory, each page of it zeroed
+/// twice: by the kernel and by the fill.
+fn compress_page(page: Page) -> PolarsResult<CompressedPage> {
+    use std::cell::RefCell;
+    thread_local! {
+        static ZSTD: RefCell<Option<(zstd::bulk::Compressor<'static>, Vec<u8>)>> =
+            const { RefCell::new(None) };
+    }
+    let zstd = |data: &[u8]| -> PolarsResult<Vec<u8>> {
+        ZSTD.with_borrow_mut(|slot| {
+            let (compressor, scratch) = match slot {
+                Some(s) => s,
+                None => slot.insert((zstd::bulk::Compressor::new(ZSTD_LEVEL)?, Vec::new())),
+            };
+            scratch.clear();
+            scratch.reserve(zstd::zstd_safe::compress_bound(data.len()));
+            compressor.compress_to_buffer(data, scratch)?;
+            Ok(scratch.as_slice().to_vec())
+        })
+    };
+    let compression = options().compression;
+    Ok(match page {
+        Page::Data(page) if matches!(page.header(), DataPageHeader::V1(_)) => {
+            let buffer = zstd(page.buffer())?;
+            let rows = page.num_rows.expect("a written page knows its rows");
+            CompressedPage::Data(CompressedDataPage::new(
+                page.header().clone(),
+                CowBuffer::Owned(buffer),
+                compression.into(),
+                page.buffer().len(),
+                page.descriptor,
+                rows,
+            ))
+        }
+        Page::Dict(page) => {
+            let buffer = zstd(&page.buffer)?;
+            CompressedPage::Dict(CompressedDictPage::new(
+                CowBuffer::Owned(buffer),
+                compression.into(),
+                page.buffer.len(),
+                page.num_values,
+                page.is_sorted,
+            ))
+        }
+        page => compress(page, Vec::new(), compression)?,
     })
 }
 
@@ -127,5 +218,71 @@ mod tests {
         let mut expected = a.clone();
         expected.vstack_mut(&b).unwrap();
         assert!(back.equals_missing(&expected), "{back}");
+    }
+
+    /// The pages `compress_page` makes are polars' own: the file is byte for byte the
+    /// one polars' writer makes of the same frame with the same options.
+    #[test]
+    fn same_file_as_polars_writer() {
+        let n = 50_000;
+        let df = df!(
+            "ts" => (0..n).map(|i| i * 7919 % 100_003).collect::<Vec<i64>>(),
+            "kind" => (0..n).map(|i| ["a", "bb", "a longer value than twelve bytes"][i as usize % 3]).collect::<Vec<_>>(),
+            "text" => (0..n).map(|i| (i % 5 != 0).then(|| format!("statement {i} of many, with its own text"))).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let mut ours = Vec::new();
+        write(&mut ours, df.schema(), &[encode(&df).unwrap()]).unwrap();
+        let mut theirs = Vec::new();
+        ParquetWriter::new(&mut theirs)
+            .with_compression(compression())
+            .with_statistics(StatisticsOptions::default())
+            .finish(&mut df.clone())
+            .unwrap();
+        assert_eq!(ours.len(), theirs.len());
+        assert!(ours == theirs, "the files differ");
+    }
+
+    /// Columns named plain are written without a dictionary and without min/max.
+    #[test]
+    fn free_text_is_plain_without_min_max() {
+        let n = 10_000;
+        let df = df!(
+            "kind" => (0..n).map(|i| ["x", "y"][i % 2]).collect::<Vec<_>>(),
+            "text" => (0..n).map(|i| ["same text, repeated often enough", "other"][i % 2]).collect::<Vec<_>>(),
+        )
+        .unwrap();
+        let compat = CompatLevel::newest();
+        let fields: Vec<ArrowField> = df
+            .schema()
+            .iter_fields()
+            .map(|f| f.to_arrow(compat))
+            .collect();
+        let group = encode_arrays(&fields, &df.rechunk_to_arrow(compat), n, &["text"]).unwrap();
+        let mut bytes = Vec::new();
+        write(&mut bytes, df.schema(), &[group]).unwrap();
+        let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
+        let columns = meta.row_groups[0].parquet_columns();
+        let (kind, text) = (&columns[0], &columns[1]);
+        assert!(
+            kind.dictionary_page_offset().is_some(),
+            "kind is a dictionary"
+        );
+        assert!(text.dictionary_page_offset().is_none(), "text is plain");
+        let stats = |c: &polars_parquet::parquet::metadata::ColumnChunkMetadata| {
+            c.statistics(&meta.footer_buf)
+                .expect("statistics written")
+                .unwrap()
+                .expect_as_binary()
+                .clone()
+        };
+        assert!(stats(kind).max_value.is_some());
+        let text = stats(text);
+        assert!(text.max_value.is_none() && text.min_value.is_none());
+        assert_eq!(text.null_count, Some(0));
+        let back = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .unwrap();
+        assert!(back.equals(&df));
     }
 }

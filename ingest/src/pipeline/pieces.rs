@@ -60,7 +60,7 @@ impl PartlyEncoded {
                 return Ok(PartlyEncoded {
                     table,
                     day,
-                    head: parquet::encode_arrays(&f.fields, &f.head, f.numbers.height())?,
+                    head: parquet::encode_arrays(&f.fields, &f.head, f.numbers.height(), f.plain)?,
                     schema: f.schema,
                     numbers: f.numbers,
                 });

@@ -143,6 +143,18 @@ const PLAIN: &[&str] = &[
     "duration_ms",
 ];
 
+/// The free-text columns, written with Parquet's plain encoding rather than tried as
+/// dictionaries (see [`crate::lake::parquet::encode_arrays`]). `session_id` is left to
+/// the trial: a session's lines repeat it.
+const FREE_TEXT: [&str; 6] = [
+    "message",
+    "detail",
+    "hint",
+    "context",
+    "statement",
+    "internal_query",
+];
+
 impl PgColumns {
     fn with_capacity(n: usize) -> Self {
         let i64s = |name: &str| PrimitiveChunkedBuilder::<Int64Type>::new(name.into(), n);
@@ -321,6 +333,7 @@ impl PgColumns {
             schema,
             fields,
             head,
+            plain: &FREE_TEXT,
             numbers,
         })
     }

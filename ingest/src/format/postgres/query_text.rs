@@ -8,25 +8,31 @@
 //! (no DETAIL, or a parse/bind entry) becomes empty. Each function quotes the Perl it
 //! reproduces.
 
+use std::borrow::Cow;
+
 use super::perl::{boundary_before, find, is_space, is_word};
 
 /// The statement text pgBadger normalizes for a logged query: `statement` is the SQL of
 /// the entry (after `statement:`/`execute …:`), `detail` its DETAIL text, if any.
 /// Returns `None` when nothing is left (pgBadger then stores no query).
 pub fn pgbadger_query_text(statement: &str, detail: Option<&str>) -> Option<String> {
-    let mut query = statement.to_owned();
-    let mut params: Option<String> = None;
+    let mut rewritten: Option<String> = None;
+    let mut params: Option<Cow<'_, str>> = None;
     if let Some(detail) = detail {
         if let Some(p) = detail.find("parameters: ") {
             // pgBadger joins continuation lines of the DETAIL without a newline, and
             // `(.*)` stops at a newline: take the rest with newlines removed.
             let rest = &detail[p + "parameters: ".len()..];
-            params = Some(rest.replace('\n', ""));
-        } else if let Some(rewritten) = prepare_detail_rewrite(&query, detail) {
-            query = rewritten.0;
-            params = Some(rewritten.1);
+            params = Some(match memchr::memchr(b'\n', rest.as_bytes()) {
+                Some(_) => Cow::Owned(rest.replace('\n', "")),
+                None => Cow::Borrowed(rest),
+            });
+        } else if let Some((query, args)) = prepare_detail_rewrite(statement, detail) {
+            rewritten = Some(query);
+            params = Some(Cow::Owned(args));
         }
     }
+    let query = rewritten.as_deref().unwrap_or(statement);
     // s/^\s+//s; s/[\s;]+$//s;
     let trimmed_start = query.trim_start_matches(|c: char| c.is_ascii() && is_space(c as u8));
     let trimmed =
@@ -136,11 +142,11 @@ fn contains_word(hay: &str, word: &str) -> bool {
 
 /// Perl's `split(/[\s]*,[\s]*/, $s)`: whitespace around commas goes with the comma,
 /// trailing empty fields are dropped.
-fn split_commas(s: &str) -> Vec<String> {
+fn split_commas(s: &str) -> Vec<&str> {
     let ws = |c: char| c.is_ascii() && is_space(c as u8);
     let parts: Vec<&str> = s.split(',').collect();
     let n = parts.len();
-    let mut out: Vec<String> = parts
+    let mut out: Vec<&str> = parts
         .iter()
         .enumerate()
         .map(|(k, f)| {
@@ -151,7 +157,7 @@ fn split_commas(s: &str) -> Vec<String> {
             if k + 1 < n {
                 f = f.trim_end_matches(ws);
             }
-            f.to_owned()
+            f
         })
         .collect();
     while out.last().is_some_and(|f| f.is_empty()) {
@@ -198,18 +204,18 @@ fn next_assignment(b: &[u8], from: usize) -> Option<(usize, usize)> {
 }
 
 /// `my @t_res = $params =~ /\$\d+\s=\s(.*?)(?:,|$)/g;` (newlines already removed).
-fn param_values(p: &str) -> Vec<String> {
+fn param_values(p: &str) -> Vec<&str> {
     let b = p.as_bytes();
     let mut values = Vec::new();
     let mut pos = 0;
     while let Some((_, end)) = next_assignment(b, pos) {
         match memchr::memchr(b',', &b[end..]) {
             Some(c) => {
-                values.push(p[end..end + c].to_owned());
+                values.push(&p[end..end + c]);
                 pos = end + c + 1;
             }
             None => {
-                values.push(p[end..].to_owned());
+                values.push(&p[end..]);
                 break;
             }
         }
@@ -218,12 +224,14 @@ fn param_values(p: &str) -> Vec<String> {
 }
 
 /// `s/\$(\d+)/$t_res[$1-1]/gs`: missing values become empty, `$0` the last value.
-fn replace_dollar_params(query: &str, values: &[String]) -> String {
+fn replace_dollar_params(query: &str, values: &[&str]) -> String {
     let b = query.as_bytes();
+    // Room for the `;` that `pgbadger_query_text` may add.
+    let mut out = String::with_capacity(query.len() + 1);
     if memchr::memchr(b'$', b).is_none() {
-        return query.to_owned();
+        out.push_str(query);
+        return out;
     }
-    let mut out = String::with_capacity(query.len());
     let mut last = 0;
     let mut i = 0;
     while let Some(d) = memchr::memchr(b'$', &b[i..]) {
