@@ -165,7 +165,7 @@ impl Input {
             Origin::S3(object) => s3::fetch(object, s3_options)
                 .map_err(|e| e.what)
                 .map_err(std::io::Error::other),
-            Origin::File(p) => std::fs::read(p),
+            Origin::File(p) => read_file(p),
             Origin::Stdin => {
                 let mut buf = Vec::new();
                 std::io::stdin().lock().read_to_end(&mut buf).map(|_| buf)
@@ -176,6 +176,42 @@ impl Input {
             source,
         })?;
         decompress(&self.name, raw)
+    }
+}
+
+/// Files at least this large are read by two threads at once.
+const PARALLEL_READ_BYTES: u64 = 16 << 20;
+
+/// The bytes of the file at `path`. A large file's two halves are read at once on two
+/// threads: reading from the page cache is a copy, and the fresh buffer's pages are
+/// zeroed by the kernel as they are first written, both of which split. Bytes appended
+/// while it is read are read too, as `std::fs::read` would; a file that shrinks while it
+/// is read is read again from the start.
+fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
+    use std::os::unix::fs::FileExt;
+    let mut file = std::fs::File::open(path)?;
+    let len = file.metadata()?.len();
+    if len < PARALLEL_READ_BYTES || usize::try_from(len).is_err() {
+        let mut data = Vec::new();
+        file.read_to_end(&mut data)?;
+        return Ok(data);
+    }
+    let mut data = vec![0u8; len as usize];
+    let half = data.len() / 2;
+    let (left, right) = data.split_at_mut(half);
+    let (a, b) = rayon::join(
+        || file.read_exact_at(left, 0),
+        || file.read_exact_at(right, half as u64),
+    );
+    match a.and(b) {
+        Ok(()) => {
+            use std::io::Seek;
+            file.seek(std::io::SeekFrom::Start(len))?;
+            file.read_to_end(&mut data)?;
+            Ok(data)
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => std::fs::read(path),
+        Err(e) => Err(e),
     }
 }
 
@@ -232,6 +268,17 @@ pub fn decompress(name: &str, raw: Vec<u8>) -> Result<Vec<u8>, InputError> {
 mod tests {
     use super::*;
     use std::io::Write;
+
+    #[test]
+    fn large_files_are_read_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        for len in [0, 1, (16 << 20) - 1, 16 << 20, (16 << 20) + 12_345] {
+            let data: Vec<u8> = (0..len as u64).map(|i| (i * 31 % 251) as u8).collect();
+            let path = dir.path().join(format!("f{len}"));
+            std::fs::write(&path, &data).unwrap();
+            assert!(read_file(&path).unwrap() == data, "{len} bytes");
+        }
+    }
 
     #[test]
     fn gzip_zstd_and_bzip2_are_read_transparently() {
