@@ -142,6 +142,9 @@ impl DictColumn {
     /// Values remembered by address at most.
     pub(super) const STABLE: usize = 16;
 
+    /// Up to this many distinct values, a value is looked up by comparing it with each.
+    const SCANNED: usize = 8;
+
     /// [`DictColumn::push`] of a value whose address and contents stay as they are as
     /// long as the column lives (a static string, or one the caller keeps alive), so
     /// that its address identifies it. True when the value's address was remembered
@@ -174,8 +177,16 @@ impl DictColumn {
             Some(v) => {
                 let key = match self.last {
                     Some(k) if *self.distinct[k as usize] == *v => k,
-                    _ => match self.index.get(Value::of(v)) {
-                        Some(&k) => k,
+                    // A few values are found sooner by comparing them than by hashing.
+                    _ => match if self.distinct.len() <= Self::SCANNED {
+                        self.distinct
+                            .iter()
+                            .position(|d| **d == *v)
+                            .map(|k| k as u32)
+                    } else {
+                        self.index.get(Value::of(v)).copied()
+                    } {
+                        Some(k) => k,
                         None => {
                             let k = self.distinct.len() as u32;
                             self.values.push_value(v);

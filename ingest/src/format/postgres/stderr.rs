@@ -101,7 +101,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
     /// Declares `data`, of which every line fed is a slice: when it is valid UTF-8,
     /// lines need no validation of their own.
     pub fn with_input(mut self, data: &'a [u8]) -> Self {
-        self.whole = std::str::from_utf8(data).ok();
+        self.whole = simdutf8::basic::from_utf8(data).ok();
         self
     }
 
