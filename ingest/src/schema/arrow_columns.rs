@@ -157,6 +157,7 @@ impl DictColumn {
         };
         let id = (v.as_ptr() as usize, v.len());
         if let Some(&(_, _, k)) = self.stable.iter().find(|(a, l, _)| (*a, *l) == id) {
+            self.write_leading_nulls();
             self.keys.push(k);
             self.validity.push(true);
             self.last = Some(k);
@@ -171,10 +172,22 @@ impl DictColumn {
         false
     }
 
+    /// Writes the nulls counted before the first value (see [`DictColumn::push`]).
+    #[inline]
+    fn write_leading_nulls(&mut self) {
+        if self.keys.is_empty() && self.nulls > 0 {
+            self.keys.resize(self.nulls, 0);
+            self.validity.extend_constant(self.nulls, false);
+        }
+    }
+
+    /// Appends a value. Nulls before the first value are only counted: many columns of a
+    /// log are null in every row (a prefix without `%a`, `%h`, …).
     #[inline]
     pub(super) fn push(&mut self, value: Option<&str>) {
         match value {
             Some(v) => {
+                self.write_leading_nulls();
                 let key = match self.last {
                     Some(k) if *self.distinct[k as usize] == *v => k,
                     // A few values are found sooner by comparing them than by hashing.
@@ -201,9 +214,11 @@ impl DictColumn {
                 self.validity.push(true);
             }
             None => {
-                self.keys.push(0);
-                self.validity.push(false);
                 self.nulls += 1;
+                if !self.keys.is_empty() {
+                    self.keys.push(0);
+                    self.validity.push(false);
+                }
             }
         }
     }
@@ -211,6 +226,18 @@ impl DictColumn {
     /// The column, rows in `order` (all rows in push order when `None`): a dictionary
     /// array, or plain strings when most values are distinct (as polars decides).
     pub(super) fn finish(self, order: Option<&[IdxSize]>) -> Box<dyn Array> {
+        if self.keys.is_empty() {
+            // No value (nulls only counted): every row is null, in any order.
+            let keys = PrimitiveArray::<u32>::new_null(ArrowDataType::UInt32, self.nulls);
+            let dtype = ArrowDataType::Dictionary(
+                IntegerType::UInt32,
+                Box::new(ArrowDataType::Utf8View),
+                false,
+            );
+            return DictionaryArray::<u32>::try_new(dtype, keys, self.values.freeze().boxed())
+                .expect("null keys")
+                .boxed();
+        }
         let n = self.keys.len();
         let (keys, validity) = match order {
             None => (self.keys, self.validity),
@@ -272,12 +299,19 @@ impl ViewColumn {
 
     #[inline]
     pub(super) fn push(&mut self, value: Option<&str>, input: &[u8]) {
+        // Nulls before the first value are only counted (see `DictColumn::push`).
         let Some(v) = value else {
-            self.views.push(View::default());
-            self.validity.push(false);
             self.nulls += 1;
+            if !self.views.is_empty() {
+                self.views.push(View::default());
+                self.validity.push(false);
+            }
             return;
         };
+        if self.views.is_empty() && self.nulls > 0 {
+            self.views.resize(self.nulls, View::default());
+            self.validity.extend_constant(self.nulls, false);
+        }
         let b = v.as_bytes();
         self.bytes += b.len();
         let view = if b.len() <= View::MAX_INLINE_SIZE as usize {
@@ -306,6 +340,10 @@ impl ViewColumn {
     /// The column, rows in `order` (push order when `None`); `input` is the buffer
     /// the views of buffer 0 point into.
     pub(super) fn finish(self, input: &Buffer<u8>, order: Option<&[IdxSize]>) -> Box<dyn Array> {
+        if self.views.is_empty() {
+            // No value (nulls only counted): every row is null, in any order.
+            return Utf8ViewArray::new_null(ArrowDataType::Utf8View, self.nulls).boxed();
+        }
         let (views, validity) = match order {
             None => (self.views, self.validity),
             Some(order) => {
