@@ -352,8 +352,8 @@ pub struct PgDayColumns {
 
 struct Day {
     columns: PgColumns,
-    /// (ts, provenance) of every row, in arrival order.
-    keys: Vec<(i64, Prov)>,
+    /// (ts, provenance) of the last row pushed.
+    last: Option<(i64, Prov)>,
     in_order: bool,
 }
 
@@ -387,13 +387,13 @@ impl PgDayColumns {
             .entry(v.ts.div_euclid(DAY_MICROS))
             .or_insert_with(|| Day {
                 columns: PgColumns::with_capacity(hint),
-                keys: Vec::with_capacity(hint),
+                last: None,
                 in_order: true,
             });
-        if day.keys.last().is_some_and(|last| key < *last) {
+        if day.last.is_some_and(|last| key < last) {
             day.in_order = false;
         }
-        day.keys.push(key);
+        day.last = Some(key);
         day.columns.push(v, &self.text);
     }
 
@@ -416,8 +416,13 @@ impl PgDayColumns {
             .into_iter()
             .map(|(day, d)| {
                 let order = (!d.in_order).then(|| {
-                    let mut order: Vec<IdxSize> = (0..d.keys.len() as IdxSize).collect();
-                    order.sort_by_key(|&i| d.keys[i as usize]);
+                    // (ts, line, record): the key `push` compares.
+                    let c = &d.columns;
+                    let mut order: Vec<IdxSize> = (0..c.ts.len() as IdxSize).collect();
+                    order.sort_by_key(|&i| {
+                        let i = i as usize;
+                        (c.ts[i], c.lines[i], c.records[i])
+                    });
                     order
                 });
                 Ok((
