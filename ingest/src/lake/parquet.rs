@@ -58,13 +58,19 @@ impl EncodedRowGroup {
 
 /// Encodes and compresses `df` as one row group (its columns are rechunked first).
 pub fn encode(df: &DataFrame) -> PolarsResult<EncodedRowGroup> {
+    let (fields, arrays) = to_arrow(df);
+    encode_arrays(&fields, &arrays, df.height(), &[])
+}
+
+/// The Arrow fields and arrays of `df` (rechunked), as [`encode_arrays`] takes them.
+fn to_arrow(df: &DataFrame) -> (Vec<ArrowField>, Vec<ArrayRef>) {
     let compat = CompatLevel::newest();
-    let fields: Vec<ArrowField> = df
+    let fields = df
         .schema()
         .iter_fields()
         .map(|f| f.to_arrow(compat))
         .collect();
-    encode_arrays(&fields, &df.rechunk_to_arrow(compat), df.height(), &[])
+    (fields, df.rechunk_to_arrow(compat))
 }
 
 /// Encodes and compresses `arrays` (`rows` each) as one row group of columns `fields`.
@@ -252,13 +258,8 @@ mod tests {
             "text" => (0..n).map(|i| ["same text, repeated often enough", "other"][i % 2]).collect::<Vec<_>>(),
         )
         .unwrap();
-        let compat = CompatLevel::newest();
-        let fields: Vec<ArrowField> = df
-            .schema()
-            .iter_fields()
-            .map(|f| f.to_arrow(compat))
-            .collect();
-        let group = encode_arrays(&fields, &df.rechunk_to_arrow(compat), n, &["text"]).unwrap();
+        let (fields, arrays) = to_arrow(&df);
+        let group = encode_arrays(&fields, &arrays, n, &["text"]).unwrap();
         let mut bytes = Vec::new();
         write(&mut bytes, df.schema(), &[group]).unwrap();
         let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
