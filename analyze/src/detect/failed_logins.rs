@@ -181,6 +181,8 @@ pub fn find_spikes(
         min.max((config.baseline_factor * mean).ceil() as u64)
     };
     let mut findings = Vec::new();
+    let successes_by_ip = successes_by(attempts, |a| a.ip.as_deref());
+    let successes_by_user = successes_by(attempts, |a| a.user.as_deref());
 
     // Per IP.
     let mut base_ip: HashMap<(&str, &str), u64> = HashMap::new();
@@ -207,7 +209,8 @@ pub fn find_spikes(
             };
             let only_user = (users.len() == 1).then(|| *users.iter().next().unwrap_or(&""));
             // A success from the attacking address on one of the attacked accounts.
-            let successes = successes_after(attempts, &run, config, |a| {
+            let same_ip = successes_by_ip.get(&(source.as_str(), ip.as_str()));
+            let successes = successes_after(same_ip, &run, config, |a| {
                 a.ip.as_deref() == Some(ip.as_str())
                     && a.user
                         .as_deref()
@@ -252,7 +255,8 @@ pub fn find_spikes(
         };
         for run in flagged_runs(events, width, span, gap, flag) {
             let ips: BTreeSet<&str> = run.iter().filter_map(|a| a.ip.as_deref()).collect();
-            let successes = successes_after(attempts, &run, config, |a| {
+            let same_user = successes_by_user.get(&(source.as_str(), user.as_str()));
+            let successes = successes_after(same_user, &run, config, |a| {
                 a.user.as_deref() == Some(user.as_str())
                     && a.ip.as_deref().is_some_and(|ip| ips.contains(ip))
             });
@@ -359,23 +363,38 @@ fn flagged_runs<'a>(
         .collect()
 }
 
+/// The successful attempts by (source, `subject`), in time order (as `attempts` are).
+fn successes_by<'a>(
+    attempts: &'a [AuthAttempt],
+    subject: impl Fn(&'a AuthAttempt) -> Option<&'a str>,
+) -> HashMap<(&'a str, &'a str), Vec<&'a AuthAttempt>> {
+    let mut out: HashMap<(&str, &str), Vec<&AuthAttempt>> = HashMap::new();
+    for a in attempts.iter().filter(|a| !a.failure) {
+        if let Some(s) = subject(a) {
+            out.entry((a.source.as_str(), s)).or_default().push(a);
+        }
+    }
+    out
+}
+
+/// The successes among `successes` (those of the run's source and subject, from
+/// [`successes_by`]) from the start of `run` to `takeover_minutes` after its end
+/// that `same_subject` accepts.
 fn successes_after(
-    attempts: &[AuthAttempt],
+    successes: Option<&Vec<&AuthAttempt>>,
     run: &[&AuthAttempt],
     config: &FailedLoginsConfig,
     same_subject: impl Fn(&AuthAttempt) -> bool,
 ) -> u64 {
-    let (Some(first), Some(last)) = (run.first(), run.last()) else {
+    let (Some(successes), Some(first), Some(last)) = (successes, run.first(), run.last()) else {
         return 0;
     };
     let until = last.ts + i64::from(config.takeover_minutes) * 60_000_000;
-    // `attempts` are sorted by time.
-    let lo = attempts.partition_point(|a| a.ts < first.ts);
-    let hi = attempts.partition_point(|a| a.ts <= until);
-    attempts[lo..hi.max(lo)]
+    let lo = successes.partition_point(|a| a.ts < first.ts);
+    let hi = successes.partition_point(|a| a.ts <= until);
+    successes[lo..hi.max(lo)]
         .iter()
-        .filter(|a| !a.failure && a.source == first.source)
-        .filter(|a| same_subject(a))
+        .filter(|a| a.source == first.source && same_subject(a))
         .count() as u64
 }
 
