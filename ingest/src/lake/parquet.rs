@@ -112,15 +112,10 @@ pub fn encode_arrays(
         .zip(encodings.iter())
         .zip(fields)
     {
-        let encoding: &[Encoding] = if plain.contains(&field.name.as_str()) {
-            &[Encoding::Plain]
+        let (encoding, options): (&[Encoding], _) = if plain.contains(&field.name.as_str()) {
+            (&[Encoding::Plain], free_text)
         } else {
-            encoding
-        };
-        let options = if plain.contains(&field.name.as_str()) {
-            free_text
-        } else {
-            options
+            (encoding, options)
         };
         for pages in array_to_columns(array, type_.clone(), options, encoding)? {
             let compressed = pages

@@ -226,39 +226,31 @@ impl DictColumn {
     /// The column, rows in `order` (all rows in push order when `None`): a dictionary
     /// array, or plain strings when most values are distinct (as polars decides).
     pub(super) fn finish(self, order: Option<&[IdxSize]>) -> Box<dyn Array> {
-        if self.keys.is_empty() {
+        let keys = if self.keys.is_empty() {
             // No value (nulls only counted): every row is null, in any order.
-            let keys = PrimitiveArray::<u32>::new_null(ArrowDataType::UInt32, self.nulls);
-            let dtype = ArrowDataType::Dictionary(
-                IntegerType::UInt32,
-                Box::new(ArrowDataType::Utf8View),
-                false,
-            );
-            return DictionaryArray::<u32>::try_new(dtype, keys, self.values.freeze().boxed())
-                .expect("null keys")
-                .boxed();
-        }
-        let n = self.keys.len();
-        let (keys, validity) = match order {
-            None => (self.keys, self.validity),
-            Some(order) => {
-                let keys = order.iter().map(|&i| self.keys[i as usize]).collect();
-                let mut validity = MutableBitmap::with_capacity(n);
-                for &i in order {
-                    validity.push(self.validity.get(i as usize));
+            PrimitiveArray::<u32>::new_null(ArrowDataType::UInt32, self.nulls)
+        } else {
+            let (keys, validity) = match order {
+                None => (self.keys, self.validity),
+                Some(order) => {
+                    let keys = order.iter().map(|&i| self.keys[i as usize]).collect();
+                    let mut validity = MutableBitmap::with_capacity(order.len());
+                    for &i in order {
+                        validity.push(self.validity.get(i as usize));
+                    }
+                    (keys, validity)
                 }
-                (keys, validity)
-            }
+            };
+            let validity = (self.nulls > 0).then(|| validity.freeze());
+            PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity)
         };
-        let validity = (self.nulls > 0).then(|| validity.freeze());
-        let values = self.values.freeze();
-        let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
+        let n = keys.len();
         let dtype = ArrowDataType::Dictionary(
             IntegerType::UInt32,
             Box::new(ArrowDataType::Utf8View),
             false,
         );
-        let dict = DictionaryArray::<u32>::try_new(dtype, keys, values.boxed())
+        let dict = DictionaryArray::<u32>::try_new(dtype, keys, self.values.freeze().boxed())
             .expect("keys index the values");
         if n > 128 && dict.values().len() as f64 / n as f64 > 0.75 {
             expand(&dict)
