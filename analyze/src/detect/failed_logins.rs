@@ -211,10 +211,9 @@ pub fn find_spikes(
             // A success from the attacking address on one of the attacked accounts.
             let same_ip = successes_by_ip.get(&(source.as_str(), ip.as_str()));
             let successes = successes_after(same_ip, &run, config, |a| {
-                a.ip.as_deref() == Some(ip.as_str())
-                    && a.user
-                        .as_deref()
-                        .is_none_or(|u| users.is_empty() || users.contains(u))
+                a.user
+                    .as_deref()
+                    .is_none_or(|u| users.is_empty() || users.contains(u))
             });
             findings.push(finding(
                 &run,
@@ -257,8 +256,7 @@ pub fn find_spikes(
             let ips: BTreeSet<&str> = run.iter().filter_map(|a| a.ip.as_deref()).collect();
             let same_user = successes_by_user.get(&(source.as_str(), user.as_str()));
             let successes = successes_after(same_user, &run, config, |a| {
-                a.user.as_deref() == Some(user.as_str())
-                    && a.ip.as_deref().is_some_and(|ip| ips.contains(ip))
+                a.ip.as_deref().is_some_and(|ip| ips.contains(ip))
             });
             findings.push(finding(
                 &run,
@@ -379,12 +377,12 @@ fn successes_by<'a>(
 
 /// The successes among `successes` (those of the run's source and subject, from
 /// [`successes_by`]) from the start of `run` to `takeover_minutes` after its end
-/// that `same_subject` accepts.
+/// that `related` accepts.
 fn successes_after(
     successes: Option<&Vec<&AuthAttempt>>,
     run: &[&AuthAttempt],
     config: &FailedLoginsConfig,
-    same_subject: impl Fn(&AuthAttempt) -> bool,
+    related: impl Fn(&AuthAttempt) -> bool,
 ) -> u64 {
     let (Some(successes), Some(first), Some(last)) = (successes, run.first(), run.last()) else {
         return 0;
@@ -394,7 +392,7 @@ fn successes_after(
     let hi = successes.partition_point(|a| a.ts <= until);
     successes[lo..hi.max(lo)]
         .iter()
-        .filter(|a| a.source == first.source && same_subject(a))
+        .filter(|a| related(a))
         .count() as u64
 }
 
