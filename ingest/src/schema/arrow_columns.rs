@@ -69,6 +69,27 @@ fn expand(dict: &DictionaryArray<u32>) -> Box<dyn Array> {
     out.freeze().boxed()
 }
 
+/// A column's values and validity with rows in `order` (as they are when `None`); the
+/// validity only when the column has `nulls`.
+fn in_order<T: Copy>(
+    values: Vec<T>,
+    validity: MutableBitmap,
+    nulls: usize,
+    order: Option<&[IdxSize]>,
+) -> (Vec<T>, Option<polars_arrow::bitmap::Bitmap>) {
+    let (values, validity) = match order {
+        None => (values, validity),
+        Some(order) => {
+            let mut ordered = MutableBitmap::with_capacity(order.len());
+            for &i in order {
+                ordered.push(validity.get(i as usize));
+            }
+            (order.iter().map(|&i| values[i as usize]).collect(), ordered)
+        }
+    };
+    (values, (nulls > 0).then(|| validity.freeze()))
+}
+
 /// A dictionary value as a hash-map key hashed cheaply: by its length and first and
 /// last 16 bytes (the values of a dictionary column are few; equality still compares
 /// them whole).
@@ -230,18 +251,7 @@ impl DictColumn {
             // No value (nulls only counted): every row is null, in any order.
             PrimitiveArray::<u32>::new_null(ArrowDataType::UInt32, self.nulls)
         } else {
-            let (keys, validity) = match order {
-                None => (self.keys, self.validity),
-                Some(order) => {
-                    let keys = order.iter().map(|&i| self.keys[i as usize]).collect();
-                    let mut validity = MutableBitmap::with_capacity(order.len());
-                    for &i in order {
-                        validity.push(self.validity.get(i as usize));
-                    }
-                    (keys, validity)
-                }
-            };
-            let validity = (self.nulls > 0).then(|| validity.freeze());
+            let (keys, validity) = in_order(self.keys, self.validity, self.nulls, order);
             PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity)
         };
         let n = keys.len();
@@ -336,18 +346,7 @@ impl ViewColumn {
             // No value (nulls only counted): every row is null, in any order.
             return Utf8ViewArray::new_null(ArrowDataType::Utf8View, self.nulls).boxed();
         }
-        let (views, validity) = match order {
-            None => (self.views, self.validity),
-            Some(order) => {
-                let views = order.iter().map(|&i| self.views[i as usize]).collect();
-                let mut validity = MutableBitmap::with_capacity(order.len());
-                for &i in order {
-                    validity.push(self.validity.get(i as usize));
-                }
-                (views, validity)
-            }
-        };
-        let validity = (self.nulls > 0).then(|| validity.freeze());
+        let (views, validity) = in_order(self.views, self.validity, self.nulls, order);
         let mut buffers = Vec::with_capacity(self.copied.len() + 2);
         buffers.push(input.clone());
         buffers.extend(self.copied);
