@@ -231,7 +231,7 @@ fn one_input(
     let phase = |what: &str| tracing::debug!(input = %input.name, elapsed_ms = started.elapsed().as_millis() as u64, "{what}");
     // A buffer that the columns of a piece may point into (see schema/pg_columns.rs).
     let data: polars_buffer::Buffer<u8> = match input.read(&opts.s3) {
-        Ok(d) => d.into(),
+        Ok(d) => d,
         Err(e) => return (named(failed(e.to_string(), None)), None),
     };
     if data.iter().all(u8::is_ascii_whitespace) {

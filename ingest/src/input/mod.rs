@@ -8,7 +8,11 @@
 use std::io::Read;
 use std::path::{Path, PathBuf};
 
+use polars_buffer::Buffer;
+
 use crate::s3::{self, S3Options, S3Uri};
+
+mod mapped;
 
 /// Where an input's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -159,16 +163,21 @@ impl Input {
         }
     }
 
-    /// Reads the whole input and decompresses it.
-    pub fn read(&self, s3_options: &S3Options) -> Result<Vec<u8>, InputError> {
+    /// Reads the whole input and decompresses it (a large file is mapped, not read:
+    /// see [`mapped`]).
+    pub fn read(&self, s3_options: &S3Options) -> Result<Buffer<u8>, InputError> {
         let raw = match &self.origin {
             Origin::S3(object) => s3::fetch(object, s3_options)
+                .map(Buffer::from)
                 .map_err(|e| e.what)
                 .map_err(std::io::Error::other),
             Origin::File(p) => read_file(p),
             Origin::Stdin => {
                 let mut buf = Vec::new();
-                std::io::stdin().lock().read_to_end(&mut buf).map(|_| buf)
+                std::io::stdin()
+                    .lock()
+                    .read_to_end(&mut buf)
+                    .map(|_| buf.into())
             }
         }
         .map_err(|source| InputError::Read {
@@ -179,53 +188,35 @@ impl Input {
     }
 }
 
-/// Files at least this large are read by two threads at once.
-const PARALLEL_READ_BYTES: u64 = 16 << 20;
+/// Files at least this large are mapped rather than read.
+const MAPPED_BYTES: u64 = 16 << 20;
 
-/// The bytes of the file at `path`. A large file's two halves are read at once on two
-/// threads: reading from the page cache is a copy, and the fresh buffer's pages are
-/// zeroed by the kernel as they are first written, both of which split. Bytes appended
-/// while it is read are read too, as `std::fs::read` would; a file that shrinks while it
-/// is read is read again from the start.
-fn read_file(path: &Path) -> std::io::Result<Vec<u8>> {
-    use std::os::unix::fs::FileExt;
+/// The bytes of the file at `path`: a large file mapped into memory (see [`mapped`]),
+/// a small one (or one that cannot be mapped) read.
+fn read_file(path: &Path) -> std::io::Result<Buffer<u8>> {
     let mut file = std::fs::File::open(path)?;
     let len = file.metadata()?.len();
-    if len < PARALLEL_READ_BYTES || usize::try_from(len).is_err() {
-        let mut data = Vec::new();
-        file.read_to_end(&mut data)?;
-        return Ok(data);
-    }
-    let mut data = vec![0u8; len as usize];
-    let half = data.len() / 2;
-    let (left, right) = data.split_at_mut(half);
-    let (a, b) = rayon::join(
-        || file.read_exact_at(left, 0),
-        || file.read_exact_at(right, half as u64),
-    );
-    match a.and(b) {
-        Ok(()) => {
-            use std::io::Seek;
-            file.seek(std::io::SeekFrom::Start(len))?;
-            file.read_to_end(&mut data)?;
-            Ok(data)
+    if len >= MAPPED_BYTES && usize::try_from(len).is_ok() {
+        if let Some(map) = mapped::map(&file, path, len) {
+            return Ok(map);
         }
-        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => std::fs::read(path),
-        Err(e) => Err(e),
     }
+    let mut data = Vec::new();
+    file.read_to_end(&mut data)?;
+    Ok(data.into())
 }
 
 /// Decompresses `raw` if its magic bytes name a known codec.
-pub fn decompress(name: &str, raw: Vec<u8>) -> Result<Vec<u8>, InputError> {
+pub fn decompress(name: &str, raw: Buffer<u8>) -> Result<Buffer<u8>, InputError> {
     fn all(
         name: &str,
         codec: &'static str,
         mut reader: impl Read,
         capacity: usize,
-    ) -> Result<Vec<u8>, InputError> {
+    ) -> Result<Buffer<u8>, InputError> {
         let mut out = Vec::with_capacity(capacity);
         match reader.read_to_end(&mut out) {
-            Ok(_) => Ok(out),
+            Ok(_) => Ok(out.into()),
             Err(source) => Err(InputError::Decompress {
                 input: name.to_owned(),
                 codec,
@@ -269,6 +260,10 @@ mod tests {
     use super::*;
     use std::io::Write;
 
+    fn decompress(name: &str, raw: Vec<u8>) -> Result<Vec<u8>, InputError> {
+        super::decompress(name, raw.into()).map(|b| b.to_vec())
+    }
+
     #[test]
     fn large_files_are_read_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -276,7 +271,7 @@ mod tests {
             let data: Vec<u8> = (0..len as u64).map(|i| (i * 31 % 251) as u8).collect();
             let path = dir.path().join(format!("f{len}"));
             std::fs::write(&path, &data).unwrap();
-            assert!(read_file(&path).unwrap() == data, "{len} bytes");
+            assert!(*read_file(&path).unwrap() == data[..], "{len} bytes");
         }
     }
 

@@ -1,0 +1,281 @@
+//! Large input files read by mapping them into memory, and what happens when one
+//! shrinks while it is mapped.
+//!
+//! Reading a file copies it from the page cache into fresh memory, and on this kind of
+//! machine a fresh page costs more to fault in and zero than the parse of its bytes
+//! takes (BENCHMARKS.md, "PostgreSQL ingest → The input mapped, not read"). A mapping
+//! shares the page cache's pages instead.
+//!
+//! The price of a mapping: a file truncated while it is mapped (logrotate's
+//! `copytruncate`, PostgreSQL's `log_truncate_on_rotation` reusing a name) makes every
+//! access past its new end a `SIGBUS`. A handler installed with the first mapping
+//! turns a `SIGBUS` inside a mapped input into a clear message and exit status 1 — the
+//! lake is untouched, as after any interrupted run (`Lake::recover` removes what was
+//! staged), and running again ingests the file as it is then. A `SIGBUS` anywhere else
+//! goes on to the handler that was there before (Rust's own, or the default action).
+
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
+use std::sync::OnceLock;
+
+use polars_buffer::Buffer;
+
+/// Mappings in use at once (more inputs than this at a time are read instead).
+const SLOTS: usize = 64;
+
+/// One mapped input: the address range and the message to print if it shrinks.
+struct Slot {
+    claimed: AtomicBool,
+    /// Start address, 0 while the slot is not published.
+    start: AtomicUsize,
+    end: AtomicUsize,
+    message: AtomicPtr<u8>,
+    message_len: AtomicUsize,
+}
+
+#[allow(clippy::declare_interior_mutable_const)]
+const FREE: Slot = Slot {
+    claimed: AtomicBool::new(false),
+    start: AtomicUsize::new(0),
+    end: AtomicUsize::new(0),
+    message: AtomicPtr::new(std::ptr::null_mut()),
+    message_len: AtomicUsize::new(0),
+};
+
+static SLOTS_IN_USE: [Slot; SLOTS] = [FREE; SLOTS];
+
+/// The `SIGBUS` disposition before ours, called for faults outside mapped inputs.
+static PREVIOUS: OnceLock<libc::sigaction> = OnceLock::new();
+
+/// A mapped file, published in [`SLOTS_IN_USE`] while it lives.
+struct Mapped {
+    map: memmap2::Mmap,
+    slot: usize,
+    /// The bytes [`Slot::message`] points to.
+    _message: Box<[u8]>,
+}
+
+impl AsRef<[u8]> for Mapped {
+    fn as_ref(&self) -> &[u8] {
+        &self.map
+    }
+}
+
+impl Drop for Mapped {
+    fn drop(&mut self) {
+        let slot = &SLOTS_IN_USE[self.slot];
+        slot.start.store(0, Ordering::Release);
+        slot.claimed.store(false, Ordering::Release);
+    }
+}
+
+/// The file at `path` mapped into memory, or `None` when it cannot be (then read it):
+/// not a regular file, not as long as `len`, or too many mappings at once.
+pub(super) fn map(file: &std::fs::File, path: &Path, len: u64) -> Option<Buffer<u8>> {
+    if !file.metadata().ok()?.is_file() || len == 0 {
+        return None;
+    }
+    install_handler()?;
+    let slot = SLOTS_IN_USE.iter().position(|s| {
+        s.claimed
+            .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
+            .is_ok()
+    })?;
+    let release = || SLOTS_IN_USE[slot].claimed.store(false, Ordering::Release);
+    // SAFETY: the mapping is read-only and private; a concurrent truncation is the one
+    // way its contents can go away, and the handler below catches that.
+    let map = match unsafe { memmap2::MmapOptions::new().len(len as usize).map(file) } {
+        Ok(m) => m,
+        Err(_) => {
+            release();
+            return None;
+        }
+    };
+    // Shrunk between the length read and the mapping: read it instead.
+    if file.metadata().map_or(true, |m| m.len() < len) {
+        release();
+        return None;
+    }
+    let message = format!(
+        "\nrunlens: {} was truncated while it was being read (log rotation with copytruncate?); \
+         stopped before writing anything of this run to the lake — run again to ingest it as it is now\n",
+        path.display()
+    )
+    .into_bytes()
+    .into_boxed_slice();
+    let s = &SLOTS_IN_USE[slot];
+    s.message
+        .store(message.as_ptr().cast_mut(), Ordering::Relaxed);
+    s.message_len.store(message.len(), Ordering::Relaxed);
+    s.end
+        .store(map.as_ptr() as usize + map.len(), Ordering::Relaxed);
+    s.start.store(map.as_ptr() as usize, Ordering::Release);
+    Some(Buffer::from_owner(Mapped {
+        map,
+        slot,
+        _message: message,
+    }))
+}
+
+/// Installs [`on_sigbus`] once; `None` if that failed.
+fn install_handler() -> Option<()> {
+    static INSTALLED: OnceLock<bool> = OnceLock::new();
+    let ok = *INSTALLED.get_or_init(|| {
+        // SAFETY: plain sigaction calls with zeroed, then filled, structures.
+        unsafe {
+            let mut previous: libc::sigaction = std::mem::zeroed();
+            if libc::sigaction(libc::SIGBUS, std::ptr::null(), &mut previous) != 0 {
+                return false;
+            }
+            let _ = PREVIOUS.set(previous);
+            let mut ours: libc::sigaction = std::mem::zeroed();
+            ours.sa_sigaction = on_sigbus as *const () as libc::sighandler_t;
+            ours.sa_flags = libc::SA_SIGINFO | libc::SA_ONSTACK;
+            libc::sigemptyset(&mut ours.sa_mask);
+            libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut()) == 0
+        }
+    });
+    ok.then_some(())
+}
+
+/// The `SIGBUS` handler: only async-signal-safe calls (`write`, `_exit`, `sigaction`).
+extern "C" fn on_sigbus(
+    signal: libc::c_int,
+    info: *mut libc::siginfo_t,
+    context: *mut libc::c_void,
+) {
+    // SAFETY: the kernel passes a valid siginfo for a handler installed with SA_SIGINFO.
+    let addr = unsafe { (*info).si_addr() } as usize;
+    for s in &SLOTS_IN_USE {
+        let start = s.start.load(Ordering::Acquire);
+        if start != 0 && addr >= start && addr < s.end.load(Ordering::Relaxed) {
+            let (msg, len) = (
+                s.message.load(Ordering::Relaxed),
+                s.message_len.load(Ordering::Relaxed),
+            );
+            // SAFETY: the message lives as long as the slot is published.
+            unsafe {
+                libc::write(2, msg.cast(), len);
+                libc::_exit(1);
+            }
+        }
+    }
+    // Not a mapped input: what was there before.
+    match PREVIOUS.get() {
+        Some(p) if p.sa_sigaction != libc::SIG_DFL && p.sa_sigaction != libc::SIG_IGN => {
+            // SAFETY: calling the previous handler as it was installed.
+            unsafe {
+                if p.sa_flags & libc::SA_SIGINFO != 0 {
+                    let f: extern "C" fn(libc::c_int, *mut libc::siginfo_t, *mut libc::c_void) =
+                        std::mem::transmute(p.sa_sigaction);
+                    f(signal, info, context);
+                } else {
+                    let f: extern "C" fn(libc::c_int) = std::mem::transmute(p.sa_sigaction);
+                    f(signal);
+                }
+            }
+        }
+        // The default action: restored, it kills the process when the access repeats.
+        _ => unsafe {
+            let mut default: libc::sigaction = std::mem::zeroed();
+            default.sa_sigaction = libc::SIG_DFL;
+            libc::sigaction(libc::SIGBUS, &default, std::ptr::null_mut());
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::os::unix::process::ExitStatusExt;
+    use std::process::Command;
+
+    /// Runs this test binary's `test` alone with `RUNLENS_MAPPED_CHILD` set to `path`.
+    fn child(test: &str, path: &std::path::Path) -> std::process::Output {
+        Command::new(std::env::current_exe().unwrap())
+            .args(["--exact", test, "--nocapture", "--test-threads=1"])
+            .env("RUNLENS_MAPPED_CHILD", path)
+            .output()
+            .unwrap()
+    }
+
+    fn big_file(dir: &std::path::Path) -> std::path::PathBuf {
+        let path = dir.join("postgresql.log");
+        std::fs::write(
+            &path,
+            b"2024-01-01 00:00:00 UTC [1] LOG:  x\n".repeat(600_000),
+        )
+        .unwrap();
+        path
+    }
+
+    /// In a child: maps the file as the reader does, truncates it, touches its end.
+    #[test]
+    fn truncated_child() {
+        let Some(path) = std::env::var_os("RUNLENS_MAPPED_CHILD") else {
+            return; // only meaningful as the child of `truncated_while_mapped_*`
+        };
+        let data = super::super::read_file(path.as_ref()).unwrap();
+        let last = data.len() - 1;
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let byte = unsafe { std::ptr::read_volatile(&data[last]) };
+        println!("still running after reading {byte}");
+    }
+
+    /// In a child: maps the file outside the reader (no slot), truncates it, touches it.
+    #[test]
+    fn unregistered_child() {
+        let Some(path) = std::env::var_os("RUNLENS_MAPPED_CHILD") else {
+            return; // only meaningful as the child of `truncated_while_mapped_*`
+        };
+        // The reader's handler installed, as in a run that mapped an input before.
+        let _input =
+            super::super::read_file(&big_file(std::path::Path::new(&path).parent().unwrap()));
+        let file = std::fs::File::open(&path).unwrap();
+        let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+        std::fs::File::options()
+            .write(true)
+            .open(&path)
+            .unwrap()
+            .set_len(0)
+            .unwrap();
+        let byte = unsafe { std::ptr::read_volatile(&map[map.len() - 1]) };
+        println!("still running after reading {byte}");
+    }
+
+    #[test]
+    fn truncated_while_mapped_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = big_file(dir.path());
+        let out = child("input::mapped::tests::truncated_child", &path);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{stderr}");
+        assert!(
+            stderr.contains(&format!(
+                "{} was truncated while it was being read",
+                path.display()
+            )),
+            "{stderr}"
+        );
+        assert!(!String::from_utf8_lossy(&out.stdout).contains("still running"));
+    }
+
+    #[test]
+    fn truncated_while_mapped_elsewhere_is_still_sigbus() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("other");
+        std::fs::write(&path, vec![b'x'; 1 << 20]).unwrap();
+        let out = child("input::mapped::tests::unregistered_child", &path);
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGBUS),
+            "{:?}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+}
