@@ -59,7 +59,7 @@ impl EncodedRowGroup {
 /// Encodes and compresses `df` as one row group (its columns are rechunked first).
 pub fn encode(df: &DataFrame) -> PolarsResult<EncodedRowGroup> {
     let (fields, arrays) = to_arrow(df);
-    encode_arrays(&fields, &arrays, df.height(), &[])
+    encode_arrays(&fields, &arrays, df.height(), Plain::default())
 }
 
 /// The Arrow fields and arrays of `df` (rechunked), as [`encode_arrays`] takes them.
@@ -73,23 +73,34 @@ fn to_arrow(df: &DataFrame) -> (Vec<ArrowField>, Vec<ArrayRef>) {
     (fields, df.rechunk_to_arrow(compat))
 }
 
+/// The columns of a row group written with Parquet's plain encoding rather than tried
+/// as dictionaries (see [`encode_arrays`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Plain {
+    /// Free text: also written without min/max statistics, which prune nothing (no
+    /// filter on a message is a range).
+    pub text: &'static [&'static str],
+    /// Values nearly all distinct, such as times and durations (statistics kept).
+    pub distinct: &'static [&'static str],
+}
+
 /// Encodes and compresses `arrays` (`rows` each) as one row group of columns `fields`.
 /// An array may be a dictionary of its field's type: its dictionary becomes the
 /// column's dictionary page (polars' writer dictionary-encodes the low-cardinality
 /// columns it is given by making such an array first).
 ///
 /// The columns named in `plain` are written with Parquet's plain encoding. Any other
-/// string column gets polars' trial: it estimates the number of distinct values by
-/// hashing every value and, below 75 % distinct, groups them into a dictionary. For
-/// free text (log messages, error details) that costs more than it saves: on the
-/// PostgreSQL benchmark log the trial of `message` hashed every value to choose plain
-/// anyway, and `detail` came out 16 % smaller plain than as a dictionary (zstd finds
-/// the repeats a dictionary would have).
+/// column gets polars' trial: unless its values are integers in a narrow range, it
+/// estimates the number of distinct values by hashing every value and, below 75 %
+/// distinct, groups them into a dictionary. For free text (log messages, error
+/// details) that costs more than it saves: on the PostgreSQL benchmark log the trial of
+/// `message` hashed every value to choose plain anyway, and `detail` came out 16 %
+/// smaller plain than as a dictionary (zstd finds the repeats a dictionary would have).
 pub fn encode_arrays(
     fields: &[ArrowField],
     arrays: &[ArrayRef],
     rows: usize,
-    plain: &[&str],
+    plain: Plain,
 ) -> PolarsResult<EncodedRowGroup> {
     let arrow_schema: ArrowSchema = fields.iter().cloned().collect();
     let parquet_schema = to_parquet_schema(&arrow_schema)?;
@@ -112,8 +123,11 @@ pub fn encode_arrays(
         .zip(encodings.iter())
         .zip(fields)
     {
-        let (encoding, options): (&[Encoding], _) = if plain.contains(&field.name.as_str()) {
+        let name = field.name.as_str();
+        let (encoding, options): (&[Encoding], _) = if plain.text.contains(&name) {
             (&[Encoding::Plain], free_text)
+        } else if plain.distinct.contains(&name) {
+            (&[Encoding::Plain], options)
         } else {
             (encoding, options)
         };
@@ -244,22 +258,28 @@ mod tests {
         assert!(ours == theirs, "the files differ");
     }
 
-    /// Columns named plain are written without a dictionary and without min/max.
+    /// Columns named plain are written without a dictionary, free text without min/max.
     #[test]
     fn free_text_is_plain_without_min_max() {
         let n = 10_000;
         let df = df!(
             "kind" => (0..n).map(|i| ["x", "y"][i % 2]).collect::<Vec<_>>(),
             "text" => (0..n).map(|i| ["same text, repeated often enough", "other"][i % 2]).collect::<Vec<_>>(),
+            "kind2" => (0..n).map(|i| ["x", "y"][i % 2]).collect::<Vec<_>>(),
         )
         .unwrap();
         let (fields, arrays) = to_arrow(&df);
-        let group = encode_arrays(&fields, &arrays, n, &["text"]).unwrap();
+        let plain = Plain {
+            text: &["text"],
+            distinct: &["kind2"],
+        };
+        let group = encode_arrays(&fields, &arrays, n, plain).unwrap();
         let mut bytes = Vec::new();
         write(&mut bytes, df.schema(), &[group]).unwrap();
         let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
         let columns = meta.row_groups[0].parquet_columns();
-        let (kind, text) = (&columns[0], &columns[1]);
+        let (kind, text, kind2) = (&columns[0], &columns[1], &columns[2]);
+        assert!(kind2.dictionary_page_offset().is_none(), "kind2 is plain");
         assert!(
             kind.dictionary_page_offset().is_some(),
             "kind is a dictionary"
@@ -273,6 +293,10 @@ mod tests {
                 .clone()
         };
         assert!(stats(kind).max_value.is_some());
+        assert!(
+            stats(kind2).max_value.is_some(),
+            "kind2 keeps its statistics"
+        );
         let text = stats(text);
         assert!(text.max_value.is_none() && text.min_value.is_none());
         assert_eq!(text.null_count, Some(0));

@@ -26,9 +26,9 @@ pub struct ArrowFrame {
     /// The declared fields of `head`'s columns.
     pub fields: Vec<ArrowField>,
     pub head: Vec<Box<dyn Array>>,
-    /// Columns of free text, written with Parquet's plain encoding (see
+    /// Columns written with Parquet's plain encoding (see
     /// [`crate::lake::parquet::encode_arrays`]).
-    pub plain: &'static [&'static str],
+    pub plain: crate::lake::parquet::Plain,
     /// `input_line` and `input_record`.
     pub numbers: DataFrame,
 }
