@@ -90,6 +90,13 @@ fn in_order<T: Copy>(
     (values, (nulls > 0).then(|| validity.freeze()))
 }
 
+/// Whether `n` rows of `distinct` values are written as a dictionary: polars' writer's
+/// rule (at most 75 % distinct, or at most 128 rows), with the exact count where it
+/// estimates.
+fn worth_a_dictionary(distinct: usize, n: usize) -> bool {
+    n <= 128 || distinct as f64 / n as f64 <= 0.75
+}
+
 /// A dictionary value as a hash-map key hashed cheaply: by its length and first and
 /// last 16 bytes (the values of a dictionary column are few; equality still compares
 /// them whole).
@@ -262,10 +269,10 @@ impl DictColumn {
         );
         let dict = DictionaryArray::<u32>::try_new(dtype, keys, self.values.freeze().boxed())
             .expect("keys index the values");
-        if n > 128 && dict.values().len() as f64 / n as f64 > 0.75 {
-            expand(&dict)
-        } else {
+        if worth_a_dictionary(dict.values().len(), n) {
             dict.boxed()
+        } else {
+            expand(&dict)
         }
     }
 }
@@ -285,6 +292,36 @@ pub(super) struct ViewColumn {
     /// Full buffers of copied values (buffers 1 …), and the one being filled.
     copied: Vec<Buffer<u8>>,
     filling: Vec<u8>,
+    /// The column's distinct values, when it is built as a possible dictionary.
+    distinct: Option<Box<Distinct>>,
+}
+
+/// A [`ViewColumn`]'s distinct values as they are pushed: each row's key, and the
+/// values by their 64-bit hash. Two values of one hash make the column plain (then
+/// nothing is lost but the dictionary).
+struct Distinct {
+    keys: Vec<u32>,
+    by_hash: std::collections::HashMap<u64, u32, std::hash::BuildHasherDefault<HashIsKey>>,
+    values: Vec<View>,
+    state: PlRandomState,
+    hash: fn(&PlRandomState, &[u8]) -> u64,
+    collided: bool,
+}
+
+/// A hasher for keys that are hashes already.
+#[derive(Default)]
+struct HashIsKey(u64);
+
+impl std::hash::Hasher for HashIsKey {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+    fn write(&mut self, _: &[u8]) {
+        unreachable!("only u64 keys")
+    }
+    fn write_u64(&mut self, h: u64) {
+        self.0 = h;
+    }
 }
 
 impl ViewColumn {
@@ -296,7 +333,63 @@ impl ViewColumn {
             bytes: 0,
             copied: Vec::new(),
             filling: Vec::new(),
+            distinct: None,
         }
+    }
+
+    /// A column that [`ViewColumn::finish`] makes a dictionary when at most 75 % of its
+    /// values are distinct (as polars' writer would, after hashing every value twice
+    /// and copying the distinct ones), plain otherwise.
+    pub(super) fn dictionary(n: usize) -> Self {
+        ViewColumn {
+            distinct: Some(Box::new(Distinct {
+                keys: Vec::with_capacity(n),
+                by_hash: Default::default(),
+                values: Vec::new(),
+                state: PlRandomState::default(),
+                hash: |state, b| std::hash::BuildHasher::hash_one(state, b),
+                collided: false,
+            })),
+            ..ViewColumn::with_capacity(n)
+        }
+    }
+
+    /// The bytes of `view`, a view of this column's (`input` is buffer 0).
+    fn bytes_of<'a>(&'a self, view: &'a View, input: &'a [u8]) -> &'a [u8] {
+        if view.length <= View::MAX_INLINE_SIZE {
+            // SAFETY: an inline view holds its bytes after its length.
+            return unsafe { view.get_inlined_slice_unchecked() };
+        }
+        let buffer: &[u8] = match view.buffer_idx as usize {
+            0 => input,
+            i if i <= self.copied.len() => &self.copied[i - 1],
+            _ => &self.filling,
+        };
+        let start = view.offset as usize;
+        &buffer[start..start + view.length as usize]
+    }
+
+    /// Records the key of the value just pushed as `view`.
+    #[inline]
+    fn key(&mut self, b: &[u8], view: View, input: &[u8]) {
+        let Some(mut d) = self.distinct.take() else {
+            return;
+        };
+        if !d.collided {
+            if d.keys.is_empty() && self.views.len() > 1 {
+                d.keys.resize(self.views.len() - 1, 0);
+            }
+            let hash = (d.hash)(&d.state, b);
+            let next = d.values.len() as u32;
+            let key = *d.by_hash.entry(hash).or_insert(next);
+            if key == next {
+                d.values.push(view);
+            } else if self.bytes_of(&d.values[key as usize], input) != b {
+                d.collided = true;
+            }
+            d.keys.push(key);
+        }
+        self.distinct = Some(d);
     }
 
     #[inline]
@@ -307,6 +400,9 @@ impl ViewColumn {
             if !self.views.is_empty() {
                 self.views.push(View::default());
                 self.validity.push(false);
+                if let Some(d) = &mut self.distinct {
+                    d.keys.push(0);
+                }
             }
             return;
         };
@@ -337,6 +433,9 @@ impl ViewColumn {
         };
         self.views.push(view);
         self.validity.push(true);
+        if self.distinct.is_some() {
+            self.key(b, view, input);
+        }
     }
 
     /// The column, rows in `order` (push order when `None`); `input` is the buffer
@@ -346,24 +445,137 @@ impl ViewColumn {
             // No value (nulls only counted): every row is null, in any order.
             return Utf8ViewArray::new_null(ArrowDataType::Utf8View, self.nulls).boxed();
         }
-        let (views, validity) = in_order(self.views, self.validity, self.nulls, order);
         let mut buffers = Vec::with_capacity(self.copied.len() + 2);
         buffers.push(input.clone());
         buffers.extend(self.copied);
         buffers.push(self.filling.into());
+        let buffers: Buffer<Buffer<u8>> = buffers.into();
         let buffer_len = buffers.iter().map(|b| b.len()).sum();
-        // SAFETY: every view was made from a `&str` that is, at its offset, in the
-        // buffer it names (the input slice checked by address, or a copy).
-        unsafe {
-            Utf8ViewArray::new_unchecked(
-                ArrowDataType::Utf8View,
-                views.into(),
-                buffers.into(),
-                validity,
-                Some(self.bytes),
-                buffer_len,
-            )
+        let n = self.views.len();
+        let array = |views: Vec<View>, validity, bytes| {
+            // SAFETY: every view was made from a `&str` that is, at its offset, in the
+            // buffer it names (the input slice checked by address, or a copy).
+            unsafe {
+                Utf8ViewArray::new_unchecked(
+                    ArrowDataType::Utf8View,
+                    views.into(),
+                    buffers.clone(),
+                    validity,
+                    bytes,
+                    buffer_len,
+                )
+            }
+        };
+        if let Some(d) = self
+            .distinct
+            .filter(|d| !d.collided && worth_a_dictionary(d.values.len(), n))
+        {
+            let (keys, validity) = in_order(d.keys, self.validity, self.nulls, order);
+            let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
+            let values = array(d.values, None, None).boxed();
+            let dtype = ArrowDataType::Dictionary(
+                IntegerType::UInt32,
+                Box::new(ArrowDataType::Utf8View),
+                false,
+            );
+            return DictionaryArray::<u32>::try_new(dtype, keys, values)
+                .expect("keys index the values")
+                .boxed();
         }
-        .boxed()
+        let (views, validity) = in_order(self.views, self.validity, self.nulls, order);
+        array(views, validity, Some(self.bytes)).boxed()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Values of a [`ViewColumn`] as strings, whatever the array.
+    fn strings(array: &dyn Array) -> Vec<Option<String>> {
+        let array = match array.as_any().downcast_ref::<DictionaryArray<u32>>() {
+            Some(dict) => expand(dict),
+            None => array.to_boxed(),
+        };
+        let views = array.as_any().downcast_ref::<Utf8ViewArray>().unwrap();
+        views.iter().map(|v| v.map(str::to_owned)).collect()
+    }
+
+    fn is_dictionary(array: &dyn Array) -> bool {
+        array
+            .as_any()
+            .downcast_ref::<DictionaryArray<u32>>()
+            .is_some()
+    }
+
+    /// Leading nulls, values from the input and copied, inline and long, repeats, in
+    /// push order and sorted.
+    #[test]
+    fn repeated_text_becomes_a_dictionary_of_the_same_values() {
+        let text = "SELECT 1 FROM a_long_table_name; short; SELECT 2 FROM a_long_table_name;";
+        let input: Buffer<u8> = text.as_bytes().to_vec().into();
+        let slice = |s: &str| {
+            let at = text.find(s).unwrap();
+            // SAFETY: a slice of the input buffer at the same place.
+            unsafe { std::str::from_utf8_unchecked(&input[at..at + s.len()]) }
+        };
+        let copied = String::from("joined\nfrom two lines of a statement");
+        let mut rows: Vec<Option<&str>> = vec![None, None];
+        for i in 0..300 {
+            rows.push(match i % 5 {
+                0 => Some(slice("SELECT 1 FROM a_long_table_name;")),
+                1 => Some(slice("short;")),
+                2 => None,
+                3 => Some(&copied),
+                _ => Some(slice("SELECT 2 FROM a_long_table_name;")),
+            });
+        }
+        let expected: Vec<Option<String>> = rows.iter().map(|r| r.map(str::to_owned)).collect();
+        let order: Vec<IdxSize> = (0..rows.len() as IdxSize).rev().collect();
+        for order in [None, Some(&order[..])] {
+            let mut column = ViewColumn::dictionary(rows.len());
+            for r in &rows {
+                column.push(*r, &input);
+            }
+            let array = column.finish(&input, order);
+            assert!(is_dictionary(&*array));
+            let mut want = expected.clone();
+            if order.is_some() {
+                want.reverse();
+            }
+            assert_eq!(strings(&*array), want);
+            let dict = array
+                .as_any()
+                .downcast_ref::<DictionaryArray<u32>>()
+                .unwrap();
+            assert_eq!(dict.values().len(), 4, "four distinct values");
+        }
+    }
+
+    /// Mostly distinct values, or two values of one hash: plain, the same values.
+    #[test]
+    fn distinct_or_colliding_text_stays_plain() {
+        let input: Buffer<u8> = Vec::new().into();
+        let values: Vec<String> = (0..1000).map(|i| format!("statement number {i}")).collect();
+        let mut distinct = ViewColumn::dictionary(values.len());
+        let mut colliding = ViewColumn::dictionary(values.len());
+        if let Some(d) = &mut colliding.distinct {
+            d.hash = |_, _| 7;
+        }
+        for (i, v) in values.iter().enumerate() {
+            distinct.push(Some(v), &input);
+            colliding.push(Some(&values[i % 10]), &input);
+        }
+        let distinct = distinct.finish(&input, None);
+        assert!(!is_dictionary(&*distinct));
+        assert_eq!(
+            strings(&*distinct),
+            values.iter().cloned().map(Some).collect::<Vec<_>>()
+        );
+        assert!(colliding.distinct.as_ref().unwrap().collided);
+        let colliding = colliding.finish(&input, None);
+        assert!(!is_dictionary(&*colliding), "one hash, ten values");
+        let want: Vec<Option<String>> = (0..1000).map(|i| Some(values[i % 10].clone())).collect();
+        assert_eq!(strings(&*colliding), want);
     }
 }

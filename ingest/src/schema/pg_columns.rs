@@ -144,10 +144,12 @@ const PLAIN: &[&str] = &[
 ];
 
 /// The free-text columns, written with Parquet's plain encoding rather than tried as
-/// dictionaries (see [`crate::lake::parquet::encode_arrays`]). Left to the trial:
+/// dictionaries (see [`crate::lake::parquet::encode_arrays`]). Not among them:
 /// `session_id` (a session's lines repeat it) and `statement`, whose prepared
-/// statements repeat exactly: as a dictionary, DuckDB's queries over it ran 20–25 %
-/// faster on the benchmark log (53 against 72 ms for a `count(DISTINCT statement)`).
+/// statements repeat exactly, built as dictionaries when their values repeat (see
+/// [`ViewColumn::dictionary`]): as a dictionary, DuckDB's queries over `statement` ran
+/// 20–25 % faster on the benchmark log (53 against 72 ms for a `count(DISTINCT
+/// statement)`).
 const FREE_TEXT: [&str; 5] = ["message", "detail", "hint", "context", "internal_query"];
 
 /// Numbers nearly all distinct, written plain too (their statistics kept): polars'
@@ -160,11 +162,13 @@ impl PgColumns {
     fn with_capacity(n: usize) -> Self {
         let i64s = |name: &str| PrimitiveChunkedBuilder::<Int64Type>::new(name.into(), n);
         let views = || ViewColumn::with_capacity(n);
+        // Repeated text: a session's lines, prepared statements.
+        let repeated = || ViewColumn::dictionary(n);
         let dict = || DictColumn::with_capacity(n);
         PgColumns {
             ts: Vec::with_capacity(n),
             pid: i64s("pid"),
-            session_id: views(),
+            session_id: repeated(),
             line_num: i64s("line_num"),
             user_name: dict(),
             database_name: dict(),
@@ -178,7 +182,7 @@ impl PgColumns {
             detail: views(),
             hint: views(),
             context: views(),
-            statement: views(),
+            statement: repeated(),
             internal_query: views(),
             query_id: i64s("query_id"),
             duration_ms: PrimitiveChunkedBuilder::<Float64Type>::new("duration_ms".into(), n),
