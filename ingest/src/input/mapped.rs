@@ -187,18 +187,22 @@ extern "C" fn on_sigbus(
 #[cfg(test)]
 mod tests {
     use std::os::unix::process::ExitStatusExt;
-    use std::process::Command;
+    use std::path::{Path, PathBuf};
+    use std::process::{Command, Output};
 
-    /// Runs this test binary's `test` alone with `RUNLENS_MAPPED_CHILD` set to `path`.
-    fn child(test: &str, path: &std::path::Path) -> std::process::Output {
+    /// Set in the child process a test runs itself as.
+    const CHILD: &str = "RUNLENS_MAPPED_CHILD";
+
+    /// Runs this test binary's `test` alone, as a child told to work on `path`.
+    fn as_child(test: &str, path: &Path) -> Output {
         Command::new(std::env::current_exe().unwrap())
             .args(["--exact", test, "--nocapture", "--test-threads=1"])
-            .env("RUNLENS_MAPPED_CHILD", path)
+            .env(CHILD, path)
             .output()
             .unwrap()
     }
 
-    fn big_file(dir: &std::path::Path) -> std::path::PathBuf {
+    fn big_file(dir: &Path) -> PathBuf {
         let path = dir.join("postgresql.log");
         std::fs::write(
             &path,
@@ -208,68 +212,60 @@ mod tests {
         path
     }
 
-    /// In a child: maps the file as the reader does, truncates it, touches its end.
-    #[test]
-    fn truncated_child() {
-        let Some(path) = std::env::var_os("RUNLENS_MAPPED_CHILD") else {
-            return; // only meaningful as the child of `truncated_while_mapped_*`
-        };
-        let data = super::super::read_file(path.as_ref()).unwrap();
-        let last = data.len() - 1;
+    /// Empties the file at `path`, then reads the last byte of `data`, its mapping.
+    fn truncate_then_touch(path: &Path, data: &[u8]) {
         std::fs::File::options()
             .write(true)
-            .open(&path)
+            .open(path)
             .unwrap()
             .set_len(0)
             .unwrap();
-        let byte = unsafe { std::ptr::read_volatile(&data[last]) };
-        println!("still running after reading {byte}");
-    }
-
-    /// In a child: maps the file outside the reader (no slot), truncates it, touches it.
-    #[test]
-    fn unregistered_child() {
-        let Some(path) = std::env::var_os("RUNLENS_MAPPED_CHILD") else {
-            return; // only meaningful as the child of `truncated_while_mapped_*`
-        };
-        // The reader's handler installed, as in a run that mapped an input before.
-        let _input =
-            super::super::read_file(&big_file(std::path::Path::new(&path).parent().unwrap()));
-        let file = std::fs::File::open(&path).unwrap();
-        let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
-        std::fs::File::options()
-            .write(true)
-            .open(&path)
-            .unwrap()
-            .set_len(0)
-            .unwrap();
-        let byte = unsafe { std::ptr::read_volatile(&map[map.len() - 1]) };
+        // SAFETY: a read of mapped memory, which the truncation turned into a SIGBUS.
+        let byte = unsafe { std::ptr::read_volatile(&data[data.len() - 1]) };
         println!("still running after reading {byte}");
     }
 
     #[test]
     fn truncated_while_mapped_is_a_clear_error() {
+        if let Some(path) = std::env::var_os(CHILD) {
+            // The child: maps the file as an ingest reads it, then it shrinks.
+            let data = super::super::read_file(path.as_ref()).unwrap();
+            truncate_then_touch(path.as_ref(), &data);
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = big_file(dir.path());
-        let out = child("input::mapped::tests::truncated_child", &path);
+        let out = as_child(
+            "input::mapped::tests::truncated_while_mapped_is_a_clear_error",
+            &path,
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{stderr}");
-        assert!(
-            stderr.contains(&format!(
-                "{} was truncated while it was being read",
-                path.display()
-            )),
-            "{stderr}"
-        );
+        let expected = format!("{} was truncated while it was being read", path.display());
+        assert!(stderr.contains(&expected), "{stderr}");
         assert!(!String::from_utf8_lossy(&out.stdout).contains("still running"));
     }
 
     #[test]
     fn truncated_while_mapped_elsewhere_is_still_sigbus() {
+        if let Some(path) = std::env::var_os(CHILD) {
+            // The child: the handler installed by mapping an input, as in a run; then
+            // a mapping of its own (not an input's) shrinks.
+            let path = Path::new(&path);
+            let _input = super::super::read_file(&big_file(path.parent().unwrap())).unwrap();
+            let file = std::fs::File::open(path).unwrap();
+            // SAFETY: only read, and the truncation is the point of the test.
+            let map = unsafe { memmap2::Mmap::map(&file).unwrap() };
+            truncate_then_touch(path, &map);
+            return;
+        }
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("other");
         std::fs::write(&path, vec![b'x'; 1 << 20]).unwrap();
-        let out = child("input::mapped::tests::unregistered_child", &path);
+        let out = as_child(
+            "input::mapped::tests::truncated_while_mapped_elsewhere_is_still_sigbus",
+            &path,
+        );
         assert_eq!(
             out.status.signal(),
             Some(libc::SIGBUS),
