@@ -124,7 +124,11 @@ pub fn encode_arrays(
         .zip(fields)
     {
         let name = field.name.as_str();
-        let (encoding, options): (&[Encoding], _) = if plain.text.contains(&name) {
+        let (encoding, options): (&[Encoding], _) = if array.null_count() == array.len() {
+            // No value: a dictionary would be empty, and polars would still build one
+            // and write a key per row.
+            (&[Encoding::Plain], options)
+        } else if plain.text.contains(&name) {
             (&[Encoding::Plain], free_text)
         } else if plain.distinct.contains(&name) {
             (&[Encoding::Plain], options)
@@ -304,5 +308,29 @@ mod tests {
             .finish()
             .unwrap();
         assert!(back.equals(&df));
+    }
+
+    /// A column null in every row is written without a dictionary, and reads back.
+    #[test]
+    fn all_null_columns_have_no_dictionary() {
+        let n = 5_000;
+        let df = df!(
+            "kind" => (0..n).map(|i| ["x", "y"][i % 2]).collect::<Vec<_>>(),
+            "none" => vec![None::<&str>; n],
+            "no_number" => vec![None::<i64>; n],
+        )
+        .unwrap();
+        let group = encode(&df).unwrap();
+        let mut bytes = Vec::new();
+        write(&mut bytes, df.schema(), &[group]).unwrap();
+        let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
+        let columns = meta.row_groups[0].parquet_columns();
+        assert!(columns[0].dictionary_page_offset().is_some());
+        assert!(columns[1].dictionary_page_offset().is_none());
+        assert!(columns[2].dictionary_page_offset().is_none());
+        let back = ParquetReader::new(std::io::Cursor::new(bytes))
+            .finish()
+            .unwrap();
+        assert!(back.equals_missing(&df));
     }
 }

@@ -254,13 +254,13 @@ impl DictColumn {
     /// The column, rows in `order` (all rows in push order when `None`): a dictionary
     /// array, or plain strings when most values are distinct (as polars decides).
     pub(super) fn finish(self, order: Option<&[IdxSize]>) -> Box<dyn Array> {
-        let keys = if self.keys.is_empty() {
-            // No value (nulls only counted): every row is null, in any order.
-            PrimitiveArray::<u32>::new_null(ArrowDataType::UInt32, self.nulls)
-        } else {
-            let (keys, validity) = in_order(self.keys, self.validity, self.nulls, order);
-            PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity)
-        };
+        if self.keys.is_empty() {
+            // No value (nulls only counted): every row is null, in any order; written
+            // without a dictionary (see `encode_arrays`).
+            return Utf8ViewArray::new_null(ArrowDataType::Utf8View, self.nulls).boxed();
+        }
+        let (keys, validity) = in_order(self.keys, self.validity, self.nulls, order);
+        let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
         let n = keys.len();
         let dtype = ArrowDataType::Dictionary(
             IntegerType::UInt32,
