@@ -90,6 +90,16 @@ fn in_order<T: Copy>(
     (values, (nulls > 0).then(|| validity.freeze()))
 }
 
+/// A string dictionary array: `keys` index `values`, a `Utf8ViewArray`.
+fn dictionary(keys: PrimitiveArray<u32>, values: Box<dyn Array>) -> DictionaryArray<u32> {
+    let dtype = ArrowDataType::Dictionary(
+        IntegerType::UInt32,
+        Box::new(ArrowDataType::Utf8View),
+        false,
+    );
+    DictionaryArray::<u32>::try_new(dtype, keys, values).expect("keys index the values")
+}
+
 /// Whether `n` rows of `distinct` values are written as a dictionary: polars' writer's
 /// rule (at most 75 % distinct, or at most 128 rows), with the exact count where it
 /// estimates.
@@ -262,13 +272,7 @@ impl DictColumn {
         let (keys, validity) = in_order(self.keys, self.validity, self.nulls, order);
         let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
         let n = keys.len();
-        let dtype = ArrowDataType::Dictionary(
-            IntegerType::UInt32,
-            Box::new(ArrowDataType::Utf8View),
-            false,
-        );
-        let dict = DictionaryArray::<u32>::try_new(dtype, keys, self.values.freeze().boxed())
-            .expect("keys index the values");
+        let dict = dictionary(keys, self.values.freeze().boxed());
         if worth_a_dictionary(dict.values().len(), n) {
             dict.boxed()
         } else {
@@ -472,15 +476,7 @@ impl ViewColumn {
         {
             let (keys, validity) = in_order(d.keys, self.validity, self.nulls, order);
             let keys = PrimitiveArray::<u32>::new(ArrowDataType::UInt32, keys.into(), validity);
-            let values = array(d.values, None, None).boxed();
-            let dtype = ArrowDataType::Dictionary(
-                IntegerType::UInt32,
-                Box::new(ArrowDataType::Utf8View),
-                false,
-            );
-            return DictionaryArray::<u32>::try_new(dtype, keys, values)
-                .expect("keys index the values")
-                .boxed();
+            return dictionary(keys, array(d.values, None, None).boxed()).boxed();
         }
         let (views, validity) = in_order(self.views, self.validity, self.nulls, order);
         array(views, validity, Some(self.bytes)).boxed()
