@@ -106,8 +106,7 @@ pub fn encode_arrays(
     let parquet_schema = to_parquet_schema(&arrow_schema)?;
     let encodings = get_encodings(&arrow_schema);
     let options = options();
-    // Free text gets no min/max statistics: they prune nothing (no filter on a message
-    // is a range) and comparing every value took a few per cent of an ingest.
+    // Comparing every value of free text for min/max took a few per cent of an ingest.
     let free_text = WriteOptions {
         statistics: StatisticsOptions {
             min_value: false,
@@ -124,13 +123,11 @@ pub fn encode_arrays(
         .zip(fields)
     {
         let name = field.name.as_str();
-        let (encoding, options): (&[Encoding], _) = if array.null_count() == array.len() {
-            // No value: a dictionary would be empty, and polars would still build one
-            // and write a key per row.
-            (&[Encoding::Plain], options)
-        } else if plain.text.contains(&name) {
+        // A column without any value is plain too: its dictionary would be empty, and
+        // polars would still build one and write a key per row.
+        let (encoding, options): (&[Encoding], _) = if plain.text.contains(&name) {
             (&[Encoding::Plain], free_text)
-        } else if plain.distinct.contains(&name) {
+        } else if plain.distinct.contains(&name) || array.null_count() == array.len() {
             (&[Encoding::Plain], options)
         } else {
             (encoding, options)
@@ -262,6 +259,17 @@ mod tests {
         assert!(ours == theirs, "the files differ");
     }
 
+    /// The file of `df`'s schema with the one row group `group`, and its metadata.
+    fn file_of(
+        df: &DataFrame,
+        group: EncodedRowGroup,
+    ) -> (Vec<u8>, polars_parquet::parquet::metadata::FileMetadata) {
+        let mut bytes = Vec::new();
+        write(&mut bytes, df.schema(), &[group]).unwrap();
+        let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
+        (bytes, meta)
+    }
+
     /// Columns named plain are written without a dictionary, free text without min/max.
     #[test]
     fn free_text_is_plain_without_min_max() {
@@ -278,9 +286,7 @@ mod tests {
             distinct: &["kind2"],
         };
         let group = encode_arrays(&fields, &arrays, n, plain).unwrap();
-        let mut bytes = Vec::new();
-        write(&mut bytes, df.schema(), &[group]).unwrap();
-        let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
+        let (bytes, meta) = file_of(&df, group);
         let columns = meta.row_groups[0].parquet_columns();
         let (kind, text, kind2) = (&columns[0], &columns[1], &columns[2]);
         assert!(kind2.dictionary_page_offset().is_none(), "kind2 is plain");
@@ -320,10 +326,7 @@ mod tests {
             "no_number" => vec![None::<i64>; n],
         )
         .unwrap();
-        let group = encode(&df).unwrap();
-        let mut bytes = Vec::new();
-        write(&mut bytes, df.schema(), &[group]).unwrap();
-        let meta = polars_parquet::read::read_metadata(&mut std::io::Cursor::new(&bytes)).unwrap();
+        let (bytes, meta) = file_of(&df, encode(&df).unwrap());
         let columns = meta.row_groups[0].parquet_columns();
         assert!(columns[0].dictionary_page_offset().is_some());
         assert!(columns[1].dictionary_page_offset().is_none());

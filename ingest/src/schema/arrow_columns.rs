@@ -343,7 +343,9 @@ impl ViewColumn {
 
     /// A column that [`ViewColumn::finish`] makes a dictionary when at most 75 % of its
     /// values are distinct (as polars' writer would, after hashing every value twice
-    /// and copying the distinct ones), plain otherwise.
+    /// and copying the distinct ones), plain otherwise. For text with many distinct
+    /// values (statements), where [`DictColumn`] — made for a few short values — would
+    /// copy each one and hash only its ends.
     pub(super) fn dictionary(n: usize) -> Self {
         ViewColumn {
             distinct: Some(Box::new(Distinct {
