@@ -264,6 +264,12 @@ mod tests {
         super::decompress(name, raw.into()).map(|b| b.to_vec())
     }
 
+    fn gzip(text: &[u8]) -> Vec<u8> {
+        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
+        gz.write_all(text).unwrap();
+        gz.finish().unwrap()
+    }
+
     #[test]
     fn large_files_are_read_whole() {
         let dir = tempfile::tempdir().unwrap();
@@ -278,10 +284,7 @@ mod tests {
     #[test]
     fn gzip_zstd_and_bzip2_are_read_transparently() {
         let text = b"{\"a\":1}\n".repeat(100);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&text).unwrap();
-        let gz = gz.finish().unwrap();
-        assert_eq!(decompress("x", gz.clone()).unwrap(), text);
+        assert_eq!(decompress("x", gzip(&text)).unwrap(), text);
         let zst = zstd::encode_all(&text[..], 3).unwrap();
         assert_eq!(decompress("x", zst).unwrap(), text);
         let mut bz = bzip2::write::BzEncoder::new(Vec::new(), bzip2::Compression::default());
@@ -293,9 +296,7 @@ mod tests {
     #[test]
     fn truncated_gzip_is_a_clear_error() {
         let text = b"{\"a\":1}\n".repeat(10_000);
-        let mut gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::default());
-        gz.write_all(&text).unwrap();
-        let gz = gz.finish().unwrap();
+        let gz = gzip(&text);
         let err = decompress("logs.gz", gz[..gz.len() / 2].to_vec()).unwrap_err();
         let msg = err.to_string();
         assert!(
