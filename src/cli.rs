@@ -100,6 +100,11 @@ pub struct IngestArgs {
     /// Year of PostgreSQL syslog lines, which carry none (default: the current year)
     #[arg(long, value_name = "YEAR")]
     pub pg_syslog_year: Option<i32>,
+    /// A file modified less than this many seconds ago may still be being written: its
+    /// last, possibly incomplete record waits for a later run (default: `[ingest]
+    /// settle_seconds`, 60; 0 takes every file whole)
+    #[arg(long, value_name = "SECONDS")]
+    pub settle: Option<u64>,
     /// Files, directories (recursive), glob patterns, or - for standard input; .gz, .zst
     /// and .bz2 contents are decompressed
     #[arg(required = true, value_name = "PATH")]

@@ -72,9 +72,9 @@ fn ingest(args: IngestArgs, config: &Config) -> anyhow::Result<ExitCode> {
     let opts = IngestOptions {
         format: Some(args.format),
         formats,
-        chunk_bytes: config.ingest.chunk_bytes.max(64 * 1024),
         progress: !args.quiet && std::io::stderr().is_terminal(),
-        s3: config.ingest.s3.clone(),
+        settle: std::time::Duration::from_secs(args.settle.unwrap_or(config.ingest.settle_seconds)),
+        ..config.ingest.options()
     };
     let report = runlens_ingest::ingest(&lake, &args.paths, &opts)
         .with_context(|| format!("ingest into {}", lake.root().display()))?;
@@ -156,12 +156,20 @@ fn rows_text(rows: &std::collections::BTreeMap<&'static str, u64>) -> String {
         .join(", ")
 }
 
+/// Says that the end of a file still being written waits for a later run.
+fn held_back_text(held_back: u64) -> String {
+    if held_back == 0 {
+        return String::new();
+    }
+    format!("; its last {held_back} bytes are an incomplete record of a file still being written, taken by a later run once complete (see --settle)")
+}
+
 fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()> {
     let mut out = std::io::stdout().lock();
     for run in &report.rolled_back {
         writeln!(out, "rolled back interrupted ingest {run}")?;
     }
-    let (mut ingested, mut already, mut failed) = (0, 0, 0);
+    let (mut ingested, mut already, mut pending, mut failed) = (0, 0, 0, 0);
     let (mut records, mut quarantined) = (0u64, 0u64);
     let mut totals = std::collections::BTreeMap::new();
     for o in &report.outcomes {
@@ -182,12 +190,23 @@ fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()>
                 };
                 writeln!(
                     out,
-                    "{:<8} {}{from}: {} records → {}; quarantined {}",
+                    "{:<8} {}{from}: {} records → {}; quarantined {}{}",
                     fmt,
                     o.input,
                     o.records,
                     rows_text(&o.rows),
-                    o.quarantined
+                    o.quarantined,
+                    held_back_text(o.held_back)
+                )?;
+            }
+            InputStatus::Pending => {
+                pending += 1;
+                writeln!(
+                    out,
+                    "{:<8} {}: nothing new{}",
+                    fmt,
+                    o.input,
+                    held_back_text(o.held_back)
                 )?;
             }
             InputStatus::AlreadyIngested { run_id, as_input } => {
@@ -211,7 +230,7 @@ fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()>
     }
     writeln!(
         out,
-        "total: {} inputs — {ingested} ingested, {already} already ingested, {failed} failed; {records} records → {}; quarantined {quarantined}",
+        "total: {} inputs — {ingested} ingested, {already} already ingested, {pending} waiting for a complete record, {failed} failed; {records} records → {}; quarantined {quarantined}",
         report.outcomes.len(),
         rows_text(&totals)
     )?;

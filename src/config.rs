@@ -48,6 +48,17 @@ impl Default for LakeConfig {
 pub struct IngestConfig {
     /// Inputs larger than this many bytes are parsed in parallel pieces of this size.
     pub chunk_bytes: usize,
+    /// A local file modified less than this many seconds ago may still be being
+    /// written: its last record is held back until complete or settled.
+    pub settle_seconds: u64,
+    /// Records timed before this are implausible and quarantined.
+    pub earliest_time: chrono::DateTime<chrono::Utc>,
+    /// Records timed more than this many hours after the ingest are implausible.
+    pub latest_ahead_hours: u64,
+    /// The longest line (record) an input may have, decompressed.
+    pub max_record_bytes: usize,
+    /// The most bytes one input may hold, decompressed.
+    pub max_input_bytes: u64,
     pub postgres: PostgresOptions,
     pub s3: S3Options,
 }
@@ -56,11 +67,44 @@ impl Default for IngestConfig {
     fn default() -> Self {
         IngestConfig {
             chunk_bytes: 4 << 20,
+            settle_seconds: runlens_ingest::pipeline::DEFAULT_SETTLE_SECONDS,
+            earliest_time: runlens_ingest::pipeline::default_earliest_time(),
+            latest_ahead_hours: runlens_ingest::pipeline::DEFAULT_LATEST_AHEAD_HOURS,
+            max_record_bytes: runlens_ingest::input::DEFAULT_MAX_RECORD_BYTES,
+            max_input_bytes: runlens_ingest::input::DEFAULT_MAX_INPUT_BYTES,
             postgres: PostgresOptions::default(),
             s3: S3Options::default(),
         }
     }
 }
+
+impl IngestConfig {
+    /// The ingest options this section sets (the command line may override some).
+    pub fn options(&self) -> runlens_ingest::IngestOptions {
+        runlens_ingest::IngestOptions {
+            format: None,
+            formats: runlens_ingest::FormatOptions {
+                postgres: self.postgres.clone(),
+            },
+            chunk_bytes: self.chunk_bytes.max(MIN_CHUNK_BYTES),
+            progress: false,
+            s3: self.s3.clone(),
+            settle: std::time::Duration::from_secs(self.settle_seconds),
+            earliest_time: self.earliest_time.timestamp_micros(),
+            latest_ahead: std::time::Duration::from_secs(
+                self.latest_ahead_hours.saturating_mul(3600),
+            ),
+            limits: runlens_ingest::input::Limits {
+                max_record_bytes: self.max_record_bytes,
+                max_input_bytes: self.max_input_bytes,
+            },
+        }
+    }
+}
+
+/// The smallest piece `chunk_bytes` may ask for: smaller pieces cost more than they
+/// parallelise.
+const MIN_CHUNK_BYTES: usize = 64 * 1024;
 
 /// The complete default configuration, with a comment on every key.
 pub const DEFAULT_CONFIG: &str = r#"# runlens configuration (runlens.toml). Every key is optional; these are the defaults.
@@ -73,6 +117,23 @@ path = "./runlens-lake"
 # Inputs larger than this many (decompressed) bytes are cut into pieces of about this
 # size and parsed in parallel.
 chunk_bytes = 4194304
+# A local file modified less than this many seconds ago may still be being written (a
+# live log): only its complete records are taken, and its last record (a line without
+# its newline, a PostgreSQL entry whose continuation lines may follow, an open csvlog
+# quote) waits for a later run, which takes it whole. 0 takes every file whole.
+# Standard input and S3 objects are always taken whole.
+settle_seconds = 60
+# A record timed before earliest_time, or more than latest_ahead_hours after the ingest,
+# is implausible (a clock reset to 1970, a year typed wrong): it goes to the quarantine
+# with that reason instead of stretching detection windows and report periods.
+earliest_time = "2000-01-01T00:00:00Z"
+latest_ahead_hours = 24
+# Limits that keep memory bounded whatever the input (a decompression bomb, a file
+# that is not a log): an input with a line longer than max_record_bytes, or holding
+# more than max_input_bytes once decompressed, is refused with an error as soon as the
+# limit is passed. Decompressed content is kept in a temporary file, not in memory.
+max_record_bytes = 67108864
+max_input_bytes = 17179869184
 
 [ingest.postgres]
 # The server's log_line_prefix, e.g. "%m [%p] %q%u@%d ". Unset: detected from the data.

@@ -142,12 +142,10 @@ pub fn demo(args: DemoArgs, config: &Config) -> anyhow::Result<ExitCode> {
         .iter()
         .map(|s| data.join(s).to_string_lossy().into_owned())
         .collect();
+    // The data set is complete, however recently it was written: no settling.
     let options = IngestOptions {
-        chunk_bytes: config.ingest.chunk_bytes,
-        formats: runlens_ingest::FormatOptions {
-            postgres: config.ingest.postgres.clone(),
-        },
-        ..IngestOptions::default()
+        settle: std::time::Duration::ZERO,
+        ..config.ingest.options()
     };
     let ingested = runlens_ingest::ingest(&lake, &inputs, &options)?;
     if let Some((input, why)) = ingested.failures().next() {

@@ -282,6 +282,31 @@ macro_rules! lake_tables {
                 $( for r in &mut self.$table { r.src.line += lines; r.src.record += records; } )*
             }
 
+            /// Takes out every row of each record that has a row whose time is outside
+            /// `plausible`, and returns those records' provenance and first such time,
+            /// in record order, for the caller to quarantine them.
+            pub fn take_implausible(&mut self, plausible: &std::ops::Range<i64>) -> Vec<(Prov, i64)> {
+                let mut bad: std::collections::BTreeMap<u64, (Prov, i64)> = Default::default();
+                $(
+                    if stringify!($table) != "quarantine" {
+                        for r in &self.$table {
+                            if !plausible.contains(&r.ts) {
+                                bad.entry(r.src.record).or_insert((r.src, r.ts));
+                            }
+                        }
+                    }
+                )*
+                if bad.is_empty() {
+                    return Vec::new();
+                }
+                $(
+                    if stringify!($table) != "quarantine" {
+                        self.$table.retain(|r| !bad.contains_key(&r.src.record));
+                    }
+                )*
+                bad.into_values().collect()
+            }
+
             /// Row counts per table, in [`TABLES`] order.
             pub fn counts(&self) -> Vec<(&'static str, usize)> {
                 vec![$( (stringify!($table), self.$table.len()), )*]

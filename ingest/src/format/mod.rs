@@ -73,6 +73,15 @@ pub trait Format: Send + Sync {
         let _ = (data, target);
         Vec::new()
     }
+    /// The length of the longest prefix of `data`, the start of an input that may still
+    /// be being written, whose records are complete: records that bytes appended to
+    /// `data` cannot change. The pipeline ingests only that prefix of an input that was
+    /// modified within `[ingest] settle_seconds`, and takes the rest in a later run,
+    /// whole, once it is complete (or the input has settled). The default suits formats
+    /// with one record per line: everything up to the last newline.
+    fn complete_len(&self, data: &[u8]) -> usize {
+        memchr::memrchr(b'\n', data).map_or(0, |i| i + 1)
+    }
     /// Parses one piece into `out`.
     fn parse(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch);
     /// Parses one piece like [`Format::parse`], except that a format may put its

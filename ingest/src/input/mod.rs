@@ -49,6 +49,14 @@ pub enum InputError {
     },
     #[error(transparent)]
     S3(#[from] s3::S3Error),
+    #[error("{input}: a line of more than {limit} bytes (decompressed) ends at byte {at} or later; the input is refused as a decompression bomb or not a log — nothing was ingested from it ([ingest] max_record_bytes sets the limit)")]
+    RecordTooLong {
+        input: String,
+        limit: usize,
+        at: u64,
+    },
+    #[error("{input}: more than {limit} bytes (decompressed); the input is refused as a decompression bomb or larger than expected — nothing was ingested from it ([ingest] max_input_bytes sets the limit; or split the input)")]
+    InputTooLarge { input: String, limit: u64 },
     #[error("{input}: the {codec} stream is damaged or truncated after {good} decompressed bytes ({source}); nothing was ingested from it — re-copy the file or decompress it to see how much is recoverable")]
     Decompress {
         input: String,
@@ -64,7 +72,10 @@ impl InputError {
         match self {
             InputError::Missing(arg) => arg,
             InputError::NoMatch { pattern } | InputError::BadPattern { pattern, .. } => pattern,
-            InputError::Read { input, .. } | InputError::Decompress { input, .. } => input,
+            InputError::Read { input, .. }
+            | InputError::Decompress { input, .. }
+            | InputError::RecordTooLong { input, .. }
+            | InputError::InputTooLarge { input, .. } => input,
             InputError::S3(e) => &e.uri,
         }
     }
@@ -81,8 +92,15 @@ fn is_hidden(path: &Path) -> bool {
 pub fn discover(args: &[String], s3_options: &S3Options) -> Vec<Result<Input, InputError>> {
     let mut found = Vec::new();
     let mut seen = std::collections::HashSet::new();
+    // One file named twice (`./logs/a.log` and `logs//a.log`, or through a symlink) is
+    // one input: it is known by its canonical path, and named as first spelled, without
+    // `.` components and doubled slashes.
     let mut push = |found: &mut Vec<Result<Input, InputError>>, path: PathBuf| {
-        if seen.insert(path.clone()) {
+        let path: PathBuf = path
+            .components()
+            .filter(|c| !matches!(c, std::path::Component::CurDir))
+            .collect();
+        if seen.insert(std::fs::canonicalize(&path).unwrap_or_else(|_| path.clone())) {
             found.push(Ok(Input {
                 name: path.display().to_string(),
                 origin: Origin::File(path),
@@ -166,26 +184,54 @@ impl Input {
     /// Reads the whole input and decompresses it (a large file is mapped, not read:
     /// see [`mapped`]).
     pub fn read(&self, s3_options: &S3Options) -> Result<Buffer<u8>, InputError> {
-        let raw = match &self.origin {
+        let limits = Limits::default();
+        decompress_within(&self.name, self.read_raw(s3_options, &limits)?, &limits)
+    }
+
+    /// Reads the whole input as stored, without decompressing it (standard input up to
+    /// `limits.max_input_bytes`, a large one kept in a temporary file rather than in
+    /// memory).
+    pub fn read_raw(
+        &self,
+        s3_options: &S3Options,
+        limits: &Limits,
+    ) -> Result<Buffer<u8>, InputError> {
+        match &self.origin {
             Origin::S3(object) => s3::fetch(object, s3_options)
                 .map(Buffer::from)
                 .map_err(|e| e.what)
                 .map_err(std::io::Error::other),
             Origin::File(p) => read_file(p),
             Origin::Stdin => {
-                let mut buf = Vec::new();
-                std::io::stdin()
-                    .lock()
-                    .read_to_end(&mut buf)
-                    .map(|_| buf.into())
+                let unlimited_lines = Limits {
+                    max_record_bytes: usize::MAX,
+                    ..*limits
+                };
+                return read_within(&self.name, None, std::io::stdin().lock(), &unlimited_lines);
             }
         }
         .map_err(|source| InputError::Read {
             input: self.name.clone(),
             source,
-        })?;
-        decompress(&self.name, raw)
+        })
     }
+
+    /// How long ago a local file was last modified; `None` for standard input and S3
+    /// objects, which are complete when read (nothing is appended to them later).
+    pub fn modified_ago(&self) -> Option<std::time::Duration> {
+        let Origin::File(p) = &self.origin else {
+            return None;
+        };
+        let modified = std::fs::metadata(p).and_then(|m| m.modified()).ok()?;
+        Some(modified.elapsed().unwrap_or_default())
+    }
+}
+
+/// Whether `raw` starts with the magic bytes of a codec [`decompress`] reads.
+pub fn is_compressed(raw: &[u8]) -> bool {
+    raw.starts_with(&[0x1f, 0x8b])
+        || raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd])
+        || raw.starts_with(b"BZh")
 }
 
 /// Files at least this large are mapped rather than read.
@@ -206,32 +252,76 @@ fn read_file(path: &Path) -> std::io::Result<Buffer<u8>> {
     Ok(data.into())
 }
 
-/// Decompresses `raw` if its magic bytes name a known codec.
-pub fn decompress(name: &str, raw: Buffer<u8>) -> Result<Buffer<u8>, InputError> {
-    fn all(
-        name: &str,
-        codec: &'static str,
-        mut reader: impl Read,
-        capacity: usize,
-    ) -> Result<Buffer<u8>, InputError> {
-        let mut out = Vec::with_capacity(capacity);
-        match reader.read_to_end(&mut out) {
-            Ok(_) => Ok(out.into()),
-            Err(source) => Err(InputError::Decompress {
-                input: name.to_owned(),
-                codec,
-                good: out.len(),
-                source,
-            }),
+/// What one input may hold, so that memory stays bounded whatever the input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// The longest line (record) a decompressed input may have (`[ingest] max_record_bytes`).
+    pub max_record_bytes: usize,
+    /// The most bytes one input may decompress to (`[ingest] max_input_bytes`).
+    pub max_input_bytes: u64,
+}
+
+/// The default of `[ingest] max_record_bytes`: 64 MiB.
+pub const DEFAULT_MAX_RECORD_BYTES: usize = 64 << 20;
+/// The default of `[ingest] max_input_bytes`: 16 GiB.
+pub const DEFAULT_MAX_INPUT_BYTES: u64 = 16 << 30;
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_record_bytes: DEFAULT_MAX_RECORD_BYTES,
+            max_input_bytes: DEFAULT_MAX_INPUT_BYTES,
         }
     }
-    let cap = raw.len().saturating_mul(4);
+}
+
+/// Checks content that was not decompressed (and so not checked while streaming)
+/// against `limits`.
+pub fn check_within(name: &str, data: &[u8], limits: &Limits) -> Result<(), InputError> {
+    if data.len() as u64 > limits.max_input_bytes {
+        return Err(InputError::InputTooLarge {
+            input: name.to_owned(),
+            limit: limits.max_input_bytes,
+        });
+    }
+    let mut start = 0;
+    for nl in memchr::memchr_iter(b'\n', data).chain([data.len()]) {
+        if nl - start > limits.max_record_bytes {
+            return Err(InputError::RecordTooLong {
+                input: name.to_owned(),
+                limit: limits.max_record_bytes,
+                at: nl as u64,
+            });
+        }
+        start = nl + 1;
+    }
+    Ok(())
+}
+
+/// Decompressed content beyond this many bytes is kept in a temporary file, mapped,
+/// instead of in memory.
+const SPILL_BYTES: usize = 64 << 20;
+
+/// Decompresses `raw` if its magic bytes name a known codec, with the default [`Limits`].
+pub fn decompress(name: &str, raw: Buffer<u8>) -> Result<Buffer<u8>, InputError> {
+    decompress_within(name, raw, &Limits::default())
+}
+
+/// Decompresses `raw` if its magic bytes name a known codec, as a stream: a line longer
+/// than `limits.max_record_bytes` or content beyond `limits.max_input_bytes` stops it
+/// with an error at once (a decompression bomb costs no more memory than the limits),
+/// and content beyond [`SPILL_BYTES`] goes to a temporary file rather than memory.
+pub fn decompress_within(
+    name: &str,
+    raw: Buffer<u8>,
+    limits: &Limits,
+) -> Result<Buffer<u8>, InputError> {
     if raw.starts_with(&[0x1f, 0x8b]) {
-        all(
+        read_within(
             name,
-            "gzip",
+            Some("gzip"),
             flate2::read::MultiGzDecoder::new(&raw[..]),
-            cap,
+            limits,
         )
     } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
         let decoder = zstd::stream::read::Decoder::new(&raw[..]).map_err(|source| {
@@ -242,17 +332,106 @@ pub fn decompress(name: &str, raw: Buffer<u8>) -> Result<Buffer<u8>, InputError>
                 source,
             }
         })?;
-        all(name, "zstd", decoder, cap)
+        read_within(name, Some("zstd"), decoder, limits)
     } else if raw.starts_with(b"BZh") {
-        all(
+        read_within(
             name,
-            "bzip2",
+            Some("bzip2"),
             bzip2::read::MultiBzDecoder::new(&raw[..]),
-            cap,
+            limits,
         )
     } else {
         Ok(raw)
     }
+}
+
+/// Reads `reader` to its end within `limits`: in memory up to [`SPILL_BYTES`], beyond
+/// that into an anonymous temporary file that is then mapped. `codec` names the
+/// decompressor for errors (`None`: a plain stream such as standard input).
+fn read_within(
+    name: &str,
+    codec: Option<&'static str>,
+    mut reader: impl Read,
+    limits: &Limits,
+) -> Result<Buffer<u8>, InputError> {
+    let read_error = |source: std::io::Error, good: u64| match codec {
+        Some(codec) => InputError::Decompress {
+            input: name.to_owned(),
+            codec,
+            good: good as usize,
+            source,
+        },
+        None => InputError::Read {
+            input: name.to_owned(),
+            source,
+        },
+    };
+    let spill_error = |source: std::io::Error| InputError::Read {
+        input: format!("{name} (its temporary copy)"),
+        source,
+    };
+    let mut memory: Vec<u8> = Vec::new();
+    let mut spill: Option<std::io::BufWriter<std::fs::File>> = None;
+    let mut chunk = vec![0u8; 1 << 20];
+    let (mut total, mut line) = (0u64, 0usize);
+    loop {
+        let n = match reader.read(&mut chunk) {
+            Ok(0) => break,
+            Ok(n) => n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(read_error(e, total)),
+        };
+        let bytes = &chunk[..n];
+        // The longest line so far, `line` being the length of the unfinished one.
+        let mut start = 0;
+        for nl in memchr::memchr_iter(b'\n', bytes) {
+            if line + (nl - start) > limits.max_record_bytes {
+                break;
+            }
+            line = 0;
+            start = nl + 1;
+        }
+        line += n - start;
+        if line > limits.max_record_bytes {
+            return Err(InputError::RecordTooLong {
+                input: name.to_owned(),
+                limit: limits.max_record_bytes,
+                at: total + n as u64,
+            });
+        }
+        total += n as u64;
+        if total > limits.max_input_bytes {
+            return Err(InputError::InputTooLarge {
+                input: name.to_owned(),
+                limit: limits.max_input_bytes,
+            });
+        }
+        if spill.is_none() && memory.len() + n > SPILL_BYTES {
+            let mut file = std::io::BufWriter::with_capacity(
+                1 << 20,
+                tempfile::tempfile().map_err(spill_error)?,
+            );
+            std::io::Write::write_all(&mut file, &memory).map_err(spill_error)?;
+            memory = Vec::new();
+            spill = Some(file);
+        }
+        match &mut spill {
+            Some(file) => std::io::Write::write_all(file, bytes).map_err(spill_error)?,
+            None => memory.extend_from_slice(bytes),
+        }
+    }
+    let Some(file) = spill else {
+        return Ok(memory.into());
+    };
+    let mut file = file.into_inner().map_err(|e| spill_error(e.into_error()))?;
+    let path = std::path::PathBuf::from(format!("{name} (its temporary copy)"));
+    if let Some(map) = mapped::map(&file, &path, total) {
+        return Ok(map);
+    }
+    std::io::Seek::rewind(&mut file).map_err(spill_error)?;
+    let mut data = Vec::with_capacity(total as usize);
+    file.read_to_end(&mut data).map_err(spill_error)?;
+    Ok(data.into())
 }
 
 #[cfg(test)]

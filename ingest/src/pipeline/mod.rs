@@ -17,6 +17,7 @@ use rayon::prelude::*;
 
 use crate::format::{self, Format, FormatOptions, ParseContext, Sniff, SNIFF_BYTES};
 use crate::input::{self, Input};
+use crate::lake::manifest::{head_hash, RawFingerprint};
 use crate::lake::{InputEntry, Lake, LakeError, Manifest, Transaction};
 use crate::s3::S3Options;
 use crate::schema::Batch;
@@ -35,7 +36,35 @@ pub struct IngestOptions {
     pub progress: bool,
     /// How to reach `s3://` inputs.
     pub s3: S3Options,
+    /// A local file modified less than this long ago may still be being written: only
+    /// its complete records are taken ([`Format::complete_len`]), the last one waits
+    /// for a later run. The command line sets it from `[ingest] settle_seconds`
+    /// ([`DEFAULT_SETTLE_SECONDS`]); the library's default is zero, every input taken
+    /// whole, for callers that ingest finished files (tests, benchmarks, the demo).
+    pub settle: std::time::Duration,
+    /// Records timed before this (UTC microseconds) are implausible: quarantined.
+    pub earliest_time: i64,
+    /// Records timed later than this after the ingest are implausible: quarantined.
+    pub latest_ahead: std::time::Duration,
+    /// The longest record and the largest input accepted.
+    pub limits: crate::input::Limits,
 }
+
+/// The default of `[ingest] earliest_time`: 2000-01-01T00:00:00Z.
+pub const DEFAULT_EARLIEST_TIME: &str = "2000-01-01T00:00:00Z";
+/// The default of `[ingest] latest_ahead_hours`.
+pub const DEFAULT_LATEST_AHEAD_HOURS: u64 = 24;
+
+/// [`DEFAULT_EARLIEST_TIME`] in UTC microseconds.
+pub fn default_earliest_time() -> chrono::DateTime<chrono::Utc> {
+    DEFAULT_EARLIEST_TIME
+        .parse()
+        .expect("the default earliest time is RFC 3339")
+}
+
+/// The default of `[ingest] settle_seconds`: a writer that has not touched a file for
+/// a minute is not in the middle of a record.
+pub const DEFAULT_SETTLE_SECONDS: u64 = 60;
 
 impl Default for IngestOptions {
     fn default() -> Self {
@@ -45,6 +74,10 @@ impl Default for IngestOptions {
             chunk_bytes: 4 << 20,
             progress: false,
             s3: S3Options::default(),
+            settle: std::time::Duration::ZERO,
+            earliest_time: default_earliest_time().timestamp_micros(),
+            latest_ahead: std::time::Duration::from_secs(DEFAULT_LATEST_AHEAD_HOURS * 3600),
+            limits: crate::input::Limits::default(),
         }
     }
 }
@@ -59,6 +92,9 @@ pub enum InputStatus {
     Appended { from_byte: u64, from_line: u64 },
     /// Its content is in the lake already (ingested by `run_id`, possibly under another name).
     AlreadyIngested { run_id: String, as_input: String },
+    /// Nothing new but an incomplete last record of a file still being written
+    /// ([`InputOutcome::held_back`] bytes), which a later run takes once complete.
+    Pending,
     /// Not ingested; the error says why and what to do.
     Failed(String),
 }
@@ -77,6 +113,9 @@ pub struct InputOutcome {
     pub rows: BTreeMap<&'static str, u64>,
     /// Records that went to quarantine.
     pub quarantined: u64,
+    /// Bytes at the end of a file still being written that were not taken because
+    /// their last record may be incomplete (see [`IngestOptions::settle`]).
+    pub held_back: u64,
 }
 
 /// The account of a whole ingest.
@@ -109,6 +148,9 @@ pub fn ingest(
     let manifest = lake.manifest()?;
     let mut txn = lake.begin(&lock);
     let ingest_ts = chrono::Utc::now().timestamp_micros();
+    let latest = i64::try_from(opts.latest_ahead.as_micros())
+        .map_or(i64::MAX, |ahead| ingest_ts.saturating_add(ahead));
+    let plausible = opts.earliest_time..latest.saturating_add(1);
 
     let found = input::discover(args, &opts.s3);
     let progress = progress_bar(opts.progress, found.len() as u64);
@@ -119,7 +161,15 @@ pub fn ingest(
             let result = match found {
                 Ok(input) => {
                     progress.set_message(input.name.clone());
-                    one_input(&input, &manifest, &claimed, &txn, opts, ingest_ts)
+                    let run = RunContext {
+                        manifest: &manifest,
+                        claimed: &claimed,
+                        txn: &txn,
+                        opts,
+                        ingest_ts,
+                        plausible: &plausible,
+                    };
+                    one_input(&input, &run)
                 }
                 Err(e) => {
                     let mut outcome = failed(e.to_string(), None);
@@ -164,6 +214,7 @@ impl InputOutcome {
             records: 0,
             rows: BTreeMap::new(),
             quarantined: 0,
+            held_back: 0,
         }
     }
 }
@@ -215,39 +266,80 @@ fn hash(data: &[u8]) -> String {
         .to_string()
 }
 
-fn one_input(
-    input: &Input,
-    manifest: &Manifest,
-    claimed: &Mutex<HashSet<String>>,
-    txn: &Transaction<'_>,
-    opts: &IngestOptions,
+/// What every input of one ingest shares.
+struct RunContext<'r> {
+    manifest: &'r Manifest,
+    /// Content hashes taken by an input of this run already.
+    claimed: &'r Mutex<HashSet<String>>,
+    txn: &'r Transaction<'r>,
+    opts: &'r IngestOptions,
     ingest_ts: i64,
-) -> (InputOutcome, Option<InputEntry>) {
+    /// Times a record may have; others are quarantined.
+    plausible: &'r std::ops::Range<i64>,
+}
+
+fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<InputEntry>) {
+    let RunContext {
+        manifest,
+        claimed,
+        txn,
+        opts,
+        ingest_ts,
+        plausible,
+    } = *run;
     let named = |mut o: InputOutcome| {
         o.input = input.name.clone();
         o
     };
     let started = std::time::Instant::now();
     let phase = |what: &str| tracing::debug!(input = %input.name, elapsed_ms = started.elapsed().as_millis() as u64, "{what}");
-    // A buffer that the columns of a piece may point into (see schema/pg_columns.rs).
-    let data: polars_buffer::Buffer<u8> = match input.read(&opts.s3) {
+    // Whether the file may still be written to: taken before reading, so that what was
+    // read is no newer than this says.
+    let live = input.modified_ago().is_some_and(|ago| ago < opts.settle);
+    let raw = match input.read_raw(&opts.s3, &opts.limits) {
         Ok(d) => d,
         Err(e) => return (named(failed(e.to_string(), None)), None),
+    };
+    let already = |prev: &InputEntry, bytes: usize| {
+        let status = InputStatus::AlreadyIngested {
+            run_id: prev.run_id.clone(),
+            as_input: prev.input.clone(),
+        };
+        named(InputOutcome::nothing_written(status, None, bytes as u64))
+    };
+    // An input stored exactly as one ingested whole before is recognised by its size and
+    // the hash of its stored bytes, without decompressing it again.
+    let compressed = crate::input::is_compressed(&raw);
+    let raw_hash = std::cell::OnceCell::new();
+    let raw_hash_of = || raw_hash.get_or_init(|| hash(&raw)).clone();
+    if let Some(prev) = manifest.by_raw(raw.len() as u64, raw_hash_of) {
+        return (already(prev, raw.len()), None);
+    }
+    // A buffer that the columns of a piece may point into (see schema/pg_columns.rs).
+    let data: polars_buffer::Buffer<u8> = if compressed {
+        match crate::input::decompress_within(&input.name, raw.clone(), &opts.limits) {
+            Ok(d) => d,
+            Err(e) => return (named(failed(e.to_string(), None)), None),
+        }
+    } else {
+        if let Err(e) = crate::input::check_within(&input.name, &raw, &opts.limits) {
+            return (named(failed(e.to_string(), None)), None);
+        }
+        raw.clone()
     };
     if data.iter().all(u8::is_ascii_whitespace) {
         let why = format!("{}: the input is empty; nothing to ingest", input.name);
         return (named(failed(why, None)), None);
     }
     phase("read");
-    let content_hash = hash(&data);
+    let content_hash = if compressed {
+        hash(&data)
+    } else {
+        raw_hash_of()
+    };
     phase("hashed");
     if let Some(prev) = manifest.by_content(&content_hash) {
-        let status = InputStatus::AlreadyIngested {
-            run_id: prev.run_id.clone(),
-            as_input: prev.input.clone(),
-        };
-        let outcome = InputOutcome::nothing_written(status, None, data.len() as u64);
-        return (named(outcome), None);
+        return (already(prev, data.len()), None);
     }
     if !claimed
         .lock()
@@ -262,19 +354,50 @@ fn one_input(
         return (named(outcome), None);
     }
 
-    // A grown copy of an input ingested before continues where that one stopped.
-    let previous = manifest.latest_for(&input.name).filter(|prev| {
-        (prev.bytes as usize) < data.len()
-            && hash(&data[..prev.bytes as usize]) == prev.content_hash
-    });
+    // A grown copy of content ingested before (under this name or another: an appended
+    // file, a rotated one) continues where that one stopped.
+    let previous = manifest.longest_prefix_of(&input.name, &data);
     let (start, base_lines, base_records) =
         previous.map_or((0, 0, 0), |p| (p.bytes as usize, p.lines, p.records));
-    let body = data.clone().sliced(start..);
 
+    // A file still being written whose new bytes are not one whole line yet: wait for
+    // them (before recognising its format, which a cut line may hide).
+    if live && memchr::memchr(b'\n', &data[start..]).is_none() {
+        let mut outcome =
+            InputOutcome::nothing_written(InputStatus::Pending, None, data.len() as u64);
+        outcome.held_back = (data.len() - start) as u64;
+        return (named(outcome), None);
+    }
     let format = match choose_format(input, &data, previous.map(|p| p.format.as_str()), opts) {
         Ok(f) => f,
         Err(why) => return (named(failed(why, None)), None),
     };
+    // Of a file still being written, only its complete records.
+    let end = if live {
+        start + format.complete_len(&data[start..])
+    } else {
+        data.len()
+    };
+    let held_back = (data.len() - end) as u64;
+    if end == start {
+        let mut outcome = InputOutcome::nothing_written(
+            InputStatus::Pending,
+            Some(format.name()),
+            data.len() as u64,
+        );
+        outcome.held_back = held_back;
+        return (named(outcome), None);
+    }
+    let (content_hash, raw) = if end == data.len() {
+        let raw = RawFingerprint {
+            bytes: raw.len() as u64,
+            hash: raw_hash_of(),
+        };
+        (content_hash, Some(raw))
+    } else {
+        (hash(&data[..end]), None)
+    };
+    let body = data.clone().sliced(start..end);
     let ctx = ParseContext {
         input: &input.name,
         ingest_ts,
@@ -286,6 +409,7 @@ fn one_input(
         &ctx,
         opts.chunk_bytes,
         (base_lines, base_records),
+        plausible,
     ) {
         Ok(p) => p,
         Err(why) => return (named(failed(why, Some(format.name()))), None),
@@ -322,7 +446,7 @@ fn one_input(
     let entry = InputEntry {
         input: input.name.clone(),
         content_hash,
-        bytes: data.len() as u64,
+        bytes: end as u64,
         lines,
         records: base_records + records,
         format: format.name().to_owned(),
@@ -330,6 +454,8 @@ fn one_input(
         rows: rows.iter().map(|(k, v)| (k.to_string(), *v)).collect(),
         quarantined,
         appended_from: start as u64,
+        head_hash: Some(head_hash(&data[..end])),
+        raw,
     };
     let status = match previous {
         Some(_) => InputStatus::Appended {
@@ -346,6 +472,7 @@ fn one_input(
         records,
         rows,
         quarantined,
+        held_back,
     };
     (outcome, Some(entry))
 }

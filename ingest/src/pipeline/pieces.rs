@@ -15,6 +15,7 @@
 //!    table's day as one staged file whose row groups are the pieces' in input order.
 
 use std::collections::BTreeMap;
+use std::ops::Range;
 use std::panic::AssertUnwindSafe;
 
 use polars::prelude::*;
@@ -24,7 +25,9 @@ use rayon::prelude::*;
 use crate::format::{Format, ParseContext};
 use crate::lake::parquet::{self, EncodedRowGroup};
 use crate::lake::Transaction;
-use crate::schema::{Batch, BatchColumns, Frame, PgDayColumns, PgSink, Prov, TableDef};
+use crate::schema::{
+    Batch, BatchColumns, Frame, PgDayColumns, PgSink, Prov, Quarantined, TableDef,
+};
 
 enum Content {
     /// Row structs, numbered within the whole input (formats that finish).
@@ -218,9 +221,10 @@ pub(super) fn parse(
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
     base: (u64, u64),
+    plausible: &Range<i64>,
 ) -> Result<Parsed, String> {
     let columns = (!format.finishes()).then_some(data);
-    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, columns)?;
+    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, columns, plausible)?;
     if format.finishes() {
         finish(format, &mut pieces, ctx)?;
     }
@@ -246,7 +250,7 @@ pub(super) fn parse_rows(
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
 ) -> Result<Batch, String> {
-    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, None)?;
+    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, None, &(i64::MIN..i64::MAX))?;
     if format.finishes() {
         finish(format, &mut pieces, ctx)?;
     }
@@ -268,6 +272,7 @@ fn parse_pieces(
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
     columns: Option<&Buffer<u8>>,
+    plausible: &Range<i64>,
 ) -> Result<Vec<Piece>, String> {
     let mut cuts = if data.len() > chunk_bytes {
         format.split(data, chunk_bytes)
@@ -287,7 +292,7 @@ fn parse_pieces(
         .into_par_iter()
         .map(|(s, e)| {
             let columns = columns.map(|b| b.clone().sliced(s..e));
-            parse_piece(format, &data[s..e], (s, e), ctx, columns)
+            parse_piece(format, &data[s..e], (s, e), ctx, columns, plausible)
         })
         .collect::<Result<_, String>>()?;
     let (mut lines, mut records) = (0, 0);
@@ -316,10 +321,11 @@ fn parse_piece(
     (s, e): (usize, usize),
     ctx: &ParseContext<'_>,
     columns: Option<Buffer<u8>>,
+    plausible: &Range<i64>,
 ) -> Result<Piece, String> {
     let Some(buffer) = columns else {
         let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-        let (batch, _) = parse_checked(format, bytes, (s, e), ctx, None)?;
+        let (batch, _) = parse_checked(format, bytes, (s, e), ctx, None, plausible)?;
         return Ok(Piece {
             lines,
             records: batch.records,
@@ -354,7 +360,7 @@ fn parse_piece(
         };
         let direct = Some((&mut table_columns.pg_log_direct, base));
         let (mut batch, direct_rows) =
-            parse_checked(format, sub, (s + start, s + end), ctx, direct)?;
+            parse_checked(format, sub, (s + start, s + end), ctx, direct, plausible)?;
         if sample.len() < 16 {
             sample.extend(quarantine_sample(&batch, sub_lines));
             sample.truncate(16);
@@ -414,9 +420,11 @@ fn parse_checked(
     (s, e): (usize, usize),
     ctx: &ParseContext<'_>,
     direct: Option<(&mut PgDayColumns, Prov)>,
+    plausible: &Range<i64>,
 ) -> Result<(Batch, usize), String> {
     let mut seen = Vec::new();
-    let batch = std::panic::catch_unwind(AssertUnwindSafe(|| {
+    let mut implausible = Vec::new();
+    let mut batch = std::panic::catch_unwind(AssertUnwindSafe(|| {
         let mut b = Batch::default();
         match direct {
             Some((columns, base)) => {
@@ -424,6 +432,8 @@ fn parse_checked(
                     columns,
                     base,
                     seen: &mut seen,
+                    plausible: plausible.clone(),
+                    implausible: &mut implausible,
                 };
                 format.parse_into(bytes, ctx, &mut b, sink)
             }
@@ -443,8 +453,49 @@ fn parse_checked(
             format.name()
         )
     })?;
+    implausible.extend(batch.take_implausible(plausible));
+    quarantine_implausible(&mut batch, implausible, bytes, format.name(), ctx);
     reconcile(&batch, &seen, 0, format.name(), ctx.input)?;
     Ok((batch, seen.len()))
+}
+
+/// Puts the records whose time is implausible (see `[ingest] earliest_time`) in the
+/// quarantine, with the text of their first line in `bytes`.
+fn quarantine_implausible(
+    batch: &mut Batch,
+    mut implausible: Vec<(Prov, i64)>,
+    bytes: &[u8],
+    format: &str,
+    ctx: &ParseContext<'_>,
+) {
+    if implausible.is_empty() {
+        return;
+    }
+    implausible.sort_unstable_by_key(|(src, _)| src.record);
+    implausible.dedup_by_key(|(src, _)| src.record);
+    let line_starts: Vec<usize> = std::iter::once(0)
+        .chain(memchr::memchr_iter(b'\n', bytes).map(|i| i + 1))
+        .collect();
+    for (src, ts) in implausible {
+        let start = line_starts
+            .get((src.line as usize).saturating_sub(1))
+            .copied()
+            .unwrap_or(bytes.len());
+        let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
+        let when = chrono::DateTime::from_timestamp_micros(ts)
+            .map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Secs, true))
+            .unwrap_or_else(|| format!("{ts} µs after 1970"));
+        let reason = format!(
+            "implausible time {when}: outside the accepted range (see [ingest] earliest_time and latest_ahead_hours)"
+        );
+        batch.quarantine.push(Quarantined::new(
+            ctx.ingest_ts,
+            src,
+            format,
+            reason,
+            &bytes[start..end],
+        ));
+    }
 }
 
 /// Runs the format's whole-input step over the pieces' rows (numbered within the

@@ -450,12 +450,20 @@ pub struct PgSink<'x> {
     pub columns: &'x mut PgDayColumns,
     pub base: Prov,
     pub seen: &'x mut Vec<u64>,
+    /// Times a row may have; a row outside is not appended but kept in `implausible`
+    /// (its provenance within the piece and its time) for the caller to quarantine.
+    pub plausible: std::ops::Range<i64>,
+    pub implausible: &'x mut Vec<(Prov, i64)>,
 }
 
 impl PgSink<'_> {
     /// Appends one row.
     #[inline]
     pub fn push(&mut self, v: &PgValues<'_>) {
+        if !self.plausible.contains(&v.ts) {
+            self.implausible.push((v.src, v.ts));
+            return;
+        }
         self.seen.push(v.src.record);
         let src = Prov {
             line: v.src.line + self.base.line,

@@ -163,6 +163,20 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
     }
 }
 
+/// The end of the last complete record: just after the last newline outside quotes.
+pub fn complete_len(data: &[u8]) -> usize {
+    let mut in_quotes = false;
+    let mut end = 0;
+    for i in memchr::memchr2_iter(b'"', b'\n', data) {
+        if data[i] == b'"' {
+            in_quotes = !in_quotes;
+        } else if !in_quotes {
+            end = i + 1;
+        }
+    }
+    end
+}
+
 /// Cut points at record starts (outside quotes), about `target` bytes apart.
 pub fn split(data: &[u8], target: usize) -> Vec<usize> {
     let mut cuts = Vec::new();
