@@ -136,7 +136,7 @@ fn implausible_times_are_quarantined_and_move_no_window() {
     )
     .unwrap();
     runlens(&lake)
-        .args(["ingest", "--quiet"])
+        .args(["ingest", "--quiet", "--settle", "0"])
         .arg(&log)
         .assert()
         .success();
