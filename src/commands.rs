@@ -230,8 +230,13 @@ fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()>
     }
     writeln!(
         out,
-        "total: {} inputs — {ingested} ingested, {already} already ingested, {pending} waiting for a complete record, {failed} failed; {records} records → {}; quarantined {quarantined}",
+        "total: {} inputs — {ingested} ingested, {already} already ingested, {}{failed} failed; {records} records → {}; quarantined {quarantined}",
         report.outcomes.len(),
+        if pending > 0 {
+            format!("{pending} waiting for a complete record, ")
+        } else {
+            String::new()
+        },
         rows_text(&totals)
     )?;
     match &report.run_id {
