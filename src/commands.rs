@@ -75,6 +75,10 @@ fn ingest(args: IngestArgs, config: &Config) -> anyhow::Result<ExitCode> {
         chunk_bytes: config.ingest.chunk_bytes.max(64 * 1024),
         progress: !args.quiet && std::io::stderr().is_terminal(),
         s3: config.ingest.s3.clone(),
+        lock_timeout: std::time::Duration::from_secs(
+            args.lock_timeout
+                .unwrap_or(config.lake.lock_timeout_seconds),
+        ),
     };
     let report = runlens_ingest::ingest(&lake, &args.paths, &opts)
         .with_context(|| format!("ingest into {}", lake.root().display()))?;

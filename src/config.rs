@@ -32,12 +32,16 @@ pub struct Config {
 pub struct LakeConfig {
     /// Where the lake lives. `--lake` and `$RUNLENS_LAKE` take precedence.
     pub path: PathBuf,
+    /// Seconds an ingest waits for another one writing to the same lake before it gives
+    /// up naming it. `--lock-timeout` takes precedence.
+    pub lock_timeout_seconds: u64,
 }
 
 impl Default for LakeConfig {
     fn default() -> Self {
         LakeConfig {
             path: PathBuf::from("./runlens-lake"),
+            lock_timeout_seconds: runlens_ingest::lake::DEFAULT_LOCK_TIMEOUT.as_secs(),
         }
     }
 }
@@ -68,6 +72,10 @@ pub const DEFAULT_CONFIG: &str = r#"# runlens configuration (runlens.toml). Ever
 [lake]
 # Directory of the Parquet lake. --lake and $RUNLENS_LAKE take precedence over this.
 path = "./runlens-lake"
+# One ingest writes to a lake at a time. Seconds another one waits for it to finish
+# before giving up with exit status 1 and a message naming it (pid, host, command);
+# --lock-timeout overrides this.
+lock_timeout_seconds = 300
 
 [ingest]
 # Inputs larger than this many (decompressed) bytes are cut into pieces of about this
@@ -378,6 +386,13 @@ mod tests {
             "other keys keep defaults"
         );
         assert!(!c.detect.health_checks.enabled);
+    }
+
+    #[test]
+    fn lock_timeout_is_read() {
+        let c: Config = toml::from_str("[lake]\nlock_timeout_seconds = 1\n").unwrap();
+        assert_eq!(c.lake.lock_timeout_seconds, 1);
+        assert_eq!(c.lake.path, LakeConfig::default().path, "other keys keep defaults");
     }
 
     #[test]

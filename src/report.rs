@@ -147,6 +147,7 @@ pub fn demo(args: DemoArgs, config: &Config) -> anyhow::Result<ExitCode> {
         formats: runlens_ingest::FormatOptions {
             postgres: config.ingest.postgres.clone(),
         },
+        lock_timeout: std::time::Duration::from_secs(config.lake.lock_timeout_seconds),
         ..IngestOptions::default()
     };
     let ingested = runlens_ingest::ingest(&lake, &inputs, &options)?;

@@ -5,8 +5,8 @@
 //! pick its format (named, or the best sniff), parse it in parallel pieces, check that
 //! every record it read is accounted for, and stage its rows as Parquet. Inputs are
 //! processed in parallel; the run commits once at the end. An input that fails —
-//! unreadable, unrecognised, nothing parseable — is reported and left out of the
-//! commit, so fixing it and re-running ingests it then.
+//! unreadable, unrecognised, nothing parseable, not writable (a full disk) — is
+//! reported and left out of the commit, so fixing it and re-running ingests it then.
 
 mod pieces;
 
@@ -35,6 +35,8 @@ pub struct IngestOptions {
     pub progress: bool,
     /// How to reach `s3://` inputs.
     pub s3: S3Options,
+    /// How long to wait for another writer's lock on the lake (see [`Lake::lock`]).
+    pub lock_timeout: std::time::Duration,
 }
 
 impl Default for IngestOptions {
@@ -45,6 +47,7 @@ impl Default for IngestOptions {
             chunk_bytes: 4 << 20,
             progress: false,
             s3: S3Options::default(),
+            lock_timeout: crate::lake::DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -104,7 +107,7 @@ pub fn ingest(
     args: &[String],
     opts: &IngestOptions,
 ) -> Result<IngestReport, LakeError> {
-    let lock = lake.lock()?;
+    let lock = lake.lock(opts.lock_timeout)?;
     let rolled_back = lake.recover(&lock)?;
     let manifest = lake.manifest()?;
     let mut txn = lake.begin(&lock);
