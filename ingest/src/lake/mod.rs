@@ -596,14 +596,62 @@ fn write_parquet(
     groups: &[parquet::EncodedRowGroup],
 ) -> Result<(), LakeError> {
     let file = File::create(path).map_err(io(path))?;
-    let mut out = std::io::BufWriter::with_capacity(1 << 20, &file);
-    parquet::write(&mut out, schema, groups).map_err(|source| LakeError::Parquet {
-        path: path.to_owned(),
-        source,
-    })?;
-    out.flush().map_err(io(path))?;
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        FirstIoError {
+            file: &file,
+            error: None,
+        },
+    );
+    let written = parquet::write(&mut out, schema, groups)
+        .map(drop)
+        .and_then(|()| out.flush().map_err(PolarsError::from));
+    if let Err(source) = written {
+        // The writer's own error says what the disk said ("No space left on device"),
+        // which polars wraps as "File out of specification: underlying IO error".
+        return Err(match out.get_mut().error.take() {
+            Some(e) => LakeError::Io {
+                path: path.to_owned(),
+                source: e,
+            },
+            None => LakeError::Parquet {
+                path: path.to_owned(),
+                source,
+            },
+        });
+    }
     drop(out);
     file.sync_all().map_err(io(path))
+}
+
+/// A file writer that keeps a copy of its first error.
+struct FirstIoError<'f> {
+    file: &'f File,
+    error: Option<std::io::Error>,
+}
+
+impl FirstIoError<'_> {
+    fn keep<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let (Err(e), None) = (&r, &self.error) {
+            self.error = Some(match e.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(e.kind(), e.to_string()),
+            });
+        }
+        r
+    }
+}
+
+impl Write for FirstIoError<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.file.write(buf);
+        self.keep(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.file.flush();
+        self.keep(r)
+    }
 }
 
 #[cfg(test)]
