@@ -392,7 +392,11 @@ mod tests {
     fn lock_timeout_is_read() {
         let c: Config = toml::from_str("[lake]\nlock_timeout_seconds = 1\n").unwrap();
         assert_eq!(c.lake.lock_timeout_seconds, 1);
-        assert_eq!(c.lake.path, LakeConfig::default().path, "other keys keep defaults");
+        assert_eq!(
+            c.lake.path,
+            LakeConfig::default().path,
+            "other keys keep defaults"
+        );
     }
 
     #[test]

@@ -156,7 +156,10 @@ fn rows_per_input(lake: &Path) -> BTreeMap<(&'static str, String), (u64, u64)> {
             let mut fields = line.rsplitn(3, ',');
             let (records, n) = (fields.next().unwrap(), fields.next().unwrap());
             let input = fields.next().unwrap().to_owned();
-            rows.insert((table, input), (n.parse().unwrap(), records.parse().unwrap()));
+            rows.insert(
+                (table, input),
+                (n.parse().unwrap(), records.parse().unwrap()),
+            );
         }
     }
     rows
@@ -166,7 +169,13 @@ fn rows_per_input(lake: &Path) -> BTreeMap<(&'static str, String), (u64, u64)> {
 fn ingests_started_together_all_commit() {
     let dir = tempfile::tempdir().unwrap();
     let inputs: Vec<String> = (0..4)
-        .map(|i| drain(&dir.path().join(format!("drain-{i}.ndjson")), i, 3000 + i * 500))
+        .map(|i| {
+            drain(
+                &dir.path().join(format!("drain-{i}.ndjson")),
+                i,
+                3000 + i * 500,
+            )
+        })
         .collect();
 
     // Each input alone, in a lake of its own.

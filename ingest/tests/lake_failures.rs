@@ -78,9 +78,7 @@ impl Drop for Tmpfs {
             if lazy {
                 cmd.arg("-l");
             }
-            cmd.arg(self.dir.path())
-                .status()
-                .is_ok_and(|s| s.success())
+            cmd.arg(self.dir.path()).status().is_ok_and(|s| s.success())
         };
         if !umount(false) && !umount(true) {
             eprintln!("could not unmount {}", self.dir.path().display());
@@ -118,7 +116,10 @@ fn assert_consistent(lake: &Lake) {
         .iter()
         .flat_map(|r| r.files.iter().cloned())
         .collect();
-    assert_eq!(parquet, listed, "Parquet files in the lake vs in the manifest");
+    assert_eq!(
+        parquet, listed,
+        "Parquet files in the lake vs in the manifest"
+    );
     for t in TABLES {
         let accounted: u64 = manifest
             .inputs
@@ -253,7 +254,11 @@ fn recovery_removes_only_what_runlens_made() {
         format!("_txn/{run}.json.tmp"),
         staged.clone(),
     ];
-    for f in foreign.iter().copied().chain(ours.iter().map(String::as_str)) {
+    for f in foreign
+        .iter()
+        .copied()
+        .chain(ours.iter().map(String::as_str))
+    {
         let path = root.join(f);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, f).unwrap();

@@ -363,7 +363,9 @@ fn is_run_id(s: &str) -> bool {
     s.split_once('-').is_some_and(|(time, suffix)| {
         chrono::NaiveDateTime::parse_from_str(time, RUN_TIME_FORMAT).is_ok()
             && suffix.len() == 8
-            && suffix.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+            && suffix
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
     })
 }
 
@@ -381,9 +383,7 @@ fn is_day_dir(name: &str) -> bool {
 fn staged_run(rel: &str) -> Option<&str> {
     let mut parts = rel.split('/');
     let (table, day, name) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some()
-        || !crate::TABLES.iter().any(|t| t.name == table)
-        || !is_day_dir(day)
+    if parts.next().is_some() || !crate::TABLES.iter().any(|t| t.name == table) || !is_day_dir(day)
     {
         return None;
     }
@@ -729,7 +729,9 @@ mod tests {
         }
         let run = "20240127T101112Z-0123abcd";
         assert_eq!(
-            staged_run(&format!("http_requests/date=2024-01-27/part-{run}-12.parquet")),
+            staged_run(&format!(
+                "http_requests/date=2024-01-27/part-{run}-12.parquet"
+            )),
             Some(run)
         );
         for not in [

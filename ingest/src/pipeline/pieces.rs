@@ -206,7 +206,8 @@ impl Parsed {
                 Some(result)
             })
             .collect();
-        let (staged, errors): (Vec<_>, Vec<_>) = written.into_iter().flatten().partition(Result::is_ok);
+        let (staged, errors): (Vec<_>, Vec<_>) =
+            written.into_iter().flatten().partition(Result::is_ok);
         let staged: Vec<String> = staged.into_iter().filter_map(Result::ok).collect();
         match errors.into_iter().find_map(Result::err) {
             None => Ok(staged),
