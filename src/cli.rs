@@ -91,6 +91,10 @@ pub struct IngestArgs {
     /// Print nothing but errors (for cron)
     #[arg(long, short)]
     pub quiet: bool,
+    /// Seconds to wait for another ingest writing to the lake before giving up
+    /// [default: [lake] lock_timeout_seconds of the config, else 300]
+    #[arg(long, value_name = "SECONDS")]
+    pub lock_timeout: Option<u64>,
     /// PostgreSQL log_line_prefix of the inputs (default: detected)
     #[arg(long, value_name = "PREFIX")]
     pub pg_prefix: Option<String>,

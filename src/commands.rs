@@ -74,7 +74,11 @@ fn ingest(args: IngestArgs, config: &Config) -> anyhow::Result<ExitCode> {
         formats,
         progress: !args.quiet && std::io::stderr().is_terminal(),
         settle: std::time::Duration::from_secs(args.settle.unwrap_or(config.ingest.settle_seconds)),
-        ..config.ingest.options()
+        lock_timeout: std::time::Duration::from_secs(
+            args.lock_timeout
+                .unwrap_or(config.lake.lock_timeout_seconds),
+        ),
+        ..config.ingest_options()
     };
     let report = runlens_ingest::ingest(&lake, &args.paths, &opts)
         .with_context(|| format!("ingest into {}", lake.root().display()))?;

@@ -32,12 +32,16 @@ pub struct Config {
 pub struct LakeConfig {
     /// Where the lake lives. `--lake` and `$RUNLENS_LAKE` take precedence.
     pub path: PathBuf,
+    /// Seconds an ingest waits for another one writing to the same lake before it gives
+    /// up naming it. `--lock-timeout` takes precedence.
+    pub lock_timeout_seconds: u64,
 }
 
 impl Default for LakeConfig {
     fn default() -> Self {
         LakeConfig {
             path: PathBuf::from("./runlens-lake"),
+            lock_timeout_seconds: runlens_ingest::lake::DEFAULT_LOCK_TIMEOUT.as_secs(),
         }
     }
 }
@@ -78,26 +82,29 @@ impl Default for IngestConfig {
     }
 }
 
-impl IngestConfig {
-    /// The ingest options this section sets (the command line may override some).
-    pub fn options(&self) -> runlens_ingest::IngestOptions {
+impl Config {
+    /// The ingest options the `[ingest]` and `[lake]` sections set (the command line
+    /// may override some).
+    pub fn ingest_options(&self) -> runlens_ingest::IngestOptions {
+        let ingest = &self.ingest;
         runlens_ingest::IngestOptions {
             format: None,
             formats: runlens_ingest::FormatOptions {
-                postgres: self.postgres.clone(),
+                postgres: ingest.postgres.clone(),
             },
-            chunk_bytes: self.chunk_bytes.max(MIN_CHUNK_BYTES),
+            chunk_bytes: ingest.chunk_bytes.max(MIN_CHUNK_BYTES),
             progress: false,
-            s3: self.s3.clone(),
-            settle: std::time::Duration::from_secs(self.settle_seconds),
-            earliest_time: self.earliest_time.timestamp_micros(),
+            s3: ingest.s3.clone(),
+            settle: std::time::Duration::from_secs(ingest.settle_seconds),
+            earliest_time: ingest.earliest_time.timestamp_micros(),
             latest_ahead: std::time::Duration::from_secs(
-                self.latest_ahead_hours.saturating_mul(3600),
+                ingest.latest_ahead_hours.saturating_mul(3600),
             ),
             limits: runlens_ingest::input::Limits {
-                max_record_bytes: self.max_record_bytes,
-                max_input_bytes: self.max_input_bytes,
+                max_record_bytes: ingest.max_record_bytes,
+                max_input_bytes: ingest.max_input_bytes,
             },
+            lock_timeout: std::time::Duration::from_secs(self.lake.lock_timeout_seconds),
         }
     }
 }
@@ -112,6 +119,10 @@ pub const DEFAULT_CONFIG: &str = r#"# runlens configuration (runlens.toml). Ever
 [lake]
 # Directory of the Parquet lake. --lake and $RUNLENS_LAKE take precedence over this.
 path = "./runlens-lake"
+# One ingest writes to a lake at a time. Seconds another one waits for it to finish
+# before giving up with exit status 1 and a message naming it (pid, host, command);
+# --lock-timeout overrides this.
+lock_timeout_seconds = 300
 
 [ingest]
 # Inputs larger than this many (decompressed) bytes are cut into pieces of about this
@@ -439,6 +450,17 @@ mod tests {
             "other keys keep defaults"
         );
         assert!(!c.detect.health_checks.enabled);
+    }
+
+    #[test]
+    fn lock_timeout_is_read() {
+        let c: Config = toml::from_str("[lake]\nlock_timeout_seconds = 1\n").unwrap();
+        assert_eq!(c.lake.lock_timeout_seconds, 1);
+        assert_eq!(
+            c.lake.path,
+            LakeConfig::default().path,
+            "other keys keep defaults"
+        );
     }
 
     #[test]

@@ -145,7 +145,7 @@ pub fn demo(args: DemoArgs, config: &Config) -> anyhow::Result<ExitCode> {
     // The data set is complete, however recently it was written: no settling.
     let options = IngestOptions {
         settle: std::time::Duration::ZERO,
-        ..config.ingest.options()
+        ..config.ingest_options()
     };
     let ingested = runlens_ingest::ingest(&lake, &inputs, &options)?;
     if let Some((input, why)) = ingested.failures().next() {

@@ -92,7 +92,9 @@ pub fn build_lake(
     let t = Instant::now();
     let seed = LakeTables::open(&seed_lake).unwrap();
     let lake = Lake::new(keep.map_or_else(|| dir.join("lake"), std::path::Path::to_owned));
-    let lock = lake.lock().unwrap();
+    let lock = lake
+        .lock(runlens_ingest::lake::DEFAULT_LOCK_TIMEOUT)
+        .unwrap();
     lake.recover(&lock).unwrap();
     let txn = lake.begin(&lock);
     let mut rows = std::collections::BTreeMap::new();

@@ -16,6 +16,15 @@
 //! ingest ([`Lake::recover`]) deletes that run's files, so the lake is as before. A
 //! crash after step 4 leaves the new lake. Readers list files from the manifest, so
 //! they never see a run that has not committed.
+//!
+//! Errors (a full disk, a quota, an I/O error) are contained the same way without a
+//! crash: a file that fails to write is removed and never staged, an input's files are
+//! staged all together or not at all ([`Transaction::discard`]), and a commit that
+//! fails before the manifest is replaced removes what it published. Recovery only ever
+//! removes names of this layout that runlens makes, whatever else `--lake` contains.
+//!
+//! One writer at a time: [`Lake::lock`] waits for the lock only so long, then names
+//! the writer holding it (recorded in `.lock`).
 
 pub mod manifest;
 pub mod parquet;
@@ -23,6 +32,7 @@ pub mod parquet;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use polars::prelude::*;
 
@@ -31,6 +41,13 @@ pub use manifest::{InputEntry, Manifest, Run};
 const MANIFEST: &str = "_manifest.json";
 const TXN_DIR: &str = "_txn";
 const LOCK: &str = ".lock";
+/// `chrono` format of the first part of a run id (`<UTC time>-<8 hex digits>`).
+const RUN_TIME_FORMAT: &str = "%Y%m%dT%H%M%SZ";
+
+/// How long [`Lake::lock`] waits for another writer by default (`[lake]
+/// lock_timeout_seconds`): longer than an hourly cron's usual ingest, short enough
+/// that a hung run does not pile up a queue of waiting ones.
+pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(300);
 
 /// Why the lake could not be read or written.
 #[derive(Debug, thiserror::Error)]
@@ -51,6 +68,13 @@ pub enum LakeError {
         "{path} is not a runlens lake (no {MANIFEST}); run `runlens ingest` first or pass --lake"
     )]
     NotALake { path: PathBuf },
+    #[error("the lake {path} is locked by another writer that did not finish within {} s: {holder}. Check that process; the lock is released when it exits (or is killed). To wait longer, raise [lake] lock_timeout_seconds or pass --lock-timeout", waited.as_secs_f64())]
+    Locked {
+        path: PathBuf,
+        /// Who holds the lock, as it recorded itself (see [`LockHolder`]).
+        holder: String,
+        waited: Duration,
+    },
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
@@ -68,7 +92,73 @@ pub struct Lake {
 
 /// Holds the lake's exclusive lock for writers; released on drop.
 pub struct LakeLock {
-    _file: File,
+    file: File,
+}
+
+impl Drop for LakeLock {
+    /// Clears the holder's record, so that it never names a process that is gone (a
+    /// killed holder leaves its record, but then the lock is free and nobody reads it).
+    fn drop(&mut self) {
+        let _ = self.file.set_len(0);
+    }
+}
+
+/// Who holds a lake's lock: written into `<lake>/.lock` by the writer that took it,
+/// shown by a writer that gave up waiting for it.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct LockHolder {
+    pub pid: u32,
+    pub host: String,
+    /// The holder's command line (shortened).
+    pub command: String,
+    /// RFC 3339 time it took the lock.
+    pub since: String,
+}
+
+impl LockHolder {
+    fn this_process() -> LockHolder {
+        const MAX_COMMAND: usize = 300;
+        let mut command = std::env::args().collect::<Vec<_>>().join(" ");
+        if command.len() > MAX_COMMAND {
+            let mut end = MAX_COMMAND;
+            while !command.is_char_boundary(end) {
+                end -= 1;
+            }
+            command.truncate(end);
+            command.push('…');
+        }
+        LockHolder {
+            pid: std::process::id(),
+            host: host_name(),
+            command,
+            since: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        }
+    }
+
+    /// The holder recorded in a lock file's contents, for a message.
+    fn describe(record: &str) -> String {
+        match serde_json::from_str::<LockHolder>(record) {
+            Ok(h) => format!(
+                "pid {} on host {}, `{}`, holding the lock since {}",
+                h.pid, h.host, h.command, h.since
+            ),
+            Err(_) if record.trim().is_empty() => {
+                format!("it has not recorded who it is in {LOCK} (it may have just taken the lock)")
+            }
+            Err(_) => format!("recorded in {LOCK} as {:?}", record.trim()),
+        }
+    }
+}
+
+fn host_name() -> String {
+    let mut buf = [0u8; 256];
+    // SAFETY: the buffer is valid for its whole length, which is passed.
+    let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };
+    let end = buf.iter().position(|&b| b == 0).unwrap_or(buf.len());
+    if rc != 0 || end == 0 {
+        return "unknown".into();
+    }
+    String::from_utf8_lossy(&buf[..end]).into_owned()
 }
 
 impl Lake {
@@ -86,9 +176,11 @@ impl Lake {
         self.root.join(MANIFEST).is_file()
     }
 
-    /// Creates the lake directory if needed and takes the writers' lock, waiting for
-    /// another ingest to finish.
-    pub fn lock(&self) -> Result<LakeLock, LakeError> {
+    /// Creates the lake directory if needed and takes the writers' lock, waiting up to
+    /// `timeout` for another writer to finish; then records who holds it (a
+    /// [`LockHolder`] as JSON in the lock file). Gives up with [`LakeError::Locked`],
+    /// naming the holder, rather than queueing behind a run that may be hung.
+    pub fn lock(&self, timeout: Duration) -> Result<LakeLock, LakeError> {
         fs::create_dir_all(&self.root).map_err(io(&self.root))?;
         let path = self.root.join(LOCK);
         let file = File::options()
@@ -97,8 +189,36 @@ impl Lake {
             .write(true)
             .open(&path)
             .map_err(io(&path))?;
-        file.lock().map_err(io(&path))?;
-        Ok(LakeLock { _file: file })
+        // flock has no timeout: poll, backing off from a few milliseconds (a short
+        // wait for a run about to finish) to a quarter of a second.
+        let started = Instant::now();
+        let mut pause = Duration::from_millis(2);
+        loop {
+            match file.try_lock() {
+                Ok(()) => break,
+                Err(fs::TryLockError::WouldBlock) => {
+                    let waited = started.elapsed();
+                    if waited >= timeout {
+                        let record = fs::read_to_string(&path).unwrap_or_default();
+                        return Err(LakeError::Locked {
+                            path: self.root.clone(),
+                            holder: LockHolder::describe(&record),
+                            waited: timeout,
+                        });
+                    }
+                    std::thread::sleep(pause.min(timeout - waited));
+                    pause = (pause * 2).min(Duration::from_millis(250));
+                }
+                Err(fs::TryLockError::Error(e)) => return Err(io(&path)(e)),
+            }
+        }
+        let mut record =
+            serde_json::to_string(&LockHolder::this_process()).expect("a holder serializes");
+        record.push('\n');
+        file.set_len(0)
+            .and_then(|()| (&file).write_all(record.as_bytes()))
+            .map_err(io(&path))?;
+        Ok(LakeLock { file })
     }
 
     /// The committed manifest (empty for a new lake).
@@ -135,39 +255,51 @@ impl Lake {
 
     /// Rolls back ingests that were interrupted before they committed. Call with the lock
     /// held. Returns the run ids rolled back.
+    ///
+    /// Removes only what runlens itself makes, in the lake's own layout: the files a
+    /// journal of an uncommitted run lists (when they are names of that run), journals,
+    /// staged `<table>/date=<day>/part-<run>-<n>.parquet.tmp` of known tables, and the
+    /// temporaries of the manifest and of journals. Any other file under the lake
+    /// directory, `*.tmp` or not, is left alone: `--lake` may name a directory that
+    /// holds other things.
     pub fn recover(&self, _lock: &LakeLock) -> Result<Vec<String>, LakeError> {
         let manifest = self.manifest()?;
         let txn_dir = self.root.join(TXN_DIR);
         let mut rolled_back = Vec::new();
-        if let Ok(entries) = fs::read_dir(&txn_dir) {
-            for entry in entries.flatten() {
-                let path = entry.path();
-                let Some(run_id) = path.file_stem().and_then(|s| s.to_str()).map(str::to_owned)
-                else {
-                    continue;
-                };
-                if !manifest.has_run(&run_id) {
+        for name in entry_names(&txn_dir, false)? {
+            let path = txn_dir.join(&name);
+            if let Some(run_id) = name.strip_suffix(".json").filter(|r| is_run_id(r)) {
+                if !manifest.has_run(run_id) {
                     let files: Vec<String> = fs::read(&path)
                         .ok()
                         .and_then(|b| serde_json::from_slice(&b).ok())
                         .unwrap_or_default();
-                    for f in files {
-                        remove_if_present(&self.root.join(&f))?;
+                    for f in files.iter().filter(|f| staged_run(f) == Some(run_id)) {
+                        remove_if_present(&self.root.join(f))?;
                         remove_if_present(&self.root.join(format!("{f}.tmp")))?;
                     }
-                    rolled_back.push(run_id);
+                    rolled_back.push(run_id.to_owned());
                 }
+                remove_if_present(&path)?;
+            } else if name.strip_suffix(".json.tmp").is_some_and(is_run_id) {
                 remove_if_present(&path)?;
             }
         }
-        // Temporary files of a run that died before writing its journal.
-        for entry in walkdir::WalkDir::new(&self.root)
-            .min_depth(1)
-            .into_iter()
-            .flatten()
-        {
-            if entry.file_type().is_file() && entry.path().extension().is_some_and(|e| e == "tmp") {
-                remove_if_present(entry.path())?;
+        remove_if_present(&self.root.join(format!("{MANIFEST}.tmp")))?;
+        // Staged files of a run that died before writing its journal.
+        for table in crate::TABLES {
+            let table_dir = self.root.join(table.name);
+            for day in entry_names(&table_dir, true)? {
+                if !is_day_dir(&day) {
+                    continue;
+                }
+                let day_dir = table_dir.join(&day);
+                for name in entry_names(&day_dir, false)? {
+                    let rel = format!("{}/{day}/{name}", table.name);
+                    if rel.strip_suffix(".tmp").and_then(staged_run).is_some() {
+                        remove_if_present(&day_dir.join(&name))?;
+                    }
+                }
             }
         }
         Ok(rolled_back)
@@ -177,7 +309,7 @@ impl Lake {
     pub fn begin<'l>(&'l self, _lock: &'l LakeLock) -> Transaction<'l> {
         let now = chrono::Utc::now();
         let suffix = uuid::Uuid::new_v4().simple().to_string();
-        let run_id = format!("{}-{}", now.format("%Y%m%dT%H%M%SZ"), &suffix[..8]);
+        let run_id = format!("{}-{}", now.format(RUN_TIME_FORMAT), &suffix[..8]);
         Transaction {
             lake: self,
             run_id,
@@ -186,20 +318,87 @@ impl Lake {
         }
     }
 
+    /// Replaces `name` by `bytes`: written to `<name>.tmp`, fsynced, renamed. On an
+    /// error `name` is as before and the temporary file is gone. (The caller syncs the
+    /// directory.)
     fn write_atomically(&self, name: &str, bytes: &[u8]) -> Result<(), LakeError> {
         let path = self.root.join(name);
         let tmp = self.root.join(format!("{name}.tmp"));
-        let mut f = File::create(&tmp).map_err(io(&tmp))?;
-        f.write_all(bytes).map_err(io(&tmp))?;
-        f.sync_all().map_err(io(&tmp))?;
-        fs::rename(&tmp, &path).map_err(io(&path))?;
-        sync_dir(path.parent().unwrap_or(&self.root))
+        let written = File::create(&tmp)
+            .and_then(|mut f| {
+                f.write_all(bytes)?;
+                f.sync_all()
+            })
+            .map_err(io(&tmp))
+            .and_then(|()| fs::rename(&tmp, &path).map_err(io(&path)));
+        if written.is_err() {
+            let _ = fs::remove_file(&tmp);
+        }
+        written
     }
 }
 
+/// The names of the entries of `dir` that are (`dirs`) or are not directories; none
+/// when it does not exist.
+fn entry_names(dir: &Path, dirs: bool) -> Result<Vec<String>, LakeError> {
+    let entries = match fs::read_dir(dir) {
+        Ok(entries) => entries,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) if e.kind() == std::io::ErrorKind::NotADirectory => return Ok(Vec::new()),
+        Err(e) => return Err(io(dir)(e)),
+    };
+    let mut names = Vec::new();
+    for entry in entries {
+        let entry = entry.map_err(io(dir))?;
+        let is_dir = entry.file_type().map_err(io(dir))?.is_dir();
+        if let (Some(name), true) = (entry.file_name().to_str(), is_dir == dirs) {
+            names.push(name.to_owned());
+        }
+    }
+    Ok(names)
+}
+
+/// A run id as [`Lake::begin`] makes them: `<UTC time>-<8 lowercase hex digits>`.
+fn is_run_id(s: &str) -> bool {
+    s.split_once('-').is_some_and(|(time, suffix)| {
+        chrono::NaiveDateTime::parse_from_str(time, RUN_TIME_FORMAT).is_ok()
+            && suffix.len() == 8
+            && suffix
+                .bytes()
+                .all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    })
+}
+
+/// A partition directory's name, `date=YYYY-MM-DD`, exactly as [`Transaction::write`]
+/// makes it.
+fn is_day_dir(name: &str) -> bool {
+    name.strip_prefix("date=").is_some_and(|d| {
+        d.parse::<chrono::NaiveDate>()
+            .is_ok_and(|day| day.to_string() == d)
+    })
+}
+
+/// The run of a data file name relative to the lake root
+/// (`<table>/date=<day>/part-<run>-<n>.parquet` of a known table), if it is one.
+fn staged_run(rel: &str) -> Option<&str> {
+    let mut parts = rel.split('/');
+    let (table, day, name) = (parts.next()?, parts.next()?, parts.next()?);
+    if parts.next().is_some() || !crate::TABLES.iter().any(|t| t.name == table) || !is_day_dir(day)
+    {
+        return None;
+    }
+    let (run, n) = name
+        .strip_prefix("part-")?
+        .strip_suffix(".parquet")?
+        .rsplit_once('-')?;
+    (!n.is_empty() && n.bytes().all(|b| b.is_ascii_digit()) && is_run_id(run)).then_some(run)
+}
+
+/// Removes the file at `path` if there is one (a directory of that name is left alone).
 fn remove_if_present(path: &Path) -> Result<(), LakeError> {
+    use std::io::ErrorKind::{IsADirectory, NotFound};
     match fs::remove_file(path) {
-        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(LakeError::Io {
+        Err(e) if !matches!(e.kind(), NotFound | IsADirectory) => Err(LakeError::Io {
             path: path.to_owned(),
             source: e,
         }),
@@ -231,38 +430,44 @@ impl Transaction<'_> {
         &self.run_id
     }
 
+    fn staged(&self) -> std::sync::MutexGuard<'_, Staged> {
+        self.staged.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
     /// Writes one table's rows of one UTC day as a staged Parquet file whose row
-    /// groups are `groups` (encoded with [`parquet::encode`]), in order. Safe to call
-    /// from several threads.
+    /// groups are `groups` (encoded with [`parquet::encode`]), in order, and returns its
+    /// name (relative to the lake root). The file is staged only once it is wholly
+    /// written and fsynced: on an error (a full disk) its partial temporary file is
+    /// removed and nothing is staged. Safe to call from several threads.
     pub fn write(
         &self,
         table: &str,
         day: chrono::NaiveDate,
         schema: &Schema,
         groups: &[parquet::EncodedRowGroup],
-    ) -> Result<(), LakeError> {
+    ) -> Result<String, LakeError> {
         let dir = format!("{table}/date={day}");
         let name = {
-            let mut staged = self.staged.lock().unwrap_or_else(|e| e.into_inner());
+            let mut staged = self.staged();
             let n = staged.next.entry(dir.clone()).or_default();
             let name = format!("{dir}/part-{}-{n}.parquet", self.run_id);
             *n += 1;
-            staged.files.push(name.clone());
             name
         };
         let abs_dir = self.lake.root.join(&dir);
         fs::create_dir_all(&abs_dir).map_err(io(&abs_dir))?;
         let tmp = self.lake.root.join(format!("{name}.tmp"));
-        let file = File::create(&tmp).map_err(io(&tmp))?;
-        let mut out = std::io::BufWriter::with_capacity(1 << 20, &file);
-        parquet::write(&mut out, schema, groups).map_err(|source| LakeError::Parquet {
-            path: tmp.clone(),
-            source,
-        })?;
-        out.flush().map_err(io(&tmp))?;
-        drop(out);
-        file.sync_all().map_err(io(&tmp))?;
-        Ok(())
+        let written = write_parquet(&tmp, schema, groups);
+        match written {
+            Ok(()) => {
+                self.staged().files.push(name.clone());
+                Ok(name)
+            }
+            Err(e) => {
+                let _ = fs::remove_file(&tmp);
+                Err(e)
+            }
+        }
     }
 
     /// Writes `df`, one table's rows of one UTC day, as a staged Parquet file of one
@@ -272,12 +477,25 @@ impl Transaction<'_> {
         table: &str,
         day: chrono::NaiveDate,
         df: &DataFrame,
-    ) -> Result<(), LakeError> {
+    ) -> Result<String, LakeError> {
         let group = parquet::encode(df).map_err(|source| LakeError::Parquet {
             path: self.lake.root.join(table),
             source,
         })?;
         self.write(table, day, df.schema(), &[group])
+    }
+
+    /// Takes back files staged by [`Transaction::write`] (those of an input that could
+    /// not be staged whole): they will not be published, and their temporary files are
+    /// removed (any that cannot be are left to the next ingest's [`Lake::recover`]).
+    pub fn discard(&self, files: &[String]) {
+        self.staged().files.retain(|f| !files.contains(f));
+        for f in files {
+            let tmp = self.lake.root.join(format!("{f}.tmp"));
+            if let Err(e) = fs::remove_file(&tmp) {
+                tracing::warn!(path = %tmp.display(), error = %e, "could not remove a discarded staged file");
+            }
+        }
     }
 
     /// Records an input this run ingested (written to the manifest at commit).
@@ -287,28 +505,60 @@ impl Transaction<'_> {
 
     /// Files staged so far.
     pub fn staged_files(&self) -> Vec<String> {
-        self.staged
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .files
-            .clone()
+        self.staged().files.clone()
     }
 
     /// Publishes the staged files and the manifest. With nothing staged and no input
     /// recorded, leaves the lake untouched.
+    ///
+    /// On an error before the new manifest is in place (a full disk, an unreadable
+    /// manifest), the files it published and the staged ones are removed, so the lake
+    /// is as before; only if that clean-up fails too does the journal stay, for the
+    /// next ingest's [`Lake::recover`]. An error after the manifest was replaced (the
+    /// directory could not be synced) leaves the run committed.
     pub fn commit(self) -> Result<Option<Run>, LakeError> {
         let files = self.staged_files();
         if files.is_empty() && self.inputs.is_empty() {
             return Ok(None);
         }
         let lake = self.lake;
+        let journal = format!("{TXN_DIR}/{}.json", self.run_id);
+        let mut manifest = match lake.manifest() {
+            Ok(m) => m,
+            Err(e) => {
+                self.roll_back(&files, &journal);
+                return Err(e);
+            }
+        };
+        manifest.version = Manifest::CURRENT_VERSION;
+        let run = Run {
+            run_id: self.run_id.clone(),
+            committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            files: files.clone(),
+        };
+        manifest.runs.push(run.clone());
+        manifest.inputs.extend(self.inputs.iter().cloned());
+        let bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
+        if let Err(e) = self.publish(&files, &journal, &bytes) {
+            self.roll_back(&files, &journal);
+            return Err(e);
+        }
+        // Committed: the manifest names the run.
+        sync_dir(&lake.root)?;
+        let _ = fs::remove_file(lake.root.join(&journal));
+        Ok(Some(run))
+    }
+
+    /// Steps 2–4 of the commit (see the module doc): journal, renames, manifest.
+    fn publish(&self, files: &[String], journal: &str, manifest: &[u8]) -> Result<(), LakeError> {
+        let lake = self.lake;
         let txn_dir = lake.root.join(TXN_DIR);
         fs::create_dir_all(&txn_dir).map_err(io(&txn_dir))?;
-        let journal = format!("{TXN_DIR}/{}.json", self.run_id);
-        let listing = serde_json::to_vec_pretty(&files).expect("a list of strings serializes");
-        lake.write_atomically(&journal, &listing)?;
+        let listing = serde_json::to_vec_pretty(files).expect("a list of strings serializes");
+        lake.write_atomically(journal, &listing)?;
+        sync_dir(&txn_dir)?;
         let mut dirs = std::collections::BTreeSet::new();
-        for f in &files {
+        for f in files {
             let (tmp, dest) = (lake.root.join(format!("{f}.tmp")), lake.root.join(f));
             fs::rename(&tmp, &dest).map_err(io(&dest))?;
             dirs.insert(dest.parent().map(Path::to_owned).unwrap_or_default());
@@ -316,18 +566,183 @@ impl Transaction<'_> {
         for d in dirs {
             sync_dir(&d)?;
         }
-        let mut manifest = lake.manifest()?;
-        manifest.version = Manifest::CURRENT_VERSION;
-        let run = Run {
-            run_id: self.run_id.clone(),
-            committed_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
-            files,
-        };
-        manifest.runs.push(run.clone());
-        manifest.inputs.extend(self.inputs);
-        let bytes = serde_json::to_vec_pretty(&manifest).expect("the manifest serializes");
-        lake.write_atomically(MANIFEST, &bytes)?;
-        remove_if_present(&lake.root.join(&journal))?;
-        Ok(Some(run))
+        lake.write_atomically(MANIFEST, manifest)
+    }
+
+    /// Undoes a commit that failed before the manifest was replaced: removes the run's
+    /// files, published or staged, then its journal (kept if a file could not be
+    /// removed, so that [`Lake::recover`] finishes the job).
+    fn roll_back(&self, files: &[String], journal: &str) {
+        let root = &self.lake.root;
+        let mut clean = true;
+        for f in files {
+            for path in [root.join(f), root.join(format!("{f}.tmp"))] {
+                if let Err(e) = remove_if_present(&path) {
+                    tracing::warn!(error = %e, "rolling back a failed commit");
+                    clean = false;
+                }
+            }
+        }
+        if clean {
+            let _ = fs::remove_file(root.join(journal));
+        }
+    }
+}
+
+/// Writes a Parquet file of `groups` at `path` and fsyncs it.
+fn write_parquet(
+    path: &Path,
+    schema: &Schema,
+    groups: &[parquet::EncodedRowGroup],
+) -> Result<(), LakeError> {
+    let file = File::create(path).map_err(io(path))?;
+    let mut out = std::io::BufWriter::with_capacity(
+        1 << 20,
+        FirstIoError {
+            file: &file,
+            error: None,
+        },
+    );
+    let written = parquet::write(&mut out, schema, groups)
+        .map(drop)
+        .and_then(|()| out.flush().map_err(PolarsError::from));
+    if let Err(source) = written {
+        // The writer's own error says what the disk said ("No space left on device"),
+        // which polars wraps as "File out of specification: underlying IO error".
+        return Err(match out.get_mut().error.take() {
+            Some(e) => LakeError::Io {
+                path: path.to_owned(),
+                source: e,
+            },
+            None => LakeError::Parquet {
+                path: path.to_owned(),
+                source,
+            },
+        });
+    }
+    drop(out);
+    file.sync_all().map_err(io(path))
+}
+
+/// A file writer that keeps a copy of its first error.
+struct FirstIoError<'f> {
+    file: &'f File,
+    error: Option<std::io::Error>,
+}
+
+impl FirstIoError<'_> {
+    fn keep<T>(&mut self, r: std::io::Result<T>) -> std::io::Result<T> {
+        if let (Err(e), None) = (&r, &self.error) {
+            self.error = Some(match e.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(e.kind(), e.to_string()),
+            });
+        }
+        r
+    }
+}
+
+impl Write for FirstIoError<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let r = self.file.write(buf);
+        self.keep(r)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        let r = self.file.flush();
+        self.keep(r)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame() -> DataFrame {
+        df!("ts" => [1i64, 2, 3], "s" => ["a", "b", "c"]).unwrap()
+    }
+
+    fn files_under(dir: &Path) -> Vec<String> {
+        walkdir::WalkDir::new(dir)
+            .into_iter()
+            .flatten()
+            .filter(|e| e.file_type().is_file())
+            .map(|e| e.path().strip_prefix(dir).unwrap().display().to_string())
+            .collect()
+    }
+
+    #[test]
+    fn a_commit_that_cannot_write_the_manifest_publishes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::new(dir.path());
+        let lock = lake.lock(Duration::ZERO).unwrap();
+        let txn = lake.begin(&lock);
+        let day = chrono::NaiveDate::from_ymd_opt(2024, 1, 27).unwrap();
+        txn.write_frame("http_requests", day, &frame()).unwrap();
+        txn.write_frame("app_logs", day, &frame()).unwrap();
+        // The manifest's temporary file cannot be created: the commit fails after the
+        // data files were renamed to their final names.
+        fs::create_dir(dir.path().join(format!("{MANIFEST}.tmp"))).unwrap();
+        assert!(txn.commit().is_err());
+        let left: Vec<String> = files_under(dir.path())
+            .into_iter()
+            .filter(|f| f != LOCK)
+            .collect();
+        assert!(left.is_empty(), "the failed commit left {left:?}");
+        assert!(!lake.exists());
+    }
+
+    #[test]
+    fn a_held_lock_times_out_naming_its_holder() {
+        let dir = tempfile::tempdir().unwrap();
+        let lake = Lake::new(dir.path());
+        let held = lake.lock(Duration::ZERO).unwrap();
+        let record: LockHolder =
+            serde_json::from_slice(&fs::read(dir.path().join(LOCK)).unwrap()).unwrap();
+        assert_eq!(record.pid, std::process::id());
+        assert_eq!(record.host, host_name());
+        // flock locks belong to the open file: a second open conflicts even in-process.
+        let err = lake.lock(Duration::ZERO).err().expect("the lock is held");
+        let msg = err.to_string();
+        assert!(matches!(err, LakeError::Locked { .. }), "{msg}");
+        assert!(
+            msg.contains(&format!("pid {} on host", std::process::id())),
+            "{msg}"
+        );
+        assert!(msg.contains("released when it exits"), "{msg}");
+        drop(held);
+        assert_eq!(fs::read(dir.path().join(LOCK)).unwrap(), b"");
+        lake.lock(Duration::ZERO).expect("released on drop");
+    }
+
+    #[test]
+    fn only_runlens_names_are_recognised() {
+        assert!(is_run_id("20240127T101112Z-0123abcd"));
+        for not in [
+            "20240127T101112Z-0123ABCD",
+            "20240127T101112Z-0123abc",
+            "20241327T101112Z-0123abcd",
+            "notes",
+            "",
+        ] {
+            assert!(!is_run_id(not), "{not}");
+        }
+        let run = "20240127T101112Z-0123abcd";
+        assert_eq!(
+            staged_run(&format!(
+                "http_requests/date=2024-01-27/part-{run}-12.parquet"
+            )),
+            Some(run)
+        );
+        for not in [
+            format!("nosuchtable/date=2024-01-27/part-{run}-0.parquet"),
+            format!("http_requests/date=2024-1-27/part-{run}-0.parquet"),
+            format!("http_requests/date=2024-01-27/part-{run}-.parquet"),
+            format!("http_requests/date=2024-01-27/x/part-{run}-0.parquet"),
+            format!("../date=2024-01-27/part-{run}-0.parquet"),
+            "http_requests/date=2024-01-27/other.parquet".to_owned(),
+        ] {
+            assert_eq!(staged_run(&not), None, "{not}");
+        }
     }
 }

@@ -5,8 +5,8 @@
 //! pick its format (named, or the best sniff), parse it in parallel pieces, check that
 //! every record it read is accounted for, and stage its rows as Parquet. Inputs are
 //! processed in parallel; the run commits once at the end. An input that fails —
-//! unreadable, unrecognised, nothing parseable — is reported and left out of the
-//! commit, so fixing it and re-running ingests it then.
+//! unreadable, unrecognised, nothing parseable, not writable (a full disk) — is
+//! reported and left out of the commit, so fixing it and re-running ingests it then.
 
 mod pieces;
 
@@ -48,6 +48,8 @@ pub struct IngestOptions {
     pub latest_ahead: std::time::Duration,
     /// The longest record and the largest input accepted.
     pub limits: crate::input::Limits,
+    /// How long to wait for another writer's lock on the lake (see [`Lake::lock`]).
+    pub lock_timeout: std::time::Duration,
 }
 
 /// The default of `[ingest] earliest_time`: 2000-01-01T00:00:00Z.
@@ -78,6 +80,7 @@ impl Default for IngestOptions {
             earliest_time: default_earliest_time().timestamp_micros(),
             latest_ahead: std::time::Duration::from_secs(DEFAULT_LATEST_AHEAD_HOURS * 3600),
             limits: crate::input::Limits::default(),
+            lock_timeout: crate::lake::DEFAULT_LOCK_TIMEOUT,
         }
     }
 }
@@ -143,7 +146,7 @@ pub fn ingest(
     args: &[String],
     opts: &IngestOptions,
 ) -> Result<IngestReport, LakeError> {
-    let lock = lake.lock()?;
+    let lock = lake.lock(opts.lock_timeout)?;
     let rolled_back = lake.recover(&lock)?;
     let manifest = lake.manifest()?;
     let mut txn = lake.begin(&lock);

@@ -24,7 +24,7 @@ use rayon::prelude::*;
 
 use crate::format::{Format, ParseContext};
 use crate::lake::parquet::{self, EncodedRowGroup};
-use crate::lake::Transaction;
+use crate::lake::{LakeError, Transaction};
 use crate::schema::{
     Batch, BatchColumns, Frame, PgDayColumns, PgSink, Prov, Quarantined, TableDef,
 };
@@ -157,8 +157,11 @@ impl Parsed {
         out
     }
 
-    /// Encodes every piece's rows and stages one Parquet file per table and day.
-    pub fn stage(self, txn: &Transaction<'_>) -> Result<(), String> {
+    /// Encodes every piece's rows and stages one Parquet file per table and day;
+    /// returns the files staged. All or nothing: when one cannot be written (a full
+    /// disk), those already staged are taken back ([`Transaction::discard`]) and the
+    /// error names the input.
+    pub fn stage(self, txn: &Transaction<'_>) -> Result<Vec<String>, String> {
         let input = self.input;
         let encoded: Vec<Vec<DayGroup>> = self
             .pieces
@@ -191,12 +194,33 @@ impl Parsed {
                 .1
                 .push(group);
         }
-        files
+        // Once one write failed, the others are not started: they would be discarded.
+        let failed = std::sync::atomic::AtomicBool::new(false);
+        let written: Vec<Option<Result<String, LakeError>>> = files
             .into_par_iter()
-            .try_for_each(|((table, day), (schema, groups))| {
-                txn.write(table, day, &schema, &groups)
-                    .map_err(|e| e.to_string())
+            .map(|((table, day), (schema, groups))| {
+                if failed.load(std::sync::atomic::Ordering::Relaxed) {
+                    return None;
+                }
+                let result = txn.write(table, day, &schema, &groups);
+                if result.is_err() {
+                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
+                }
+                Some(result)
             })
+            .collect();
+        let (staged, errors): (Vec<_>, Vec<_>) =
+            written.into_iter().flatten().partition(Result::is_ok);
+        let staged: Vec<String> = staged.into_iter().filter_map(Result::ok).collect();
+        match errors.into_iter().find_map(Result::err) {
+            None => Ok(staged),
+            Some(e) => {
+                txn.discard(&staged);
+                Err(format!(
+                    "{input}: writing it to the lake failed, so nothing of it was ingested (the next run ingests it again): {e}"
+                ))
+            }
+        }
     }
 }
 
