@@ -129,7 +129,7 @@ fn each_wrapper_is_recognised_by_content() {
 #[test]
 fn cloudsql_fixtures_give_the_rows_of_the_plain_log() {
     let plain = parse(&Postgres, &read("postgres/hosted/cloudsql.plain.log"));
-    assert_eq!((plain.pg_log.len(), plain.quarantine.len()), (10, 0));
+    assert_eq!((plain.pg_log.len(), plain.quarantine.len()), (9, 0));
     for file in [
         "postgres/hosted/cloudsql-sink.json",
         "postgres/hosted/cloudsql-gcloud.json",
