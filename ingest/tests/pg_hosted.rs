@@ -81,7 +81,11 @@ fn content(rows: &[PgLogEntry]) -> Vec<PgLogEntry> {
             r
         })
         .collect();
-    rows.sort_by(|a, b| (a.ts, &a.message, a.pid).partial_cmp(&(b.ts, &b.message, b.pid)).unwrap());
+    rows.sort_by(|a, b| {
+        (a.ts, &a.message, a.pid)
+            .partial_cmp(&(b.ts, &b.message, b.pid))
+            .unwrap()
+    });
     rows
 }
 
@@ -139,7 +143,11 @@ fn cloudsql_fixtures_give_the_rows_of_the_plain_log() {
         assert_eq!(out.quarantine.len(), 1, "{file}: the audit log entry");
         let q = &out.quarantine[0];
         assert!(q.reason.as_deref().unwrap().contains("protoPayload"));
-        assert!(q.raw.as_deref().unwrap().contains("cloudsql.instances.update"));
+        assert!(q
+            .raw
+            .as_deref()
+            .unwrap()
+            .contains("cloudsql.instances.update"));
     }
     let sink = parse(&CloudSql, &read("postgres/hosted/cloudsql-sink.json"));
     // One envelope per line: the lines are the plain log's, but for the audit entry.
@@ -159,11 +167,7 @@ fn cloudsql_fixtures_give_the_rows_of_the_plain_log() {
         slow.normalized_query.as_deref(),
         Some("select o.id, o.total from orders o where o.customer_id = ? and o.created_at > ?;")
     );
-    let failed = sink
-        .pg_log
-        .iter()
-        .find(|r| r.auth_user.is_some())
-        .unwrap();
+    let failed = sink.pg_log.iter().find(|r| r.auth_user.is_some()).unwrap();
     assert_eq!(
         (failed.auth_user.as_deref(), failed.event_kind.as_deref()),
         (Some("postgres"), Some("auth_failure"))
@@ -263,7 +267,12 @@ fn lines(data: &[u8]) -> Vec<String> {
 }
 
 fn log_entry(i: usize, text: &str) -> serde_json::Value {
-    let ts = format!("2024-01-31T12:{:02}:{:02}.{:06}Z", i / 3600 % 60, i / 60 % 60, i % 60);
+    let ts = format!(
+        "2024-01-31T12:{:02}:{:02}.{:06}Z",
+        i / 3600 % 60,
+        i / 60 % 60,
+        i % 60
+    );
     json!({
         "insertId": format!("s=1;i={i}"),
         "logName": "projects/p/logs/cloudsql.googleapis.com%2Fpostgres.log",
@@ -332,7 +341,13 @@ fn real_stderr_samples_wrapped_give_the_plain_rows() {
             .map(|(i, l)| log_entry(i, l))
             .collect();
         let gcloud = serde_json::to_string_pretty(&desc).unwrap();
-        assert_same(file, "gcloud array", &plain, &parse(&CloudSql, gcloud.as_bytes()), false);
+        assert_same(
+            file,
+            "gcloud array",
+            &plain,
+            &parse(&CloudSql, gcloud.as_bytes()),
+            false,
+        );
 
         // A filter-log-events page, one event per line.
         let events: Vec<serde_json::Value> = lines
@@ -348,26 +363,64 @@ fn real_stderr_samples_wrapped_give_the_plain_rows() {
             "events": events, "searchedLogStreams": [{"logStreamName": "db-1", "searchedCompletely": true}]
         }))
         .unwrap();
-        assert_same(file, "CloudWatch page", &plain, &parse(&CloudWatch, page.as_bytes()), false);
+        assert_same(
+            file,
+            "CloudWatch page",
+            &plain,
+            &parse(&CloudWatch, page.as_bytes()),
+            false,
+        );
 
         // An S3 export: a time stamp before each line.
         let export: String = lines
             .iter()
             .enumerate()
-            .map(|(i, l)| format!("2024-01-31T12:00:{:02}.{:03}Z {l}\n", i / 1000 % 60, i % 1000))
+            .map(|(i, l)| {
+                format!(
+                    "2024-01-31T12:00:{:02}.{:03}Z {l}\n",
+                    i / 1000 % 60,
+                    i % 1000
+                )
+            })
             .collect();
-        assert_same(file, "S3 export", &plain, &parse(&CloudWatch, export.as_bytes()), true);
+        assert_same(
+            file,
+            "S3 export",
+            &plain,
+            &parse(&CloudWatch, export.as_bytes()),
+            true,
+        );
     }
 }
 
 #[test]
 fn real_csvlog_samples_as_cnpg_records_give_the_csvlog_rows() {
     const COLUMNS: [&str; 26] = [
-        "log_time", "user_name", "database_name", "process_id", "connection_from",
-        "session_id", "session_line_num", "command_tag", "session_start_time",
-        "virtual_transaction_id", "transaction_id", "error_severity", "sql_state_code",
-        "message", "detail", "hint", "internal_query", "internal_query_pos", "context",
-        "query", "query_pos", "location", "application_name", "backend_type", "leader_pid",
+        "log_time",
+        "user_name",
+        "database_name",
+        "process_id",
+        "connection_from",
+        "session_id",
+        "session_line_num",
+        "command_tag",
+        "session_start_time",
+        "virtual_transaction_id",
+        "transaction_id",
+        "error_severity",
+        "sql_state_code",
+        "message",
+        "detail",
+        "hint",
+        "internal_query",
+        "internal_query_pos",
+        "context",
+        "query",
+        "query_pos",
+        "location",
+        "application_name",
+        "backend_type",
+        "leader_pid",
         "query_id",
     ];
     for file in ["postgres/anonymize.log", "postgres/weeknumber.log"] {

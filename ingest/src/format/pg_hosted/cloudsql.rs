@@ -265,22 +265,35 @@ mod tests {
         assert_eq!(out.records, 3);
         assert_eq!(out.pg_log.len(), 2);
         let err = &out.pg_log[0];
-        assert_eq!(err.statement.as_deref(), Some("SELECT * FROM ordrs\nWHERE id = 1"));
+        assert_eq!(
+            err.statement.as_deref(),
+            Some("SELECT * FROM ordrs\nWHERE id = 1")
+        );
         assert_eq!((err.pid, err.src.line), (Some(4242), 1));
         assert_eq!(out.pg_log[1].duration_ms, Some(12.5));
         assert_eq!(out.pg_log[1].src.line, 5);
         let q = &out.quarantine[0];
         assert_eq!(q.src.line, 4);
         assert_eq!(q.format.as_deref(), Some(NAME));
-        assert!(q.reason.as_deref().unwrap().contains("protoPayload"), "{:?}", q.reason);
+        assert!(
+            q.reason.as_deref().unwrap().contains("protoPayload"),
+            "{:?}",
+            q.reason
+        );
         assert!(q.raw.as_deref().unwrap().contains("cloudaudit"));
     }
 
     #[test]
     fn newest_first_arrays_are_read_oldest_first() {
         let entries = [
-            entry("2024-01-31T12:00:00.000001Z", "2024-01-31 12:00:00.000 UTC [7]: [1-1] db=shop,user=app ERROR:  division by zero"),
-            entry("2024-01-31T12:00:00.000002Z", "2024-01-31 12:00:00.000 UTC [7]: [2-1] db=shop,user=app STATEMENT:  select 1/0"),
+            entry(
+                "2024-01-31T12:00:00.000001Z",
+                "2024-01-31 12:00:00.000 UTC [7]: [1-1] db=shop,user=app ERROR:  division by zero",
+            ),
+            entry(
+                "2024-01-31T12:00:00.000002Z",
+                "2024-01-31 12:00:00.000 UTC [7]: [2-1] db=shop,user=app STATEMENT:  select 1/0",
+            ),
         ];
         let desc = format!("[\n{},\n{}\n]\n", entries[1], entries[0]);
         let out = run(desc.as_bytes());
@@ -309,11 +322,17 @@ mod tests {
 
     #[test]
     fn sniffs_log_entries_and_not_other_json() {
-        let line = entry("2024-01-31T12:00:00Z", "2024-01-31 12:00:00.000 UTC [1]: [1-1] db=,user= LOG:  checkpoint starting: time");
+        let line = entry(
+            "2024-01-31T12:00:00Z",
+            "2024-01-31 12:00:00.000 UTC [1]: [1-1] db=,user= LOG:  checkpoint starting: time",
+        );
         assert_eq!(CloudSql.sniff(line.as_bytes()), Sniff::Yes(CERTAIN));
         let gke = r#"{"insertId":"1","logName":"projects/p/logs/stdout","resource":{"type":"k8s_container"},"textPayload":"GET /healthz 200","timestamp":"2024-01-31T12:00:00Z"}"#;
         assert_eq!(CloudSql.sniff(gke.as_bytes()), Sniff::No);
-        assert_eq!(CloudSql.sniff(b"{\"id\":\"1\",\"deploymentId\":\"d\"}\n"), Sniff::No);
+        assert_eq!(
+            CloudSql.sniff(b"{\"id\":\"1\",\"deploymentId\":\"d\"}\n"),
+            Sniff::No
+        );
     }
 
     proptest! {

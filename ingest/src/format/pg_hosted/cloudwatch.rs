@@ -71,7 +71,9 @@ fn is_export(data: &[u8]) -> bool {
 /// Whether a JSON object looks like a CloudWatch event (as opposed to a page).
 fn is_event(obj: &serde_json::Map<String, serde_json::Value>) -> bool {
     obj.get("message").is_some_and(serde_json::Value::is_string)
-        && obj.get("timestamp").is_some_and(serde_json::Value::is_number)
+        && obj
+            .get("timestamp")
+            .is_some_and(serde_json::Value::is_number)
         && ["ingestionTime", "eventId", "logStreamName"]
             .iter()
             .any(|k| obj.contains_key(*k))
@@ -83,7 +85,10 @@ fn events_of_cut_page(head: &[u8]) -> Vec<serde_json::Value> {
         return Vec::new();
     };
     let rest = &head[at + b"\"events\"".len()..];
-    let Some(open) = rest.iter().position(|b| !b.is_ascii_whitespace() && *b != b':') else {
+    let Some(open) = rest
+        .iter()
+        .position(|b| !b.is_ascii_whitespace() && *b != b':')
+    else {
         return Vec::new();
     };
     if rest[open] != b'[' {
@@ -303,16 +308,28 @@ mod tests {
     #[test]
     fn page_events_are_joined_per_stream() {
         let out = run(PAGE.as_bytes());
-        assert_eq!((out.records, out.pg_log.len()), (2, 2), "{:?}", out.quarantine);
+        assert_eq!(
+            (out.records, out.pg_log.len()),
+            (2, 2),
+            "{:?}",
+            out.quarantine
+        );
         let err = &out.pg_log[0];
         assert_eq!(err.src.line, 3, "the line where the event starts");
         assert_eq!(err.detail.as_deref(), Some("Key (id)=(42) already exists."));
         assert_eq!(
-            (err.client_host.as_deref(), err.client_port, err.user_name.as_deref()),
+            (
+                err.client_host.as_deref(),
+                err.client_port,
+                err.user_name.as_deref()
+            ),
             (Some("10.0.1.25"), Some(52144), Some("app"))
         );
         let slow = &out.pg_log[1];
-        assert_eq!(slow.statement.as_deref(), Some("SELECT count(*)\nFROM orders"));
+        assert_eq!(
+            slow.statement.as_deref(),
+            Some("SELECT count(*)\nFROM orders")
+        );
         assert_eq!(slow.duration_ms, Some(2001.304));
     }
 

@@ -181,16 +181,13 @@ impl Format for Cnpg {
         let (mut zap, mut postgres) = (0, 0);
         for v in &values {
             let Some(obj) = v.as_object() else { continue };
-            if !(obj.contains_key("msg") && (obj.contains_key("level") || obj.contains_key("ts")))
-            {
+            if !(obj.contains_key("msg") && (obj.contains_key("level") || obj.contains_key("ts"))) {
                 continue;
             }
             zap += 1;
             match kind(obj) {
                 Kind::Record(_) => postgres += 1,
-                Kind::Stderr(m) if stderr::starts_entry(first_line(m).as_bytes()) => {
-                    postgres += 1
-                }
+                Kind::Stderr(m) if stderr::starts_entry(first_line(m).as_bytes()) => postgres += 1,
                 _ => {}
             }
         }
@@ -301,7 +298,10 @@ mod tests {
         );
         assert_eq!(out.quarantine.len(), 2);
         assert_eq!(
-            out.quarantine.iter().map(|q| q.src.line).collect::<Vec<_>>(),
+            out.quarantine
+                .iter()
+                .map(|q| q.src.line)
+                .collect::<Vec<_>>(),
             vec![1, 6]
         );
         assert!(out.quarantine[0]

@@ -25,7 +25,6 @@
 //! the envelope (of the event, for CloudWatch pages) where the entry starts; a
 //! quarantined line keeps the whole envelope as its raw text.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
 
 use serde_json::Value;
@@ -175,23 +174,20 @@ pub fn deliver(
     }) {
         Ok(zone) => zone,
         Err(reason) => {
+            // Nothing can be read without the zone: every envelope is quarantined with
+            // that reason (those that hold no PostgreSQL entry keep their own).
             for (_, item) in items {
-                let (src_line, raw): (u64, Cow<'_, [u8]>) = match item {
-                    Item::Text { line, raw, .. } | Item::Fields { line, raw, .. } => {
-                        (line, Cow::Borrowed(raw))
-                    }
-                    Item::Rejected(q) => (
-                        q.src.line,
-                        Cow::Owned(q.raw.unwrap_or_default().into_bytes()),
-                    ),
-                };
                 out.records += 1;
-                let src = Prov {
-                    line: src_line,
-                    record: out.records,
+                let mut q = match item {
+                    Item::Text { line, raw, .. } | Item::Fields { line, raw, .. } => {
+                        let src = Prov { line, record: 0 };
+                        Quarantined::new(ctx.ingest_ts, src, format, &*reason, raw)
+                    }
+                    Item::Rejected(q) => q,
                 };
-                out.quarantine
-                    .push(Quarantined::new(ctx.ingest_ts, src, format, &*reason, &raw));
+                q.src.record = out.records;
+                q.format = Some(format.to_owned());
+                out.quarantine.push(q);
             }
             return;
         }
@@ -203,8 +199,8 @@ pub fn deliver(
     let first_quarantine = out.quarantine.len();
     let mut envelopes: HashMap<u64, &[u8]> = HashMap::new();
     {
-        let mut asm = Assembler::new(ctx, Clock::new(zone), explicit, true, sink)
-            .with_input(text.as_bytes());
+        let mut asm =
+            Assembler::new(ctx, Clock::new(zone), explicit, true, sink).with_input(text.as_bytes());
         let mut source = None;
         for (key, item) in items {
             if source.is_some_and(|s| s != key) {
@@ -243,9 +239,13 @@ pub fn deliver(
                     };
                     match csvlog::entry_of(&fields, &mut fields_clock) {
                         Ok(entry) => out.pg_log.push(entry.into_row(src, ctx.ingest_ts)),
-                        Err(reason) => out
-                            .quarantine
-                            .push(Quarantined::new(ctx.ingest_ts, src, format, reason, raw)),
+                        Err(reason) => out.quarantine.push(Quarantined::new(
+                            ctx.ingest_ts,
+                            src,
+                            format,
+                            reason,
+                            raw,
+                        )),
                     }
                 }
                 Item::Rejected(mut q) => {
@@ -391,9 +391,48 @@ mod tests {
     #[test]
     fn head_values_reads_lines_arrays_and_cut_arrays() {
         assert_eq!(head_values(b"{\"a\":1}\n{\"a\":2}\n{\"a\":", 10).len(), 2);
-        assert_eq!(head_values(b"[\n  {\"a\": 1},\n  {\"a\": 2},\n  {\"a\"", 10).len(), 2);
+        assert_eq!(
+            head_values(b"[\n  {\"a\": 1},\n  {\"a\": 2},\n  {\"a\"", 10).len(),
+            2
+        );
         assert_eq!(head_values(b"[{\"a\": 1}, {\"a\": 2}]", 10).len(), 2);
         assert_eq!(head_values(b"[{\"a\": 1},{\"a\": 2}]\n", 1).len(), 1);
         assert!(head_values(b"not json", 10).is_empty());
+    }
+    #[test]
+    fn a_bad_timezone_quarantines_every_envelope_with_the_reason() {
+        let mut options = crate::format::FormatOptions::default();
+        options.postgres.timezone = "Mars/Olympus".into();
+        let ctx = ParseContext {
+            input: "t",
+            ingest_ts: 0,
+            options: &options,
+        };
+        let mut unwrapped = Unwrapped::default();
+        unwrapped.text(
+            "2024-01-31 12:00:00 UTC [1] LOG:  x",
+            1,
+            None,
+            false,
+            b"{1}",
+        );
+        unwrapped.reject(&ctx, "w", 2, "not mine", b"{2}");
+        unwrapped.fields(vec![String::new(); 26], 3, b"{3}");
+        let mut out = Batch::default();
+        deliver("w", unwrapped, &ctx, &mut out, None);
+        assert_eq!(out.records, 3);
+        let got: Vec<(u64, u64, bool)> = out
+            .quarantine
+            .iter()
+            .map(|q| {
+                let reason = q.reason.as_deref().unwrap();
+                (q.src.line, q.src.record, reason.contains("Mars/Olympus"))
+            })
+            .collect();
+        assert_eq!(got, vec![(1, 1, true), (2, 2, false), (3, 3, true)]);
+        assert!(out
+            .quarantine
+            .iter()
+            .all(|q| q.format.as_deref() == Some("w")));
     }
 }
