@@ -25,6 +25,7 @@ use crate::schema::Batch;
 
 pub mod json_records;
 pub mod lenient;
+pub mod pg_hosted;
 pub mod postgres;
 pub mod sentry;
 pub mod vercel;
@@ -126,7 +127,14 @@ pub(crate) fn test_context() -> ParseContext<'static> {
 
 /// Every format runlens reads, in the order they are tried.
 pub fn registry() -> &'static [&'static dyn Format] {
-    static FORMATS: &[&dyn Format] = &[&vercel::Vercel, &sentry::Sentry, &postgres::Postgres];
+    static FORMATS: &[&dyn Format] = &[
+        &vercel::Vercel,
+        &sentry::Sentry,
+        &postgres::Postgres,
+        &pg_hosted::cloudsql::CloudSql,
+        &pg_hosted::cnpg::Cnpg,
+        &pg_hosted::cloudwatch::CloudWatch,
+    ];
     FORMATS
 }
 

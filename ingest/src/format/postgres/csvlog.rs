@@ -112,54 +112,16 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
             ));
             continue;
         }
-        let Some(ts) = clock.parse(&fields[0]) else {
-            let reason = format!(
-                "csvlog log_time {:?} is not a PostgreSQL timestamp",
-                fields[0]
-            );
-            out.quarantine.push(Quarantined::new(
+        match entry_of(&fields, &mut clock) {
+            Ok(entry) => out.pg_log.push(entry.into_row(src, ctx.ingest_ts)),
+            Err(reason) => out.quarantine.push(Quarantined::new(
                 ctx.ingest_ts,
                 src,
                 "postgres",
                 reason,
                 raw,
-            ));
-            continue;
-        };
-        if fields[11].is_empty() {
-            out.quarantine.push(Quarantined::new(
-                ctx.ingest_ts,
-                src,
-                "postgres",
-                "csvlog record without error_severity",
-                raw,
-            ));
-            continue;
+            )),
         }
-        let (client_host, client_port) =
-            opt(&fields, 4).map_or((None, None), |c| split_connection_from(&c));
-        let entry = RawEntry {
-            ts: Some(ts),
-            pid: int(&fields, 3),
-            session_id: opt(&fields, 5),
-            line_num: int(&fields, 6),
-            user_name: known(fields.get(1).map(String::as_str)),
-            database_name: known(fields.get(2).map(String::as_str)),
-            application_name: known(fields.get(22).map(String::as_str)),
-            client_host,
-            client_port,
-            backend_type: opt(&fields, 23),
-            severity: fields[11].clone(),
-            sqlstate: opt(&fields, 12),
-            message: with_position(fields[13].clone(), int(&fields, 20), int(&fields, 17)),
-            detail: opt(&fields, 14),
-            hint: opt(&fields, 15),
-            internal_query: opt(&fields, 16),
-            context: opt(&fields, 18),
-            statement: opt(&fields, 19),
-            query_id: int(&fields, 25),
-        };
-        out.pg_log.push(entry.into_row(src, ctx.ingest_ts));
     }
 }
 
@@ -175,6 +137,45 @@ pub fn complete_len(data: &[u8]) -> usize {
         }
     }
     end
+}
+
+/// The entry of a csvlog record's fields (23, 24 or 26 of them, in csvlog's column
+/// order; missing trailing columns read as empty), or why it is not one. Shared with
+/// the wrappers that carry csvlog's columns by name (CloudNativePG).
+pub fn entry_of(fields: &[String], clock: &mut Clock) -> Result<RawEntry, String> {
+    let field = |i: usize| fields.get(i).map_or("", String::as_str);
+    let Some(ts) = clock.parse(field(0)) else {
+        return Err(format!(
+            "csvlog log_time {:?} is not a PostgreSQL timestamp",
+            field(0)
+        ));
+    };
+    if field(11).is_empty() {
+        return Err("csvlog record without error_severity".into());
+    }
+    let (client_host, client_port) =
+        opt(fields, 4).map_or((None, None), |c| split_connection_from(&c));
+    Ok(RawEntry {
+        ts: Some(ts),
+        pid: int(fields, 3),
+        session_id: opt(fields, 5),
+        line_num: int(fields, 6),
+        user_name: known(fields.get(1).map(String::as_str)),
+        database_name: known(fields.get(2).map(String::as_str)),
+        application_name: known(fields.get(22).map(String::as_str)),
+        client_host,
+        client_port,
+        backend_type: opt(fields, 23),
+        severity: field(11).to_owned(),
+        sqlstate: opt(fields, 12),
+        message: with_position(field(13).to_owned(), int(fields, 20), int(fields, 17)),
+        detail: opt(fields, 14),
+        hint: opt(fields, 15),
+        internal_query: opt(fields, 16),
+        context: opt(fields, 18),
+        statement: opt(fields, 19),
+        query_id: int(fields, 25),
+    })
 }
 
 /// Cut points at record starts (outside quotes), about `target` bytes apart.
