@@ -34,7 +34,9 @@ static COOKIE_VALUE: LazyLock<Regex> = LazyLock::new(|| {
 });
 
 /// Set-Cookie attributes, whose values say how a cookie is kept, not what it holds.
-const COOKIE_ATTRIBUTES: &[&str] = &["path", "domain", "expires", "max-age", "samesite", "priority"];
+const COOKIE_ATTRIBUTES: &[&str] = &[
+    "path", "domain", "expires", "max-age", "samesite", "priority",
+];
 
 /// A Cookie or Set-Cookie header's value with every cookie's value redacted.
 fn redact_cookies(header: &str) -> String {
@@ -83,10 +85,9 @@ static RULES: LazyLock<Vec<Rule>> = LazyLock::new(|| {
         }),
         // Every value of a Cookie header (`Cookie: a=b; session=xyz`), and the value a
         // Set-Cookie header sets: all of them are the browser's state, often a session.
-        rule(
-            r#"(?i)(\b(?:set-)?cookie\s*:\s*)([^\r\n"]*)"#,
-            |c| format!("{}{}", &c[1], redact_cookies(&c[2])),
-        ),
+        rule(r#"(?i)(\b(?:set-)?cookie\s*:\s*)([^\r\n"]*)"#, |c| {
+            format!("{}{}", &c[1], redact_cookies(&c[2]))
+        }),
         // Secret query or fragment parameters, and cookies in a list (`a=b; session=x`,
         // with the space); NextAuth's chunked session cookie ends in `.0`, `.1` ….
         rule(
@@ -231,9 +232,13 @@ pub fn sql_literals(sql: &str) -> Cow<'_, str> {
                     .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_'))
                     .map(|p| i + 1 + p);
                 match tag_end {
-                    Some(t) if b[t] == b'$' && !b[i + 1..t].first().is_some_and(u8::is_ascii_digit) => {
+                    Some(t)
+                        if b[t] == b'$' && !b[i + 1..t].first().is_some_and(u8::is_ascii_digit) =>
+                    {
                         let tag = &sql[i..=t];
-                        let end = sql[t + 1..].find(tag).map_or(b.len(), |p| t + 1 + p + tag.len());
+                        let end = sql[t + 1..]
+                            .find(tag)
+                            .map_or(b.len(), |p| t + 1 + p + tag.len());
                         replace(&mut out, &mut copied, i, end);
                         i = end;
                     }
@@ -245,7 +250,9 @@ pub fn sql_literals(sql: &str) -> Cow<'_, str> {
                     }
                 }
             }
-            b'0'..=b'9' if !after_word && !(i > 0 && b[i - 1] == b'.' && i > 1 && word(b[i - 2])) => {
+            b'0'..=b'9'
+                if !after_word && !(i > 0 && b[i - 1] == b'.' && i > 1 && word(b[i - 2])) =>
+            {
                 let mut j = i;
                 if c == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
                     j += 2;
@@ -257,7 +264,8 @@ pub fn sql_literals(sql: &str) -> Cow<'_, str> {
                         j += 1;
                     }
                     if matches!(b.get(j), Some(b'e' | b'E'))
-                        && b.get(j + 1).is_some_and(|c| c.is_ascii_digit() || *c == b'-' || *c == b'+')
+                        && b.get(j + 1)
+                            .is_some_and(|c| c.is_ascii_digit() || *c == b'-' || *c == b'+')
                     {
                         j += 2;
                         while j < b.len() && b[j].is_ascii_digit() {
@@ -418,7 +426,10 @@ mod tests {
             r("duration: 0.576 ms  execute pdo_stmt_00000003: select * from users where cn = $1 | parameters: $1 = 'foo.bar'"),
             "duration: 0.576 ms  execute pdo_stmt_00000003: select * from users where cn = $1 | parameters: $1 = '[REDACTED]'"
         );
-        assert!(matches!(redact("WHERE id = $1 AND x = $2"), Cow::Borrowed(_)));
+        assert!(matches!(
+            redact("WHERE id = $1 AND x = $2"),
+            Cow::Borrowed(_)
+        ));
     }
 
     #[test]
@@ -428,7 +439,9 @@ mod tests {
             "Cookie: a=[REDACTED]; session=[REDACTED]; theme=[REDACTED]"
         );
         assert_eq!(
-            r(r#"{"h":"set-cookie: __Secure-next-auth.session-token=abc.def; Path=/; HttpOnly; SameSite=Lax"}"#),
+            r(
+                r#"{"h":"set-cookie: __Secure-next-auth.session-token=abc.def; Path=/; HttpOnly; SameSite=Lax"}"#
+            ),
             r#"{"h":"set-cookie: __Secure-next-auth.session-token=[REDACTED]; Path=/; HttpOnly; SameSite=Lax"}"#
         );
         // A cookie list quoted without its header name, NextAuth's chunked cookie.
@@ -505,8 +518,14 @@ mod tests {
             s("insert into t2 (\"Col 9\", b) values (E'it\\'s', $$dollar 'quoted'$$), (X'1F', $tag$x$tag$)"),
             "insert into t2 (\"Col 9\", b) values (?, ?), (?, ?)"
         );
-        assert_eq!(s("update a set b = 0x1F where c = 'cut off"), "update a set b = ? where c = ?");
-        assert_eq!(s("select 'it''s' || $1, 1st_col from t"), "select ? || $1, 1st_col from t");
+        assert_eq!(
+            s("update a set b = 0x1F where c = 'cut off"),
+            "update a set b = ? where c = ?"
+        );
+        assert_eq!(
+            s("select 'it''s' || $1, 1st_col from t"),
+            "select ? || $1, 1st_col from t"
+        );
         // A normalized query is already literal-free.
         assert!(matches!(
             sql_literals("select * from users where id = ? and t1.x in (?) and y = $1"),
@@ -516,8 +535,10 @@ mod tests {
 
     #[test]
     fn redaction_is_idempotent_and_borrows_clean_text() {
-        let once = r("ALTER ROLE a PASSWORD 'x' -- /p?token=y https://u:v/w@h Bearer zzzzzzzz \
-            Cookie: a=b; c=d $1 = 'p' /u/a@b.io eyJhbGciOiJub25lIn0.e30.");
+        let once = r(
+            "ALTER ROLE a PASSWORD 'x' -- /p?token=y https://u:v/w@h Bearer zzzzzzzz \
+            Cookie: a=b; c=d $1 = 'p' /u/a@b.io eyJhbGciOiJub25lIn0.e30.",
+        );
         assert_eq!(r(&once), once);
         assert!(matches!(redact("GET /api/health 200"), Cow::Borrowed(_)));
         let mut s = String::from("/x?secret=1");
