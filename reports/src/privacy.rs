@@ -246,10 +246,9 @@ fn replace_whole(text: &str, name: &str, with: &str) -> Option<String> {
         let before = text[..at].chars().next_back();
         let after = text[end..].chars().next();
         // A `.` ending a sentence is not part of the name.
-        let after_is_name = after.is_some_and(|c| {
-            part_of_name(c)
-                && !(c == '.' && !text[end + 1..].starts_with(|c: char| c.is_alphanumeric()))
-        });
+        let ends_sentence =
+            |c: char| c == '.' && !text[end + 1..].starts_with(|c: char| c.is_alphanumeric());
+        let after_is_name = after.is_some_and(|c| part_of_name(c) && !ends_sentence(c));
         if at < copied || before.is_some_and(part_of_name) || after_is_name {
             continue;
         }

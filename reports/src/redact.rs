@@ -177,6 +177,8 @@ pub fn redact_in_place(text: &mut String) {
 pub fn sql_literals(sql: &str) -> Cow<'_, str> {
     let b = sql.as_bytes();
     let word = |c: u8| c.is_ascii_alphanumeric() || c == b'_' || c >= 0x80;
+    // `t.5`: a digit after a name and a dot is part of a (qualified) name.
+    let after_name_and_dot = |i: usize| i > 1 && b[i - 1] == b'.' && word(b[i - 2]);
     let mut out = String::new();
     let mut copied = 0; // sql[..copied] is in `out` (or unchanged so far)
     let mut i = 0;
@@ -250,9 +252,7 @@ pub fn sql_literals(sql: &str) -> Cow<'_, str> {
                     }
                 }
             }
-            b'0'..=b'9'
-                if !after_word && !(i > 0 && b[i - 1] == b'.' && i > 1 && word(b[i - 2])) =>
-            {
+            b'0'..=b'9' if !(after_word || after_name_and_dot(i)) => {
                 let mut j = i;
                 if c == b'0' && matches!(b.get(i + 1), Some(b'x' | b'X')) {
                     j += 2;
