@@ -428,6 +428,9 @@ fn detect(args: DetectArgs, config: &Config) -> anyhow::Result<ExitCode> {
             }
         }
         DetectFormat::Table => {
+            // Log text (summaries, keys, samples) is escaped for the terminal: no ANSI
+            // sequence from the data reaches it.
+            use runlens_analyze::detect::finding::terminal_text as t;
             writeln!(
                 out,
                 "{} finding(s) from {} detector(s) in [{}, {})",
@@ -441,25 +444,29 @@ fn detect(args: DetectArgs, config: &Config) -> anyhow::Result<ExitCode> {
                     .to_rfc3339_opts(runlens_analyze::chrono::SecondsFormat::Secs, true)
             )?;
             for f in &report.findings {
-                let keys: Vec<String> = f.keys.iter().map(|(k, v)| format!("{k}={v}")).collect();
+                let keys: Vec<String> = f
+                    .keys
+                    .iter()
+                    .map(|(k, v)| format!("{}={}", t(k), t(v)))
+                    .collect();
                 writeln!(
                     out,
                     "\n{} {:<24} {} … {}  id {}\n  {}\n  {}",
                     f.severity,
-                    f.kind,
+                    t(&f.kind),
                     f.start.format("%Y-%m-%d %H:%M:%S"),
                     f.end.format("%Y-%m-%d %H:%M:%S"),
                     f.id,
-                    f.summary,
+                    t(&f.summary),
                     keys.join("  ")
                 )?;
                 if let Some(s) = f.evidence.samples.first() {
                     writeln!(
                         out,
                         "  e.g. {}:{}: {}",
-                        s.input.as_deref().unwrap_or("?"),
+                        t(s.input.as_deref().unwrap_or("?")),
                         s.input_line.unwrap_or(0),
-                        s.text
+                        t(&s.text)
                     )?;
                 }
             }

@@ -384,6 +384,13 @@ db_connection_p95_ms = 100.0
 timezone = "UTC"
 # Rows of the top-N tables (queries by total time, Sentry groups).
 top = 10
+# Mask account names, e-mail addresses and client IP addresses in reports and e-mails
+# (HTML, text, report.json, charts) with stable pseudonyms: `ip-3f9a01bc`, `user-…`,
+# `email-…`, the same value the same pseudonym in every table and every report of the
+# lake, keyed by the lake so that recipients cannot reverse them. The lake keeps the
+# real values. User names PostgreSQL reported as roles that do not exist (often a
+# password typed into the user field) are masked whatever this says.
+mask_personal_data = false
 "#;
 
 /// What `runlens config default` prints: [`DEFAULT_CONFIG`] and the `[email]` section.
@@ -461,6 +468,14 @@ mod tests {
             LakeConfig::default().path,
             "other keys keep defaults"
         );
+    }
+
+    #[test]
+    fn mask_personal_data_is_read() {
+        assert!(!Config::default().report.mask_personal_data);
+        let c: Config = toml::from_str("[report]\nmask_personal_data = true\n").unwrap();
+        assert!(c.report.mask_personal_data);
+        assert_eq!(c.report.top, 10, "other keys keep defaults");
     }
 
     #[test]

@@ -220,3 +220,70 @@ fn a_redirect_to_the_sign_in_error_page_is_a_failed_sign_in() {
             .stdout(predicate::eq("n\n3\n"));
     }
 }
+
+/// A PostgreSQL log whose failed sign-ins name a user with ANSI escapes (clear the
+/// screen, red, a carriage return that overwrites the line, a C1 cursor-up): anyone who
+/// can reach the server writes these bytes into the log.
+fn hostile_user_lake(dir: &tempfile::TempDir) -> PathBuf {
+    let lake = dir.path().join("lake");
+    let input = dir.path().join("postgresql.log");
+    let user = "\u{1b}[2J\u{1b}[31mroot\u{1b}[0m\rP0-all-clear\u{9b}1A";
+    let mut log = String::new();
+    for i in 0..8 {
+        let pid = 19_000 + i;
+        log.push_str(&format!(
+            "2026-11-27 03:27:{:02}.560 UTC [{pid}] [unknown]@[unknown] LOG:  connection received: host=198.51.100.7 port={}\n\
+             2026-11-27 03:27:{:02}.577 UTC [{pid}] {user}@bench FATAL:  password authentication failed for user \"{user}\"\n\
+             2026-11-27 03:27:{:02}.577 UTC [{pid}] {user}@bench DETAIL:  Connection matched pg_hba.conf line 3: \"host all all 0.0.0.0/0 scram-sha-256\"\n",
+            10 + i,
+            41_900 + i,
+            10 + i,
+            10 + i,
+        ));
+    }
+    std::fs::write(&input, log).unwrap();
+    runlens(&lake)
+        .args(["ingest", "--quiet"])
+        .arg(&input)
+        .assert()
+        .success();
+    lake
+}
+
+#[test]
+fn table_output_escapes_control_characters_and_json_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = hostile_user_lake(&dir);
+    let table = runlens(&lake)
+        .args(["detect", "--format", "table"])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains("failed_login_spike"), "{table}");
+    // The escapes are shown, not sent: no ESC, CSI or CR.
+    assert!(table.contains(r"\u{1b}[2J\u{1b}[31mroot"), "{table}");
+    assert!(
+        !table.contains(['\u{1b}', '\u{9b}', '\r']),
+        "control characters reach the terminal: {table:?}"
+    );
+    // JSON stays exact.
+    let json = runlens(&lake)
+        .args(["detect", "--format", "json"])
+        .assert()
+        .code(3)
+        .get_output()
+        .stdout
+        .clone();
+    let f = findings(&json);
+    let spike = f
+        .iter()
+        .find(|x| x["kind"] == "failed_login_spike")
+        .expect("a failed-login spike");
+    assert_eq!(
+        spike["keys"]["user"],
+        "\u{1b}[2J\u{1b}[31mroot\u{1b}[0m\rP0-all-clear\u{9b}1A"
+    );
+}

@@ -18,6 +18,7 @@ use runlens_analyze::detect::DetectConfig;
 use runlens_analyze::LakeTables;
 use runlens_ingest::{ingest, IngestOptions, Lake};
 use runlens_reports::build::{build, KpiConfig, ReportConfig};
+use runlens_reports::privacy::PersonalKind;
 use runlens_reports::{Block, Period, Rendered, Report, Status};
 use serde_json::Value;
 
@@ -36,13 +37,17 @@ fn generated_lake(dir: &Path) -> Lake {
 }
 
 fn report_of(tables: &LakeTables, period: Period, date: &str) -> Report {
+    report_with(tables, period, date, &ReportConfig::default())
+}
+
+fn report_with(tables: &LakeTables, period: Period, date: &str, config: &ReportConfig) -> Report {
     let date = NaiveDate::parse_from_str(date, "%Y-%m-%d").unwrap();
     let window = period.window_containing(date, chrono_tz::UTC);
     let mut report = build(
         tables,
         &DetectConfig::default(),
         &KpiConfig::default(),
-        &ReportConfig::default(),
+        config,
         window,
     )
     .unwrap();
@@ -191,6 +196,49 @@ fn reports_of_the_generated_data_set() {
         let rendered = Rendered::new(report).unwrap();
         snapshot(name, &rendered.json);
     }
+
+    // `[report] mask_personal_data`: the brute-force attacker's address of March and
+    // the accounts of its findings are pseudonyms in every output, the same in each.
+    let attacker = "45.212.158.187";
+    let plain = Rendered::new(&monthly).unwrap();
+    assert!(plain.json.contains(attacker));
+    let masked_config = ReportConfig {
+        mask_personal_data: true,
+        ..ReportConfig::default()
+    };
+    let masked = report_with(&tables, Period::Monthly, "2024-03-12", &masked_config);
+    let pseudonym = masked.privacy.pseudonym(PersonalKind::Ip, attacker);
+    let masked = Rendered::new(&masked).unwrap();
+    let addresses = ipv4_addresses(&plain.json);
+    assert!(!addresses.is_empty());
+    for (name, out) in [
+        ("html", &masked.html),
+        ("e-mail html", &masked.email_html),
+        ("text", &masked.text),
+        ("json", &masked.json),
+    ] {
+        assert!(!out.contains(attacker), "{attacker} in {name}");
+        for a in &addresses {
+            assert!(!out.contains(a.as_str()), "{a} in {name}");
+        }
+        // (The text's table cells are cut to their column's width.)
+        if name != "text" {
+            assert!(out.contains(&pseudonym), "{pseudonym} missing from {name}");
+        }
+    }
+}
+
+/// The IPv4 addresses quoted in `text` (dotted quads that parse).
+fn ipv4_addresses(text: &str) -> Vec<String> {
+    let mut out: Vec<String> = text
+        .split(|c: char| !(c.is_ascii_digit() || c == '.'))
+        .map(|w| w.trim_matches('.'))
+        .filter(|w| w.split('.').count() == 4 && w.parse::<std::net::Ipv4Addr>().is_ok())
+        .map(str::to_owned)
+        .collect();
+    out.sort();
+    out.dedup();
+    out
 }
 
 #[test]

@@ -10,6 +10,7 @@ pub mod email;
 pub mod format;
 pub mod model;
 pub mod period;
+pub mod privacy;
 pub mod redact;
 pub mod render;
 mod write;

@@ -200,6 +200,29 @@ pub fn ts(us: i64) -> DateTime<Utc> {
     DateTime::from_timestamp_micros(us).unwrap_or_default()
 }
 
+/// `text` safe to print on a terminal: control characters (C0 but none, DEL, C1 — the
+/// ESC of an ANSI sequence, a carriage return that rewrites the line, a newline that
+/// fakes another finding) and the bidirectional overrides that reorder what is shown
+/// are written as visible escapes (`\u{1b}`). Findings quote log text, which anyone who
+/// can send a request or fail a login writes; the JSON outputs keep it exact. Borrowed
+/// when there is nothing to escape.
+pub fn terminal_text(text: &str) -> std::borrow::Cow<'_, str> {
+    let unsafe_char =
+        |c: char| c.is_control() || matches!(c, '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+    if !text.chars().any(unsafe_char) {
+        return std::borrow::Cow::Borrowed(text);
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if unsafe_char(c) {
+            out.push_str(&format!("\\u{{{:x}}}", u32::from(c)));
+        } else {
+            out.push(c);
+        }
+    }
+    std::borrow::Cow::Owned(out)
+}
+
 /// Builds a key map from pairs, skipping empty values.
 pub fn keys<const N: usize>(pairs: [(&str, Option<&str>); N]) -> BTreeMap<String, String> {
     pairs
@@ -236,6 +259,18 @@ mod tests {
         );
         assert_ne!(a, Finding::stable_id("error_rate_breach", &k, 1_000_000));
         assert_eq!(a.len(), 16);
+    }
+
+    #[test]
+    fn terminal_text_shows_control_characters_as_escapes() {
+        assert_eq!(
+            terminal_text("user \u{1b}[31mroot\u{1b}[0m\r\nP0 fake\u{9b}2J \u{202e}txt.exe"),
+            "user \\u{1b}[31mroot\\u{1b}[0m\\u{d}\\u{a}P0 fake\\u{9b}2J \\u{202e}txt.exe"
+        );
+        assert!(matches!(
+            terminal_text("from 10.0.0.1 against 3 accounts — ü"),
+            std::borrow::Cow::Borrowed(_)
+        ));
     }
 
     #[test]

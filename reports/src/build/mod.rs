@@ -23,9 +23,12 @@ use crate::model::{
     Unit, YAxis,
 };
 use crate::period::{local_midnight, Period, PeriodWindow};
+use crate::privacy::{MaskKey, Privacy};
 
+mod personal;
 mod sections;
 mod strategic;
+use personal::*;
 use sections::*;
 use strategic::*;
 
@@ -66,6 +69,11 @@ pub struct ReportConfig {
     pub timezone: String,
     /// Rows of the top-N tables (slow queries, Sentry groups).
     pub top: usize,
+    /// Mask account names, e-mail addresses and client IP addresses in reports and
+    /// e-mails (HTML, text, report.json, charts) with stable pseudonyms (`ip-3f9a01bc`,
+    /// `user-…`, `email-…`; see [`crate::privacy`]); the lake keeps the real values.
+    /// User names PostgreSQL reported as roles that do not exist are masked anyway.
+    pub mask_personal_data: bool,
 }
 
 impl Default for ReportConfig {
@@ -73,6 +81,7 @@ impl Default for ReportConfig {
         ReportConfig {
             timezone: "UTC".into(),
             top: 10,
+            mask_personal_data: false,
         }
     }
 }
@@ -317,7 +326,15 @@ pub fn build(
     let slots = slot.all(from, to, tz);
     let max_ratio = detect_config.error_rate.max_error_ratio;
 
+    // What the renderers mask; the sentences of findings are masked here, where the
+    // accounts they name are known.
+    let privacy = Privacy {
+        mask_personal_data: config.mask_personal_data,
+        nonexistent_roles: nonexistent_roles(tables, (pfrom, to))?,
+        key: MaskKey::of_lake(tables),
+    };
     let mut report = Report::new(window.clone());
+    report.privacy = privacy.clone();
     // Headline KPIs against the runbook's targets.
     report = report
         .kpi(
@@ -376,10 +393,10 @@ pub fn build(
                 .better(Better::Neither),
         );
 
-    report = report.section(findings_section(&now, &before));
+    report = report.section(findings_section(&now, &before, &privacy));
     report = report.section(traffic_section(&now, &before, slot, &slots, tz, max_ratio));
     report = report.section(latency_section(&now, &before, slot, &slots, tz, kpi));
-    report = report.section(security_section(&now, &before, slot, &slots, tz));
+    report = report.section(security_section(&now, &before, slot, &slots, tz, &privacy));
     report = report.section(queries_section(
         &metrics,
         config,

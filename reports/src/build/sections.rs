@@ -4,7 +4,7 @@
 
 use super::*;
 
-pub(super) fn findings_section(now: &Figures, before: &Figures) -> Section {
+pub(super) fn findings_section(now: &Figures, before: &Figures, privacy: &Privacy) -> Section {
     let count =
         |f: &Figures, s: detect::Severity| f.findings.iter().filter(|x| x.severity == s).count();
     let mut by_severity = Table::new(
@@ -49,7 +49,7 @@ pub(super) fn findings_section(now: &Figures, before: &Figures) -> Section {
             Cell::severity(severity(f.severity)),
             Cell::time(f.start),
             Cell::text(f.kind.clone()),
-            Cell::text(f.summary.clone()),
+            Cell::text(finding_summary(f, privacy)),
         ]);
     }
     if now.findings.len() > 20 {
@@ -254,6 +254,7 @@ pub(super) fn security_section(
     slot: Slot,
     slots: &[i64],
     tz: Tz,
+    privacy: &Privacy,
 ) -> Section {
     let by = per_slot(&now.login_failures, |t| *t, slots, slot, tz);
     let auth_findings = |f: &Figures| {
@@ -281,7 +282,7 @@ pub(super) fn security_section(
             Cell::severity(severity(f.severity)),
             Cell::time(f.start),
             Cell::text(f.keys.get("class").cloned().unwrap_or_default()),
-            Cell::text(f.summary.clone()),
+            Cell::text(finding_summary(f, privacy)),
         ]);
     }
     Section::new("security", "Security")
@@ -353,7 +354,9 @@ pub(super) fn queries_section(
     for q in &top {
         let prev = previous.get(&q.fingerprint);
         table.push(vec![
-            Cell::code(q.query.clone()),
+            // Normalized (literal-free), or the raw statement when the normalized
+            // query is missing.
+            Cell::code(crate::redact::sql_literals(&q.query).into_owned()),
             Cell::compared(
                 q.calls as f64,
                 prev.map(|p| p.0 as f64),

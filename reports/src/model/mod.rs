@@ -4,7 +4,7 @@
 //! The data side fills a [`Report`] (KPIs, then sections of blocks); the renderers in
 //! this crate turn it into HTML, e-mail, plain text and charts. Strings may be raw log
 //! text: every renderer, and `report.json`, passes them through [`crate::redact`] and
-//! escapes them, so the data side cannot forget to.
+//! [`Report::privacy`]'s masking and escapes them, so the data side cannot forget to.
 
 mod chart;
 mod figure;
@@ -37,6 +37,10 @@ pub struct Report {
     /// The headline figures, shown as tiles at the top.
     pub kpis: Vec<Kpi>,
     pub sections: Vec<Section>,
+    /// What the renderers mask of people (not part of `report.json`): set by the data
+    /// side, applied to every string with the redaction.
+    #[serde(skip)]
+    pub privacy: crate::privacy::Privacy,
 }
 
 impl Report {
@@ -49,6 +53,7 @@ impl Report {
             generated_at: Utc::now(),
             kpis: Vec::new(),
             sections: Vec::new(),
+            privacy: crate::privacy::Privacy::default(),
         }
     }
 

@@ -2,9 +2,10 @@
 //! and report.json, all from one prepared copy of the report.
 //!
 //! Preparing is where the safety guarantees live: every string of the report goes
-//! through [`crate::redact`], chart ids become file-name safe and unique. The templates
-//! then auto-escape everything they print; the only markup not produced by escaping is
-//! our stylesheet and the chart SVG, which [`crate::chart::svg`] checks first.
+//! through [`crate::redact`] and the report's [`crate::privacy::Privacy`], chart ids
+//! become file-name safe and unique. The templates then auto-escape everything they
+//! print; the only markup not produced by escaping is our stylesheet and the chart
+//! SVG, which [`crate::chart::svg`] checks first.
 
 mod json;
 mod styles;
@@ -19,7 +20,7 @@ use rayon::prelude::*;
 
 use crate::chart::{self, ChartError};
 use crate::model::{Block, Cell, Report, XAxis};
-use crate::redact::redact_in_place;
+use crate::redact::redact;
 
 pub use text::plain_text;
 pub use view::status_summary;
@@ -141,49 +142,60 @@ fn render_template(name: &'static str, ctx: Value) -> Result<String, RenderError
         })
 }
 
-/// A copy of `report` with every string redacted and chart ids file-name safe and
-/// unique (`-2`, `-3` … for repeats).
+/// A copy of `report` with every string redacted and masked (see
+/// [`crate::privacy::Privacy::mask`]), chart ids file-name safe and unique (`-2`, `-3`
+/// … for repeats).
 pub fn prepare(report: &Report) -> Report {
     let mut r = report.clone();
-    redact_in_place(&mut r.title);
+    let privacy = std::mem::take(&mut r.privacy);
+    let clean = |text: &mut String| {
+        use std::borrow::Cow;
+        let redacted = redact(text);
+        let masked = match privacy.mask(&redacted) {
+            Cow::Owned(masked) => Some(masked),
+            Cow::Borrowed(_) => None,
+        };
+        let redacted = match redacted {
+            Cow::Owned(redacted) => Some(redacted),
+            Cow::Borrowed(_) => None,
+        };
+        if let Some(new) = masked.or(redacted) {
+            *text = new;
+        }
+    };
+    clean(&mut r.title);
     for kpi in &mut r.kpis {
-        redact_in_place(&mut kpi.label);
+        clean(&mut kpi.label);
     }
     for section in &mut r.sections {
-        redact_in_place(&mut section.title);
+        clean(&mut section.title);
         for block in &mut section.blocks {
             match block {
-                Block::Kpis(kpis) => kpis.iter_mut().for_each(|k| redact_in_place(&mut k.label)),
+                Block::Kpis(kpis) => kpis.iter_mut().for_each(|k| clean(&mut k.label)),
                 Block::Table(t) => {
-                    redact_in_place(&mut t.title);
-                    t.columns
-                        .iter_mut()
-                        .for_each(|c| redact_in_place(&mut c.label));
-                    t.empty.iter_mut().for_each(redact_in_place);
-                    t.note.iter_mut().for_each(redact_in_place);
+                    clean(&mut t.title);
+                    t.columns.iter_mut().for_each(|c| clean(&mut c.label));
+                    t.empty.iter_mut().for_each(clean);
+                    t.note.iter_mut().for_each(clean);
                     for cell in t.rows.iter_mut().flatten() {
                         match cell {
-                            Cell::Text { text } => redact_in_place(text),
-                            Cell::Code { code } => redact_in_place(code),
+                            Cell::Text { text } => clean(text),
+                            Cell::Code { code } => clean(code),
                             _ => {}
                         }
                     }
                 }
                 Block::Chart(c) => {
-                    redact_in_place(&mut c.title);
-                    redact_in_place(&mut c.y.label);
-                    c.series
-                        .iter_mut()
-                        .for_each(|s| redact_in_place(&mut s.name));
-                    c.thresholds
-                        .iter_mut()
-                        .for_each(|t| redact_in_place(&mut t.label));
+                    clean(&mut c.title);
+                    clean(&mut c.y.label);
+                    c.series.iter_mut().for_each(|s| clean(&mut s.name));
+                    c.thresholds.iter_mut().for_each(|t| clean(&mut t.label));
                     if let XAxis::Categories { labels } = &mut c.x {
-                        labels.iter_mut().for_each(redact_in_place);
+                        labels.iter_mut().for_each(clean);
                     }
                 }
-                Block::Text(text) => redact_in_place(text),
-                Block::NoData { reason } => redact_in_place(reason),
+                Block::Text(text) => clean(text),
+                Block::NoData { reason } => clean(reason),
             }
         }
     }
