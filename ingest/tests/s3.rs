@@ -190,7 +190,10 @@ fn break_object(root: &Path, bucket: &str, key: &str) {
         let bytes = s.as_bytes();
         let mut out = String::new();
         for chunk in bytes.chunks(3) {
-            let n = chunk.iter().enumerate().fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
             for i in 0..=chunk.len() {
                 out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
             }
@@ -198,7 +201,11 @@ fn break_object(root: &Path, bucket: &str, key: &str) {
         out
     }
     std::fs::write(
-        root.join(format!(".bucket-{}.object-{}.internal.json", b64(bucket), b64(key))),
+        root.join(format!(
+            ".bucket-{}.object-{}.internal.json",
+            b64(bucket),
+            b64(key)
+        )),
         "{ damaged",
     )
     .unwrap();
@@ -211,9 +218,21 @@ fn an_object_uri_ingests_that_object_or_fails() {
     let drains = store.path().join("logs/drains");
     std::fs::create_dir_all(&drains).unwrap();
     // A drain file and its rotated predecessor, whose name the first is the start of.
-    std::fs::copy(samples().join("vercel/sample_2.json"), drains.join("app.json")).unwrap();
-    std::fs::copy(samples().join("vercel/sample_4.json"), drains.join("app.json.1")).unwrap();
-    std::fs::copy(samples().join("vercel/sample_1.json"), drains.join("web.json")).unwrap();
+    std::fs::copy(
+        samples().join("vercel/sample_2.json"),
+        drains.join("app.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        samples().join("vercel/sample_4.json"),
+        drains.join("app.json.1"),
+    )
+    .unwrap();
+    std::fs::copy(
+        samples().join("vercel/sample_1.json"),
+        drains.join("web.json"),
+    )
+    .unwrap();
     let server = start_server(store.path());
     let opts = options(&server.endpoint);
     let dir = tempfile::tempdir().unwrap();
@@ -225,7 +244,12 @@ fn an_object_uri_ingests_that_object_or_fails() {
     let f = failures(&partial);
     assert_eq!(f.len(), 1, "{:?}", partial.outcomes);
     assert_eq!(f[0].0, "s3://logs/drains/app");
-    assert!(f[0].1.contains("there is no object drains/app and none under drains/app/"), "{}", f[0].1);
+    assert!(
+        f[0].1
+            .contains("there is no object drains/app and none under drains/app/"),
+        "{}",
+        f[0].1
+    );
     assert!(!lake.exists(), "nothing was ingested");
 
     // The object fails to answer HEAD (500): an error naming it, not a listing of
@@ -236,7 +260,12 @@ fn an_object_uri_ingests_that_object_or_fails() {
     assert_eq!(broken.outcomes.len(), 1, "{:?}", broken.outcomes);
     assert_eq!(f.len(), 1, "{:?}", broken.outcomes);
     assert_eq!(f[0].0, "s3://logs/drains/app.json");
-    assert!(f[0].1.contains("cannot read the object (the store answered HTTP 500)"), "{}", f[0].1);
+    assert!(
+        f[0].1
+            .contains("cannot read the object (the store answered HTTP 500)"),
+        "{}",
+        f[0].1
+    );
     assert!(!lake.exists(), "nothing was ingested");
 
     // (A key with no object but objects under `key/` names that folder; s3s-fs cannot
@@ -255,5 +284,9 @@ fn an_object_uri_ingests_that_object_or_fails() {
     let denied = ingest_with(&lake, &["s3://logs/drains/web.json".into()], &denied_opts);
     let f = failures(&denied);
     assert_eq!(f.len(), 1, "{:?}", denied.outcomes);
-    assert!(f[0].1.contains("cannot read the object (403 Forbidden"), "{}", f[0].1);
+    assert!(
+        f[0].1.contains("cannot read the object (403 Forbidden"),
+        "{}",
+        f[0].1
+    );
 }

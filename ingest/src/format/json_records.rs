@@ -460,10 +460,12 @@ mod tests {
             damaged_drain(|e| e.replace("\"timestamp\": 1706327914188", "\"timestamp\": NaN"));
         assert_middle_quarantined(&data, line);
         // A trailing comma inside the element.
-        let (data, line) = damaged_drain(|e| e.replace("\"branch\": \"main\"\n", "\"branch\": \"main\",\n"));
+        let (data, line) =
+            damaged_drain(|e| e.replace("\"branch\": \"main\"\n", "\"branch\": \"main\",\n"));
         assert_middle_quarantined(&data, line);
         // A string whose closing quote is lost (a string cannot span lines).
-        let (data, line) = damaged_drain(|e| e.replace("\"source\": \"lambda\"", "\"source\": \"lambda"));
+        let (data, line) =
+            damaged_drain(|e| e.replace("\"source\": \"lambda\"", "\"source\": \"lambda"));
         assert_middle_quarantined(&data, line);
         // An element cut short: its brackets never close; the next element starts at
         // the same indentation.
@@ -480,7 +482,11 @@ mod tests {
         assert_eq!(out.records, 5);
         let kept: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
         assert_eq!(kept, vec!["{\"a\":0}", "{\"a\":1}", "{\"a\":4}"]);
-        let bad: Vec<&str> = out.quarantine.iter().map(|q| q.raw.as_deref().unwrap()).collect();
+        let bad: Vec<&str> = out
+            .quarantine
+            .iter()
+            .map(|q| q.raw.as_deref().unwrap())
+            .collect();
         assert_eq!(bad, vec!["{\"a\": tru}", "{\"a\":[3,]}"]);
         assert!(out.quarantine.iter().all(|q| q.src.line == 2));
     }

@@ -531,11 +531,20 @@ struct Payload {
 /// A length that fails a check is not trusted: `Err` says why, and the item's payload
 /// is taken up to the next newline instead, so the walk resumes on the next line and
 /// the rest of the envelope still parses.
-fn payload(data: &[u8], header_end: usize, header: &Map<String, Value>, kind: &str) -> Result<Payload, (Payload, String)> {
+fn payload(
+    data: &[u8],
+    header_end: usize,
+    header: &Map<String, Value>,
+    kind: &str,
+) -> Result<Payload, (Payload, String)> {
     let start = (header_end + 1).min(data.len());
     let to_newline = {
         let stop = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
-        let stop_cr = if data[start..stop].ends_with(b"\r") { stop - 1 } else { stop };
+        let stop_cr = if data[start..stop].ends_with(b"\r") {
+            stop - 1
+        } else {
+            stop
+        };
         Payload {
             start,
             stop: stop_cr,
@@ -550,7 +559,10 @@ fn payload(data: &[u8], header_end: usize, header: &Map<String, Value>, kind: &s
         },
     };
     if start == data.len() && length != Some(0) {
-        return Err((to_newline, "the input ends with this item header: its payload is missing".to_owned()));
+        return Err((
+            to_newline,
+            "the input ends with this item header: its payload is missing".to_owned(),
+        ));
     }
     let Some(len) = length else {
         return Ok(to_newline);
@@ -568,13 +580,21 @@ fn payload(data: &[u8], header_end: usize, header: &Map<String, Value>, kind: &s
             return Err((to_newline, format!("its length {len} does not end the payload (no newline after byte {len} of it: the length cuts the payload short or runs into what follows)")))
         }
     };
-    let span = Payload { start, stop, resume };
+    let span = Payload {
+        start,
+        stop,
+        resume,
+    };
     if holds_event(kind)
         && memchr::memchr(b'\n', &data[start..stop]).is_some()
         && serde_json::from_slice::<serde::de::IgnoredAny>(&data[start..stop]).is_err()
-        && serde_json::from_slice::<serde::de::IgnoredAny>(&data[to_newline.start..to_newline.stop]).is_ok()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&data[to_newline.start..to_newline.stop])
+            .is_ok()
     {
-        return Err((to_newline, format!("its length {len} runs past its JSON payload into the lines that follow")));
+        return Err((
+            to_newline,
+            format!("its length {len} runs past its JSON payload into the lines that follow"),
+        ));
     }
     Ok(span)
 }
@@ -621,7 +641,14 @@ fn envelope(data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch) {
                     }
                     Err((span, why)) => {
                         let reason = format!("envelope item of type \"{kind}\" not read: {why}");
-                        json_records::quarantine(out, ctx, NAME, src, reason, &data[span.start..span.stop]);
+                        json_records::quarantine(
+                            out,
+                            ctx,
+                            NAME,
+                            src,
+                            reason,
+                            &data[span.start..span.stop],
+                        );
                         span
                     }
                 };
@@ -734,8 +761,10 @@ mod tests {
             .contains("JSON Schema"));
     }
 
-    const EVENT: &str = r#"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","timestamp":1706327394.5,"message":"é"}"#;
-    const HEADER: &str = r#"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","sent_at":"2024-01-27T03:49:54Z"}"#;
+    const EVENT: &str =
+        r#"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","timestamp":1706327394.5,"message":"é"}"#;
+    const HEADER: &str =
+        r#"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","sent_at":"2024-01-27T03:49:54Z"}"#;
 
     /// An envelope: its header, then one item whose header carries `length` (raw JSON)
     /// followed by `payload`, then two good items (an event with its length, one
@@ -767,25 +796,45 @@ mod tests {
         let ok = envelope_with(&EVENT.len().to_string(), EVENT);
         assert_eq!(parse(ok.as_bytes()).sentry_events.len(), 3);
         // Lengths that are no byte count.
-        assert_bad_item_costs_only_itself(&envelope_with("-5", EVENT), "length -5 is not a byte count");
+        assert_bad_item_costs_only_itself(
+            &envelope_with("-5", EVENT),
+            "length -5 is not a byte count",
+        );
         assert_bad_item_costs_only_itself(&envelope_with("\"88\"", EVENT), "is not a byte count");
         assert_bad_item_costs_only_itself(&envelope_with("1e300", EVENT), "is not a byte count");
         // Huge: past the end (once an overflowing offset and a panic).
-        assert_bad_item_costs_only_itself(&envelope_with(&u64::MAX.to_string(), EVENT), "runs past the end of the input");
-        assert_bad_item_costs_only_itself(&envelope_with("4294967295", EVENT), "runs past the end of the input");
+        assert_bad_item_costs_only_itself(
+            &envelope_with(&u64::MAX.to_string(), EVENT),
+            "runs past the end of the input",
+        );
+        assert_bad_item_costs_only_itself(
+            &envelope_with("4294967295", EVENT),
+            "runs past the end of the input",
+        );
         // Short: cutting the payload's last character (a two-byte UTF-8 sequence) or
         // its closing brace.
         let cut = EVENT.len() - 3;
         assert!(!EVENT.is_char_boundary(cut));
-        assert_bad_item_costs_only_itself(&envelope_with(&cut.to_string(), EVENT), "does not end the payload");
-        assert_bad_item_costs_only_itself(&envelope_with(&(EVENT.len() - 1).to_string(), EVENT), "does not end the payload");
+        assert_bad_item_costs_only_itself(
+            &envelope_with(&cut.to_string(), EVENT),
+            "does not end the payload",
+        );
+        assert_bad_item_costs_only_itself(
+            &envelope_with(&(EVENT.len() - 1).to_string(), EVENT),
+            "does not end the payload",
+        );
         // Long: running into the next item's header and payload, up to a newline.
-        let swallow = EVENT.len() + 1 + format!("{{\"type\":\"event\",\"length\":{}}}", EVENT.len()).len();
+        let swallow =
+            EVENT.len() + 1 + format!("{{\"type\":\"event\",\"length\":{}}}", EVENT.len()).len();
         let text = envelope_with(&swallow.to_string(), EVENT);
         let b = parse(text.as_bytes());
         assert_eq!(b.records, 3);
         assert_eq!(b.quarantine.len(), 1);
-        assert!(b.quarantine[0].reason.as_deref().unwrap().contains("runs past its JSON payload"));
+        assert!(b.quarantine[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("runs past its JSON payload"));
         assert_eq!(b.quarantine[0].raw.as_deref(), Some(EVENT));
         assert_eq!(b.sentry_events.len(), 2);
     }
@@ -801,7 +850,12 @@ mod tests {
         // CRLF line ends, and a length that ends the input exactly.
         let text = format!("{HEADER}\r\n{{\"type\":\"event\",\"length\":{}}}\r\n{EVENT}\r\n{{\"type\":\"event\",\"length\":{}}}\r\n{EVENT}", EVENT.len(), EVENT.len());
         let b = parse(text.as_bytes());
-        assert_eq!((b.records, b.sentry_events.len()), (2, 2), "{:?}", b.quarantine);
+        assert_eq!(
+            (b.records, b.sentry_events.len()),
+            (2, 2),
+            "{:?}",
+            b.quarantine
+        );
     }
 
     #[test]
@@ -811,7 +865,11 @@ mod tests {
             let b = parse(text.as_bytes());
             assert_eq!((b.records, b.sentry_events.len()), (2, 1));
             assert_eq!(b.quarantine[0].src.line, 4);
-            assert!(b.quarantine[0].reason.as_deref().unwrap().contains("payload is missing"));
+            assert!(b.quarantine[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("payload is missing"));
         }
     }
 
@@ -825,7 +883,11 @@ mod tests {
         assert_eq!(b.sentry_events.len(), 2);
         assert_eq!(b.quarantine.len(), 1);
         assert_eq!(b.quarantine[0].src.line, 4);
-        assert!(b.quarantine[0].reason.as_deref().unwrap().contains("neither an item header"));
+        assert!(b.quarantine[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("neither an item header"));
     }
 
     #[test]
@@ -840,7 +902,10 @@ mod tests {
             assert_eq!(b.sentry_events.len(), records as usize - 2);
             for q in &b.quarantine {
                 let reason = q.reason.as_deref().unwrap();
-                assert!(reason.starts_with("JSON nested more than 128 levels deep"), "{reason}");
+                assert!(
+                    reason.starts_with("JSON nested more than 128 levels deep"),
+                    "{reason}"
+                );
             }
         }
     }

@@ -221,7 +221,10 @@ mod tests {
             );
             let mut reduced = saved;
             reduced[0].effective &= !DAC;
-            assert_eq!(libc::syscall(libc::SYS_capset, &header, reduced.as_ptr()), 0);
+            assert_eq!(
+                libc::syscall(libc::SYS_capset, &header, reduced.as_ptr()),
+                0
+            );
         }
         let result = f();
         unsafe {
