@@ -1,5 +1,12 @@
 //! Inputs on S3 (or an S3-compatible store): `s3://bucket/key` for one object,
-//! `s3://bucket/prefix/` (or any prefix that is not an object) for every object under it.
+//! `s3://bucket/prefix/` for every object under it.
+//!
+//! A key without a trailing `/` names an object: runlens asks for it (HEAD) and ingests
+//! it, or fails with the store's answer. Only when the store answers that there is no
+//! such object (404) is the key read as a folder, `key/` — the way `s3://b/logs` names
+//! the objects under `logs/` — never as the start of other names: `s3://b/app.log`
+//! never reaches `app.log.1`, and a HEAD that fails otherwise (403, 500, a timeout) is
+//! an error, not a listing.
 //!
 //! The client follows the standard AWS chain (environment, profile, instance role) for
 //! credentials and region, and honours `AWS_ENDPOINT_URL`; `[ingest.s3]` can set an
@@ -112,28 +119,32 @@ fn describe<E: std::error::Error + 'static>(e: &aws_sdk_s3::error::SdkError<E>) 
     text
 }
 
-/// The objects an `s3://` argument names: the object itself if it exists, else every
-/// object under it as a prefix, in key order.
+/// The objects an `s3://` argument names (see the module documentation), in key order.
 pub fn expand(uri: &str, opts: &S3Options) -> Result<Vec<S3Uri>, S3Error> {
     let target = S3Uri::parse(uri).ok_or_else(|| error(uri, "not an s3://bucket/key URI"))?;
     let c = client(opts).map_err(|e| error(uri, e))?;
     c.runtime.block_on(async {
-        if !target.key.is_empty() && !target.key.ends_with('/') {
+        let folder = target.key.is_empty() || target.key.ends_with('/');
+        let prefix = if folder {
+            target.key.clone()
+        } else {
             let head =
                 c.s3.head_object()
                     .bucket(&target.bucket)
                     .key(&target.key)
                     .send()
                     .await;
-            if head.is_ok() {
-                return Ok(vec![target.clone()]);
+            match head {
+                Ok(_) => return Ok(vec![target.clone()]),
+                Err(e) if status(&e) == Some(404) => format!("{}/", target.key),
+                Err(e) => return Err(error(uri, cannot_head(&e))),
             }
-        }
+        };
         let mut keys = Vec::new();
         let mut pages =
             c.s3.list_objects_v2()
                 .bucket(&target.bucket)
-                .prefix(&target.key)
+                .prefix(&prefix)
                 .into_paginator()
                 .send();
         while let Some(page) = pages.next().await {
@@ -150,10 +161,35 @@ pub fn expand(uri: &str, opts: &S3Options) -> Result<Vec<S3Uri>, S3Error> {
         }
         keys.sort_by(|a, b| a.key.cmp(&b.key));
         if keys.is_empty() {
-            return Err(error(uri, "no object has this key or prefix"));
+            return Err(error(
+                uri,
+                if folder {
+                    "no object has this key or prefix".to_owned()
+                } else {
+                    format!("no object has this key or prefix: there is no object {} and none under {prefix} (a key is not the start of other keys: end the URI with / to name a folder)", target.key)
+                },
+            ));
         }
         Ok(keys)
     })
+}
+
+/// The HTTP status of a service's answer, if it answered.
+fn status<E>(e: &aws_sdk_s3::error::SdkError<E>) -> Option<u16> {
+    match e {
+        aws_sdk_s3::error::SdkError::ServiceError(s) => Some(s.raw().status().as_u16()),
+        _ => None,
+    }
+}
+
+/// Why the object an URI names could not be asked for.
+fn cannot_head<E: std::error::Error + 'static>(e: &aws_sdk_s3::error::SdkError<E>) -> String {
+    let answer = match status(e) {
+        Some(403) => " (403 Forbidden: the credentials may not read this object — or it does not exist and they may not list the bucket, which S3 then answers with 403 instead of 404)".to_owned(),
+        Some(code) => format!(" (the store answered HTTP {code})"),
+        None => String::new(),
+    };
+    format!("cannot read the object{answer}: {}", describe(e))
 }
 
 /// The bytes of one object.

@@ -87,13 +87,22 @@ fn options(endpoint: &str) -> IngestOptions {
     }
 }
 
-#[test]
-fn s3_prefixes_and_objects_ingest_like_files() {
-    // The standard AWS chain reads credentials from the environment.
+/// The standard AWS chain reads credentials from the environment, which is the
+/// process's: each test holds this while it uses it.
+static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn credentials(secret: &str) -> std::sync::MutexGuard<'static, ()> {
+    let guard = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
     std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", SECRET_KEY);
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", secret);
     std::env::remove_var("AWS_PROFILE");
     std::env::remove_var("AWS_ENDPOINT_URL");
+    guard
+}
+
+#[test]
+fn s3_prefixes_and_objects_ingest_like_files() {
+    let _env = credentials(SECRET_KEY);
 
     let store = tempfile::tempdir().unwrap();
     let bucket = store.path().join("logs");
@@ -170,4 +179,114 @@ fn s3_prefixes_and_objects_ingest_like_files() {
     let f = failures(&denied);
     assert_eq!(f.len(), 1, "{:?}", denied.outcomes);
     assert!(f[0].1.contains("cannot list objects"), "{}", f[0].1);
+}
+
+/// s3s-fs keeps each object's checksums in `.bucket-….object-….internal.json` at its
+/// root; a damaged one makes every request for that object (HEAD too) fail with 500
+/// InternalError, while the bucket still lists it: a real store failing on one object.
+fn break_object(root: &Path, bucket: &str, key: &str) {
+    fn b64(s: &str) -> String {
+        const ABC: &[u8] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+        let bytes = s.as_bytes();
+        let mut out = String::new();
+        for chunk in bytes.chunks(3) {
+            let n = chunk
+                .iter()
+                .enumerate()
+                .fold(0u32, |n, (i, b)| n | (*b as u32) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                out.push(ABC[(n >> (18 - 6 * i) & 63) as usize] as char);
+            }
+        }
+        out
+    }
+    std::fs::write(
+        root.join(format!(
+            ".bucket-{}.object-{}.internal.json",
+            b64(bucket),
+            b64(key)
+        )),
+        "{ damaged",
+    )
+    .unwrap();
+}
+
+#[test]
+fn an_object_uri_ingests_that_object_or_fails() {
+    let _env = credentials(SECRET_KEY);
+    let store = tempfile::tempdir().unwrap();
+    let drains = store.path().join("logs/drains");
+    std::fs::create_dir_all(&drains).unwrap();
+    // A drain file and its rotated predecessor, whose name the first is the start of.
+    std::fs::copy(
+        samples().join("vercel/sample_2.json"),
+        drains.join("app.json"),
+    )
+    .unwrap();
+    std::fs::copy(
+        samples().join("vercel/sample_4.json"),
+        drains.join("app.json.1"),
+    )
+    .unwrap();
+    std::fs::copy(
+        samples().join("vercel/sample_1.json"),
+        drains.join("web.json"),
+    )
+    .unwrap();
+    let server = start_server(store.path());
+    let opts = options(&server.endpoint);
+    let dir = tempfile::tempdir().unwrap();
+    let lake = Lake::new(dir.path().join("lake"));
+
+    // A key that is not an object (404) is read as the folder `key/`, never as the
+    // start of other keys.
+    let partial = ingest_with(&lake, &["s3://logs/drains/app".into()], &opts);
+    let f = failures(&partial);
+    assert_eq!(f.len(), 1, "{:?}", partial.outcomes);
+    assert_eq!(f[0].0, "s3://logs/drains/app");
+    assert!(
+        f[0].1
+            .contains("there is no object drains/app and none under drains/app/"),
+        "{}",
+        f[0].1
+    );
+    assert!(!lake.exists(), "nothing was ingested");
+
+    // The object fails to answer HEAD (500): an error naming it, not a listing of
+    // `drains/app.json*` that ingests the rotated file.
+    break_object(store.path(), "logs", "drains/app.json");
+    let broken = ingest_with(&lake, &["s3://logs/drains/app.json".into()], &opts);
+    let f = failures(&broken);
+    assert_eq!(broken.outcomes.len(), 1, "{:?}", broken.outcomes);
+    assert_eq!(f.len(), 1, "{:?}", broken.outcomes);
+    assert_eq!(f[0].0, "s3://logs/drains/app.json");
+    assert!(
+        f[0].1
+            .contains("cannot read the object (the store answered HTTP 500)"),
+        "{}",
+        f[0].1
+    );
+    assert!(!lake.exists(), "nothing was ingested");
+
+    // (A key with no object but objects under `key/` names that folder; s3s-fs cannot
+    // serve that case: it answers HEAD of a key that is a directory on its disk with
+    // 500, where S3 and MinIO answer 404. The 404 path is the one above.)
+
+    // Refused credentials: the HEAD's 403 is the error, with what it may mean.
+    std::env::set_var("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    let denied_opts = IngestOptions {
+        s3: S3Options {
+            region: Some("eu-west-1".into()),
+            ..opts.s3.clone()
+        },
+        ..Default::default()
+    };
+    let denied = ingest_with(&lake, &["s3://logs/drains/web.json".into()], &denied_opts);
+    let f = failures(&denied);
+    assert_eq!(f.len(), 1, "{:?}", denied.outcomes);
+    assert!(
+        f[0].1.contains("cannot read the object (403 Forbidden"),
+        "{}",
+        f[0].1
+    );
 }

@@ -7,11 +7,19 @@
 //! - **array**: one JSON array spanning several lines (a log-drain batch, an API page).
 //!   Each element is a record.
 //! - **stream**: one or more pretty-printed JSON values one after the other (a saved
-//!   webhook body, `jq .` output). Each value is a record.
+//!   webhook body, `jq .` output). Each value is a record (an array: each element).
 //!
-//! Bytes that are not valid JSON become quarantine rows with their line number; the
-//! walk goes on after them (at the next line in `lines`, at the next line starting with
-//! `{` or `[` in `stream`).
+//! Arrays are read element by element, so one malformed element is one quarantine row
+//! with its line while the elements around it are still records: the element ends at
+//! the `,` or `]` that closes it, or — when its brackets never close — where the next
+//! element of a pretty-printed array begins (see [`element_end`]). Other bytes that
+//! are not valid JSON become quarantine rows with their line number; the walk goes on
+//! after them (at the next line in `lines`, at the next line starting with `{` or `[`
+//! in `stream`).
+//!
+//! Nesting depth is bounded without recursion: records are only skimmed here
+//! (serde_json skips a value with a loop, whatever its depth), and formats build values
+//! with serde_json, which refuses more than [`MAX_NESTING`] levels (see [`malformed`]).
 
 use serde_json::value::RawValue;
 
@@ -82,11 +90,12 @@ struct LineCounter<'a> {
 }
 
 impl<'a> LineCounter<'a> {
-    fn new(data: &'a [u8]) -> Self {
+    /// A counter over `data`, whose first byte is on line `first_line`.
+    fn new(data: &'a [u8], first_line: u64) -> Self {
         LineCounter {
             data,
             pos: 0,
-            line: 1,
+            line: first_line,
         }
     }
     fn line_at(&mut self, offset: usize) -> u64 {
@@ -99,10 +108,6 @@ impl<'a> LineCounter<'a> {
         self.pos = offset;
         self.line
     }
-}
-
-fn offset_in(data: &[u8], raw: &RawValue) -> usize {
-    (raw.get().as_ptr() as usize).saturating_sub(data.as_ptr() as usize)
 }
 
 /// Adds a quarantine row for a record of a JSON format.
@@ -118,6 +123,21 @@ pub fn quarantine(
         .push(Quarantined::new(ctx.ingest_ts, src, format, reason, raw));
 }
 
+/// How deep serde_json reads nested arrays and objects into a value before it gives up
+/// (its built-in recursion limit, which keeps a hostile `[[[[…` from exhausting the
+/// stack). Records are only skimmed, never recursed into, before they reach a format.
+pub const MAX_NESTING: usize = 128;
+
+/// The quarantine reason for JSON that did not parse.
+pub fn malformed(err: &serde_json::Error) -> String {
+    let text = err.to_string();
+    if text.starts_with("recursion limit exceeded") {
+        format!("JSON nested more than {MAX_NESTING} levels deep ({text}): no log record is shaped like this, so it is not read")
+    } else {
+        format!("malformed JSON: {text}")
+    }
+}
+
 /// Walks the records of a JSON input, calling `each(record_json, provenance, out)` for
 /// each. Malformed JSON is quarantined here; `each` must turn every record it is given
 /// into rows or a quarantine entry.
@@ -128,126 +148,201 @@ pub fn for_each_record(
     out: &mut Batch,
     mut each: impl FnMut(&[u8], Prov, &mut Batch),
 ) {
+    let mut walk = Walk {
+        ctx,
+        format,
+        out,
+        each: &mut each,
+    };
     match layout(data) {
-        Layout::Lines => lines(data, ctx, format, out, &mut each),
-        Layout::Array => {
-            if !array(data, out, &mut each) {
-                // The whole array is malformed: fall back to a stream walk, which
-                // quarantines the broken part with its line and keeps what parses.
-                stream(data, ctx, format, out, &mut each, true)
-            }
+        Layout::Lines => walk.lines(data),
+        Layout::Array | Layout::Stream => {
+            let data = data.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(data);
+            walk.values(data, 1)
         }
-        Layout::Stream => stream(data, ctx, format, out, &mut each, false),
     }
 }
 
-fn lines(
-    data: &[u8],
-    ctx: &ParseContext<'_>,
-    format: &str,
-    out: &mut Batch,
-    each: &mut impl FnMut(&[u8], Prov, &mut Batch),
-) {
-    for (index, line) in data.split(|&b| b == b'\n').enumerate() {
-        let line_no = index as u64 + 1;
-        let line = line.strip_suffix(b"\r").unwrap_or(line);
-        if line.iter().all(|b| b.is_ascii_whitespace()) {
-            continue;
+/// One walk over an input: where its records go.
+struct Walk<'w, 'c, F> {
+    ctx: &'w ParseContext<'c>,
+    format: &'w str,
+    out: &'w mut Batch,
+    each: &'w mut F,
+}
+
+impl<F: FnMut(&[u8], Prov, &mut Batch)> Walk<'_, '_, F> {
+    fn next_prov(&mut self, line: u64) -> Prov {
+        self.out.records += 1;
+        Prov {
+            line,
+            record: self.out.records,
         }
-        let trimmed = trim_start(line);
-        if trimmed.first() == Some(&b'[') {
-            if let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(trimmed) {
-                for item in items {
-                    out.records += 1;
-                    let src = Prov {
-                        line: line_no,
-                        record: out.records,
-                    };
-                    each(item.get().as_bytes(), src, out);
-                }
+    }
+
+    fn record(&mut self, raw: &[u8], line: u64) {
+        let src = self.next_prov(line);
+        (self.each)(raw, src, self.out);
+    }
+
+    fn quarantine(&mut self, raw: &[u8], line: u64, err: &serde_json::Error) {
+        let src = self.next_prov(line);
+        let end = raw
+            .iter()
+            .rposition(|b| !b.is_ascii_whitespace())
+            .map_or(0, |i| i + 1);
+        quarantine(
+            self.out,
+            self.ctx,
+            self.format,
+            src,
+            malformed(err),
+            &raw[..end],
+        );
+    }
+
+    /// NDJSON: every non-blank line is a record, or the elements of the array it holds.
+    fn lines(&mut self, data: &[u8]) {
+        for (index, line) in data.split(|&b| b == b'\n').enumerate() {
+            let line_no = index as u64 + 1;
+            let line = line.strip_suffix(b"\r").unwrap_or(line);
+            if line.iter().all(|b| b.is_ascii_whitespace()) {
                 continue;
             }
+            if trim_start(line).first() == Some(&b'[') {
+                self.values(line, line_no);
+            } else {
+                self.record(line, line_no);
+            }
         }
-        out.records += 1;
-        let src = Prov {
-            line: line_no,
-            record: out.records,
-        };
-        each(line, src, out);
     }
-    let _ = (ctx, format);
+
+    /// The JSON values of `data` (whose first byte is on line `first_line`) one after
+    /// the other: each is a record, except arrays, whose elements are. Bytes that do not
+    /// parse are quarantined up to the next line that opens a value (`{` or `[` in the
+    /// first column), and the walk goes on from there.
+    fn values(&mut self, data: &[u8], first_line: u64) {
+        let mut lines = LineCounter::new(data, first_line);
+        let mut pos = 0;
+        loop {
+            pos = skip_whitespace(data, pos);
+            if pos >= data.len() {
+                break;
+            }
+            if data[pos] == b'[' {
+                pos = self.elements(data, pos + 1, &mut lines);
+                continue;
+            }
+            match one_value(&data[pos..]) {
+                Ok((raw, len)) => {
+                    let line = lines.line_at(pos);
+                    self.record(raw, line);
+                    pos += len;
+                }
+                Err(err) => {
+                    let resume = next_value_line(data, pos + 1);
+                    let line = lines.line_at(pos);
+                    self.quarantine(&data[pos..resume], line, &err);
+                    pos = resume;
+                }
+            }
+        }
+    }
+
+    /// The elements of the array whose `[` ends just before `pos`, one record each, read
+    /// one at a time so that a malformed element costs only itself (see
+    /// [`element_end`]). Returns the offset after the closing `]` (the end of `data`
+    /// for an array cut short: the elements before the cut are records all the same).
+    fn elements(&mut self, data: &[u8], mut pos: usize, lines: &mut LineCounter<'_>) -> usize {
+        loop {
+            pos = skip_whitespace(data, pos);
+            match data.get(pos) {
+                None => return data.len(),
+                Some(b']') => return pos + 1,
+                // Separators; a doubled one holds no record.
+                Some(b',') => pos += 1,
+                Some(_) => match one_value(&data[pos..]) {
+                    Ok((raw, len)) => {
+                        let line = lines.line_at(pos);
+                        self.record(raw, line);
+                        pos += len;
+                    }
+                    Err(err) => {
+                        let end = element_end(data, pos);
+                        let line = lines.line_at(pos);
+                        self.quarantine(&data[pos..end], line, &err);
+                        pos = end;
+                    }
+                },
+            }
+        }
+    }
 }
 
-/// Returns false when `data` is not one well-formed array.
-fn array(data: &[u8], out: &mut Batch, each: &mut impl FnMut(&[u8], Prov, &mut Batch)) -> bool {
-    let Ok(items) = serde_json::from_slice::<Vec<&RawValue>>(data) else {
-        return false;
-    };
-    let mut lines = LineCounter::new(data);
-    for item in items {
-        out.records += 1;
-        let src = Prov {
-            line: lines.line_at(offset_in(data, item)),
-            record: out.records,
-        };
-        each(item.get().as_bytes(), src, out);
-    }
-    true
+fn skip_whitespace(data: &[u8], pos: usize) -> usize {
+    pos + data[pos.min(data.len())..]
+        .iter()
+        .position(|b| !b.is_ascii_whitespace())
+        .unwrap_or(data.len().saturating_sub(pos))
 }
 
-fn stream(
-    data: &[u8],
-    ctx: &ParseContext<'_>,
-    format: &str,
-    out: &mut Batch,
-    each: &mut impl FnMut(&[u8], Prov, &mut Batch),
-    array_punctuation: bool,
-) {
-    let skippable =
-        |b: &u8| b.is_ascii_whitespace() || (array_punctuation && matches!(b, b'[' | b']' | b','));
-    let mut lines = LineCounter::new(data);
-    let mut pos = 0usize;
-    loop {
-        pos += data[pos..]
-            .iter()
-            .position(|b| !skippable(b))
-            .unwrap_or(data.len() - pos);
-        if pos >= data.len() {
-            break;
-        }
-        let mut values =
-            serde_json::Deserializer::from_slice(&data[pos..]).into_iter::<&RawValue>();
-        match values.next() {
-            Some(Ok(raw)) => {
-                out.records += 1;
-                let src = Prov {
-                    line: lines.line_at(pos),
-                    record: out.records,
-                };
-                pos += values.byte_offset();
-                each(raw.get().as_bytes(), src, out);
+/// The JSON value at the start of `data` (skimmed, not built: any depth is fine) and
+/// the number of bytes it takes.
+fn one_value(data: &[u8]) -> Result<(&[u8], usize), serde_json::Error> {
+    let mut values = serde_json::Deserializer::from_slice(data).into_iter::<&RawValue>();
+    match values.next() {
+        Some(Ok(raw)) => Ok((raw.get().as_bytes(), values.byte_offset())),
+        Some(Err(err)) => Err(err),
+        // Only whitespace: callers skip it first.
+        None => Err(serde::de::Error::custom("expected a JSON value")),
+    }
+}
+
+/// Where the malformed array element starting at `start` ends: before the `,` or `]`
+/// that closes it, with brackets and strings followed (a string never spans lines:
+/// JSON forbids raw newlines in strings, so a broken quote ends with its line). An
+/// element whose brackets never close ends where the next element of a pretty-printed
+/// array starts: a line that opens a value at the element's own indentation. Always
+/// past `start`.
+fn element_end(data: &[u8], start: usize) -> usize {
+    let line_start = memchr::memrchr(b'\n', &data[..start]).map_or(0, |i| i + 1);
+    let indent = &data[line_start..start];
+    let indent = indent
+        .iter()
+        .all(|b| matches!(b, b' ' | b'\t'))
+        .then_some(indent);
+    let (mut depth, mut in_string, mut escaped) = (0usize, false, false);
+    for (i, &b) in data.iter().enumerate().skip(start) {
+        if b == b'\n' {
+            in_string = false;
+            if depth > 0 {
+                let next = &data[i + 1..];
+                if indent.is_some_and(|indent| {
+                    next.starts_with(indent) && matches!(next.get(indent.len()), Some(b'{' | b'['))
+                }) {
+                    return i + 1;
+                }
             }
-            Some(Err(err)) => {
-                // Quarantine up to the next line that opens a JSON value, then go on
-                // from there.
-                let resume = next_value_line(data, pos + 1);
-                out.records += 1;
-                let src = Prov {
-                    line: lines.line_at(pos),
-                    record: out.records,
-                };
-                let reason = format!("malformed JSON: {err}");
-                let bad = &data[pos..resume];
-                let end = bad
-                    .iter()
-                    .rposition(|b| !b.is_ascii_whitespace())
-                    .map_or(0, |i| i + 1);
-                quarantine(out, ctx, format, src, reason, &bad[..end]);
-                pos = resume;
+        } else if in_string {
+            match b {
+                _ if escaped => escaped = false,
+                b'\\' => escaped = true,
+                b'"' => in_string = false,
+                _ => {}
             }
-            None => break,
+        } else {
+            match b {
+                b'"' => in_string = true,
+                b'{' | b'[' => depth += 1,
+                b'}' | b']' if depth > 0 => depth -= 1,
+                // Only at depth 0 (the arm above took the others).
+                b']' if i > start => return i,
+                b',' if depth == 0 && i > start => return i,
+                _ => {}
+            }
         }
     }
+    data.len()
 }
 
 /// Offset of the next line at or after `from` that starts with `{` or `[`, else the end.
@@ -313,11 +408,100 @@ mod tests {
     }
 
     #[test]
-    fn broken_array_falls_back_to_stream() {
+    fn array_cut_short_keeps_its_complete_elements() {
         let (seen, out) = walk(b"[\n{\"a\": 1},\n{\"a\": ");
         assert_eq!(seen.len(), 1, "the complete element is kept");
         assert_eq!(out.records, 2);
         assert_eq!(out.quarantine.len(), 1);
         assert_eq!(out.quarantine[0].src.line, 3);
+    }
+
+    /// A real drain batch (`data-samples/vercel/sample_2.json`: three pretty-printed
+    /// entries) with its middle entry damaged in `damage`'s way.
+    fn damaged_drain(damage: impl Fn(&str) -> String) -> (Vec<u8>, u64) {
+        let text = std::fs::read_to_string(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../data-samples/vercel/sample_2.json"
+        ))
+        .unwrap();
+        let second = text.match_indices("  {\n").nth(1).unwrap().0;
+        let third = text.match_indices("  {\n").nth(2).unwrap().0;
+        let line = 1 + text[..second].matches('\n').count() as u64;
+        let out = format!(
+            "{}{}{}",
+            &text[..second],
+            damage(&text[second..third]),
+            &text[third..]
+        );
+        (out.into_bytes(), line)
+    }
+
+    fn assert_middle_quarantined(data: &[u8], line: u64) {
+        let (seen, out) = walk(data);
+        assert_eq!(out.records, 3, "{}", String::from_utf8_lossy(data));
+        assert_eq!(seen.len(), 2, "the entries around the bad one are records");
+        assert!(seen[0].0.contains("29306223290170632791412265300000"));
+        assert!(seen[1].0.contains("29306223290170632791419702100000"));
+        assert_eq!(seen[0].1.line, 2);
+        assert_eq!(out.quarantine.len(), 1);
+        let q = &out.quarantine[0];
+        assert_eq!(q.src.line, line);
+        assert_eq!(q.src.record, 2);
+        assert!(q.reason.as_deref().unwrap().starts_with("malformed JSON"));
+        let raw = q.raw.as_deref().unwrap();
+        assert!(raw.contains("29306223290170632791418823800000"), "{raw}");
+        assert!(!raw.contains("29306223290170632791419702100000"), "{raw}");
+    }
+
+    #[test]
+    fn one_bad_element_of_a_pretty_array_costs_only_itself() {
+        // A value that is not JSON, brackets intact.
+        let (data, line) =
+            damaged_drain(|e| e.replace("\"timestamp\": 1706327914188", "\"timestamp\": NaN"));
+        assert_middle_quarantined(&data, line);
+        // A trailing comma inside the element.
+        let (data, line) =
+            damaged_drain(|e| e.replace("\"branch\": \"main\"\n", "\"branch\": \"main\",\n"));
+        assert_middle_quarantined(&data, line);
+        // A string whose closing quote is lost (a string cannot span lines).
+        let (data, line) =
+            damaged_drain(|e| e.replace("\"source\": \"lambda\"", "\"source\": \"lambda"));
+        assert_middle_quarantined(&data, line);
+        // An element cut short: its brackets never close; the next element starts at
+        // the same indentation.
+        let (data, line) = damaged_drain(|e| {
+            let cut = e.find("\"proxy\"").unwrap();
+            format!("{}\n", &e[..cut])
+        });
+        assert_middle_quarantined(&data, line);
+    }
+
+    #[test]
+    fn one_bad_element_of_a_one_line_array_costs_only_itself() {
+        let (seen, out) = walk(b"{\"a\":0}\n[{\"a\":1}, {\"a\": tru}, {\"a\":[3,]}, {\"a\":4}]\n");
+        assert_eq!(out.records, 5);
+        let kept: Vec<&str> = seen.iter().map(|(s, _)| s.as_str()).collect();
+        assert_eq!(kept, vec!["{\"a\":0}", "{\"a\":1}", "{\"a\":4}"]);
+        let bad: Vec<&str> = out
+            .quarantine
+            .iter()
+            .map(|q| q.raw.as_deref().unwrap())
+            .collect();
+        assert_eq!(bad, vec!["{\"a\": tru}", "{\"a\":[3,]}"]);
+        assert!(out.quarantine.iter().all(|q| q.src.line == 2));
+    }
+
+    #[test]
+    fn nesting_of_any_depth_is_skimmed_without_recursion() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        for data in [
+            format!("{{\"a\":1}}\n{{\"deep\":{deep}}}\n{{\"a\":2}}\n"),
+            format!("[\n  {{\"a\":1}},\n  {deep},\n  {{\"a\":2}}\n]\n"),
+            format!("{{\n \"a\": 1\n}}\n{{\"deep\": {deep}}}\n"),
+        ] {
+            let (seen, out) = walk(data.as_bytes());
+            assert_eq!(out.records as usize, seen.len());
+            assert!(seen.iter().any(|(s, _)| s.len() >= 200_000));
+        }
     }
 }

@@ -133,7 +133,7 @@ fn record(raw: &[u8], src: Prov, ctx: &ParseContext<'_>, out: &mut Batch, item_t
     let value: Value = match serde_json::from_slice(raw) {
         Ok(v) => v,
         Err(err) => {
-            let reason = format!("malformed JSON: {err}");
+            let reason = json_records::malformed(&err);
             return json_records::quarantine(out, ctx, NAME, src, reason, raw);
         }
     };
@@ -482,6 +482,11 @@ const ITEM_TYPES: &[&str] = &[
 /// Keys an envelope header may carry.
 const HEADER_KEYS: &[&str] = &["event_id", "dsn", "sent_at", "sdk", "trace"];
 
+/// An envelope header: a JSON object of envelope header keys only, without `type`.
+fn is_envelope_header(obj: &Map<String, Value>) -> bool {
+    obj.keys().all(|k| HEADER_KEYS.contains(&k.as_str()))
+}
+
 /// True when `data` starts like an envelope: a header object (only envelope header
 /// keys, no `type`), then an item header whose `type` is an envelope item type.
 fn is_envelope(data: &[u8]) -> bool {
@@ -494,7 +499,7 @@ fn is_envelope(data: &[u8]) -> bool {
     };
     match (parse(header), parse(item)) {
         (Some(h), Some(i)) => {
-            h.keys().all(|k| HEADER_KEYS.contains(&k.as_str()))
+            is_envelope_header(&h)
                 && i.get("type")
                     .and_then(Value::as_str)
                     .is_some_and(|t| ITEM_TYPES.contains(&t))
@@ -503,16 +508,105 @@ fn is_envelope(data: &[u8]) -> bool {
     }
 }
 
-/// Walks envelope items; each item is a record.
+/// Item types whose payload is one JSON event.
+fn holds_event(kind: &str) -> bool {
+    matches!(kind, "event" | "transaction" | "error")
+}
+
+/// Where an item's payload lies in the envelope, and where the line after it starts.
+struct Payload {
+    start: usize,
+    stop: usize,
+    resume: usize,
+}
+
+/// The payload of an item whose header line ends at `header_end` (its newline, or the
+/// end of the input) and the offset after it. The envelope protocol puts the payload
+/// on the line after the header: `length` bytes when the header gives a length (the
+/// payload may then hold newlines), else up to the next newline; a newline follows.
+///
+/// `length` comes from the input, so it is checked before it is used: it must be a
+/// byte count, the input must hold that many bytes after the header, a newline (or the
+/// end of the input) must follow them, and an event's payload must be one JSON value.
+/// A length that fails a check is not trusted: `Err` says why, and the item's payload
+/// is taken up to the next newline instead, so the walk resumes on the next line and
+/// the rest of the envelope still parses.
+fn payload(
+    data: &[u8],
+    header_end: usize,
+    header: &Map<String, Value>,
+    kind: &str,
+) -> Result<Payload, (Payload, String)> {
+    let start = (header_end + 1).min(data.len());
+    let to_newline = {
+        let stop = memchr::memchr(b'\n', &data[start..]).map_or(data.len(), |i| start + i);
+        let stop_cr = if data[start..stop].ends_with(b"\r") {
+            stop - 1
+        } else {
+            stop
+        };
+        Payload {
+            start,
+            stop: stop_cr,
+            resume: (stop + 1).min(data.len()),
+        }
+    };
+    let length = match header.get("length") {
+        None | Some(Value::Null) => None,
+        Some(v) => match v.as_u64() {
+            Some(len) => Some(len),
+            None => return Err((to_newline, format!("its length {v} is not a byte count"))),
+        },
+    };
+    if start == data.len() && length != Some(0) {
+        return Err((
+            to_newline,
+            "the input ends with this item header: its payload is missing".to_owned(),
+        ));
+    }
+    let Some(len) = length else {
+        return Ok(to_newline);
+    };
+    let left = (data.len() - start) as u64;
+    if len > left {
+        return Err((to_newline, format!("its length {len} runs past the end of the input (only {left} bytes follow the item header)")));
+    }
+    let stop = start + len as usize;
+    let resume = match &data[stop..] {
+        [] => stop,
+        [b'\n', ..] => stop + 1,
+        [b'\r', b'\n', ..] => stop + 2,
+        _ => {
+            return Err((to_newline, format!("its length {len} does not end the payload (no newline after byte {len} of it: the length cuts the payload short or runs into what follows)")))
+        }
+    };
+    let span = Payload {
+        start,
+        stop,
+        resume,
+    };
+    if holds_event(kind)
+        && memchr::memchr(b'\n', &data[start..stop]).is_some()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&data[start..stop]).is_err()
+        && serde_json::from_slice::<serde::de::IgnoredAny>(&data[to_newline.start..to_newline.stop])
+            .is_ok()
+    {
+        return Err((
+            to_newline,
+            format!("its length {len} runs past its JSON payload into the lines that follow"),
+        ));
+    }
+    Ok(span)
+}
+
+/// Walks envelope items; each item is a record. Lines that are neither an envelope
+/// header nor an item header (with its payload) are quarantined one by one.
 fn envelope(data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch) {
     let mut pos = 0usize;
     let mut line = 1u64;
-    let next_line = |pos: usize| -> (usize, usize) {
-        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
-        (end, (end + 1).min(data.len()))
-    };
     while pos < data.len() {
-        let (end, after) = next_line(pos);
+        let end = memchr::memchr(b'\n', &data[pos..]).map_or(data.len(), |i| pos + i);
+        let after = (end + 1).min(data.len());
         let text_line = &data[pos..end];
         let text_line = text_line.strip_suffix(b"\r").unwrap_or(text_line);
         if text_line.iter().all(u8::is_ascii_whitespace) {
@@ -523,58 +617,55 @@ fn envelope(data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch) {
         let header = serde_json::from_slice::<Map<String, Value>>(text_line).ok();
         match header {
             // An envelope header: metadata for the items that follow.
-            Some(h) if !h.contains_key("type") => {
+            Some(h) if is_envelope_header(&h) => {
                 pos = after;
                 line += 1;
             }
-            Some(item) => {
-                let item_line = line;
-                let (payload, resume) = match item.get("length").and_then(Value::as_u64) {
-                    Some(len) => {
-                        let start = after;
-                        let stop = (start + len as usize).min(data.len());
-                        let resume = if data.get(stop) == Some(&b'\n') {
-                            stop + 1
-                        } else {
-                            stop
-                        };
-                        (&data[start..stop], resume)
-                    }
-                    None => {
-                        let (pend, pafter) = next_line(after.min(data.len()));
-                        (&data[after.min(pend)..pend], pafter)
-                    }
-                };
-                line +=
-                    1 + memchr::memchr_iter(b'\n', &data[after.min(resume)..resume]).count() as u64;
-                out.records += 1;
-                let src = Prov {
-                    line: item_line,
-                    record: out.records,
-                };
-                let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
-                if matches!(kind, "event" | "transaction" | "error") {
-                    record(payload, src, ctx, out, Some(kind));
-                } else {
-                    let reason = format!("envelope item of type \"{kind}\" holds no event (only event and transaction items are ingested)");
-                    json_records::quarantine(out, ctx, NAME, src, reason, payload);
-                }
-                pos = resume;
-            }
-            None => {
+            Some(item) if item.contains_key("type") => {
                 out.records += 1;
                 let src = Prov {
                     line,
                     record: out.records,
                 };
-                json_records::quarantine(
-                    out,
-                    ctx,
-                    NAME,
-                    src,
-                    "malformed envelope line: expected a JSON header",
-                    text_line,
-                );
+                let kind = item.get("type").and_then(Value::as_str).unwrap_or("");
+                let span = match payload(data, end, &item, kind) {
+                    Ok(span) => {
+                        let bytes = &data[span.start..span.stop];
+                        if holds_event(kind) {
+                            record(bytes, src, ctx, out, Some(kind));
+                        } else {
+                            let reason = format!("envelope item of type \"{kind}\" holds no event (only event and transaction items are ingested)");
+                            json_records::quarantine(out, ctx, NAME, src, reason, bytes);
+                        }
+                        span
+                    }
+                    Err((span, why)) => {
+                        let reason = format!("envelope item of type \"{kind}\" not read: {why}");
+                        json_records::quarantine(
+                            out,
+                            ctx,
+                            NAME,
+                            src,
+                            reason,
+                            &data[span.start..span.stop],
+                        );
+                        span
+                    }
+                };
+                line += 1 + memchr::memchr_iter(b'\n', &data[after..span.resume]).count() as u64;
+                pos = span.resume.max(after);
+            }
+            other => {
+                out.records += 1;
+                let src = Prov {
+                    line,
+                    record: out.records,
+                };
+                let reason = match other {
+                    Some(_) => "envelope line not read: a JSON object that is neither an item header (it has no \"type\") nor an envelope header (it has other keys than event_id, dsn, sent_at, sdk and trace)",
+                    None => "malformed envelope line: expected a JSON header",
+                };
+                json_records::quarantine(out, ctx, NAME, src, reason, text_line);
                 pos = after;
                 line += 1;
             }
@@ -668,5 +759,154 @@ mod tests {
             .as_deref()
             .unwrap()
             .contains("JSON Schema"));
+    }
+
+    const EVENT: &str =
+        r#"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","timestamp":1706327394.5,"message":"é"}"#;
+    const HEADER: &str =
+        r#"{"event_id":"9ec79c33ec9942ab8353589fcb2e04dc","sent_at":"2024-01-27T03:49:54Z"}"#;
+
+    /// An envelope: its header, then one item whose header carries `length` (raw JSON)
+    /// followed by `payload`, then two good items (an event with its length, one
+    /// without).
+    fn envelope_with(length: &str, payload: &str) -> String {
+        format!(
+            "{HEADER}\n{{\"type\":\"event\",\"length\":{length}}}\n{payload}\n{{\"type\":\"event\",\"length\":{}}}\n{EVENT}\n{{\"type\":\"transaction\"}}\n{EVENT}\n",
+            EVENT.len()
+        )
+    }
+
+    /// The bad item (line 2) is quarantined with `why` in its reason, and both good
+    /// items after it are events with their own lines.
+    fn assert_bad_item_costs_only_itself(text: &str, why: &str) {
+        let b = parse(text.as_bytes());
+        assert_eq!(b.records, 3, "{text}");
+        assert_eq!(b.quarantine.len(), 1, "{:?}", b.quarantine);
+        let q = &b.quarantine[0];
+        assert_eq!(q.src.line, 2);
+        let reason = q.reason.as_deref().unwrap();
+        assert!(reason.contains(why), "{reason}");
+        let lines: Vec<u64> = b.sentry_events.iter().map(|e| e.src.line).collect();
+        assert_eq!(lines, vec![4, 6], "{text}");
+        assert_eq!(b.sentry_events[0].message.as_deref(), Some("é"));
+    }
+
+    #[test]
+    fn item_lengths_are_checked_never_trusted() {
+        let ok = envelope_with(&EVENT.len().to_string(), EVENT);
+        assert_eq!(parse(ok.as_bytes()).sentry_events.len(), 3);
+        // Lengths that are no byte count.
+        assert_bad_item_costs_only_itself(
+            &envelope_with("-5", EVENT),
+            "length -5 is not a byte count",
+        );
+        assert_bad_item_costs_only_itself(&envelope_with("\"88\"", EVENT), "is not a byte count");
+        assert_bad_item_costs_only_itself(&envelope_with("1e300", EVENT), "is not a byte count");
+        // Huge: past the end (once an overflowing offset and a panic).
+        assert_bad_item_costs_only_itself(
+            &envelope_with(&u64::MAX.to_string(), EVENT),
+            "runs past the end of the input",
+        );
+        assert_bad_item_costs_only_itself(
+            &envelope_with("4294967295", EVENT),
+            "runs past the end of the input",
+        );
+        // Short: cutting the payload's last character (a two-byte UTF-8 sequence) or
+        // its closing brace.
+        let cut = EVENT.len() - 3;
+        assert!(!EVENT.is_char_boundary(cut));
+        assert_bad_item_costs_only_itself(
+            &envelope_with(&cut.to_string(), EVENT),
+            "does not end the payload",
+        );
+        assert_bad_item_costs_only_itself(
+            &envelope_with(&(EVENT.len() - 1).to_string(), EVENT),
+            "does not end the payload",
+        );
+        // Long: running into the next item's header and payload, up to a newline.
+        let swallow =
+            EVENT.len() + 1 + format!("{{\"type\":\"event\",\"length\":{}}}", EVENT.len()).len();
+        let text = envelope_with(&swallow.to_string(), EVENT);
+        let b = parse(text.as_bytes());
+        assert_eq!(b.records, 3);
+        assert_eq!(b.quarantine.len(), 1);
+        assert!(b.quarantine[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("runs past its JSON payload"));
+        assert_eq!(b.quarantine[0].raw.as_deref(), Some(EVENT));
+        assert_eq!(b.sentry_events.len(), 2);
+    }
+
+    #[test]
+    fn a_length_may_cover_newlines_and_end_the_input() {
+        let pretty = "{\n  \"event_id\": \"a\",\n  \"timestamp\": 1706327394.5\n}";
+        let text = format!("{HEADER}\n{{\"type\":\"event\",\"length\":{}}}\n{pretty}\n{{\"type\":\"event\"}}\n{EVENT}", pretty.len());
+        let b = parse(text.as_bytes());
+        assert_eq!(b.quarantine.len(), 0, "{:?}", b.quarantine);
+        let lines: Vec<u64> = b.sentry_events.iter().map(|e| e.src.line).collect();
+        assert_eq!(lines, vec![2, 7]);
+        // CRLF line ends, and a length that ends the input exactly.
+        let text = format!("{HEADER}\r\n{{\"type\":\"event\",\"length\":{}}}\r\n{EVENT}\r\n{{\"type\":\"event\",\"length\":{}}}\r\n{EVENT}", EVENT.len(), EVENT.len());
+        let b = parse(text.as_bytes());
+        assert_eq!(
+            (b.records, b.sentry_events.len()),
+            (2, 2),
+            "{:?}",
+            b.quarantine
+        );
+    }
+
+    #[test]
+    fn an_item_header_without_its_payload_is_quarantined() {
+        for end in ["", "\n"] {
+            let text = format!("{HEADER}\n{{\"type\":\"event\"}}\n{EVENT}\n{{\"type\":\"event\",\"length\":10}}{end}");
+            let b = parse(text.as_bytes());
+            assert_eq!((b.records, b.sentry_events.len()), (2, 1));
+            assert_eq!(b.quarantine[0].src.line, 4);
+            assert!(b.quarantine[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("payload is missing"));
+        }
+    }
+
+    #[test]
+    fn stray_objects_in_an_envelope_are_records_not_headers() {
+        // An event line without its item header is not envelope metadata: it must not
+        // vanish.
+        let text = format!("{HEADER}\n{{\"type\":\"event\"}}\n{EVENT}\n{EVENT}\n{HEADER}\n{{\"type\":\"event\"}}\n{EVENT}\n");
+        let b = parse(text.as_bytes());
+        assert_eq!(b.records, 3);
+        assert_eq!(b.sentry_events.len(), 2);
+        assert_eq!(b.quarantine.len(), 1);
+        assert_eq!(b.quarantine[0].src.line, 4);
+        assert!(b.quarantine[0]
+            .reason
+            .as_deref()
+            .unwrap()
+            .contains("neither an item header"));
+    }
+
+    #[test]
+    fn deep_nesting_is_quarantined_not_a_stack_overflow() {
+        let deep = format!("{}{}", "[".repeat(100_000), "]".repeat(100_000));
+        let nested = format!(r#"{{"event_id":"b","timestamp":1706327394.5,"extra":{deep}}}"#);
+        let ndjson = format!("{EVENT}\n{nested}\n{deep}\n{EVENT}\n");
+        let text = format!("{HEADER}\n{{\"type\":\"event\"}}\n{nested}\n{{\"type\":\"event\",\"length\":{}}}\n{deep}\n{{\"type\":\"event\"}}\n{EVENT}\n", deep.len());
+        for (data, records) in [(ndjson, 4), (text, 3)] {
+            let b = parse(data.as_bytes());
+            assert_eq!(b.records, records);
+            assert_eq!(b.sentry_events.len(), records as usize - 2);
+            for q in &b.quarantine {
+                let reason = q.reason.as_deref().unwrap();
+                assert!(
+                    reason.starts_with("JSON nested more than 128 levels deep"),
+                    "{reason}"
+                );
+            }
+        }
     }
 }

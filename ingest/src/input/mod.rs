@@ -1,7 +1,8 @@
 //! Finding inputs and reading their bytes.
 //!
 //! An input argument is a file, a directory (walked recursively; hidden entries are
-//! skipped), a glob pattern, `-` for standard input, or an `s3://bucket/key-or-prefix`. Contents are decompressed by
+//! skipped; see [`walk`] for what else a walk reports), a glob pattern, `-` for
+//! standard input, or an `s3://bucket/key-or-prefix`. Contents are decompressed by
 //! their magic bytes, not their names: gzip (also multi-member), zstd (also
 //! multi-frame) and bzip2 are read transparently.
 
@@ -13,6 +14,7 @@ use polars_buffer::Buffer;
 use crate::s3::{self, S3Options, S3Uri};
 
 mod mapped;
+mod walk;
 
 /// Where an input's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,6 +44,11 @@ pub enum InputError {
         pattern: String,
         source: glob::PatternError,
     },
+    /// An entry met while walking a directory or expanding a glob (or named directly)
+    /// that cannot be ingested: unreadable, a symbolic link loop or dangling link, or
+    /// not a regular file.
+    #[error("{path}: {what}")]
+    Unreadable { path: String, what: String },
     #[error("{input}: cannot read: {source}")]
     Read {
         input: String,
@@ -72,6 +79,7 @@ impl InputError {
         match self {
             InputError::Missing(arg) => arg,
             InputError::NoMatch { pattern } | InputError::BadPattern { pattern, .. } => pattern,
+            InputError::Unreadable { path, .. } => path,
             InputError::Read { input, .. }
             | InputError::Decompress { input, .. }
             | InputError::RecordTooLong { input, .. }
@@ -128,45 +136,41 @@ pub fn discover(args: &[String], s3_options: &S3Options) -> Vec<Result<Input, In
             continue;
         }
         let path = PathBuf::from(arg);
-        if path.is_dir() {
-            let mut files: Vec<PathBuf> = walkdir::WalkDir::new(&path)
-                .follow_links(true)
-                .into_iter()
-                .filter_entry(|e| e.depth() == 0 || !is_hidden(e.path()))
-                .filter_map(Result::ok)
-                .filter(|e| e.file_type().is_file())
-                .map(|e| e.into_path())
-                .collect();
-            files.sort();
-            for f in files {
-                push(&mut found, f);
-            }
-        } else if path.exists() {
-            push(&mut found, path);
-        } else if arg.contains(['*', '?', '[']) {
-            match glob::glob(arg) {
-                Ok(paths) => {
-                    let mut files: Vec<PathBuf> = paths
-                        .filter_map(Result::ok)
-                        .filter(|p| p.is_file())
-                        .collect();
-                    files.sort();
-                    if files.is_empty() {
-                        found.push(Err(InputError::NoMatch {
-                            pattern: arg.clone(),
-                        }));
-                    }
-                    for f in files {
-                        push(&mut found, f);
+        match std::fs::metadata(&path) {
+            Ok(meta) if meta.is_dir() => {
+                for entry in walk::directory(&path) {
+                    match entry {
+                        Ok(file) => push(&mut found, file),
+                        Err(e) => found.push(Err(e)),
                     }
                 }
-                Err(source) => found.push(Err(InputError::BadPattern {
-                    pattern: arg.clone(),
-                    source,
-                })),
             }
-        } else {
-            found.push(Err(InputError::Missing(arg.clone())));
+            Ok(_) => push(&mut found, path),
+            // A symbolic link that loops or leads nowhere, named as it is.
+            Err(e) if std::fs::symlink_metadata(&path).is_ok() => {
+                found.push(Err(walk::unreadable(&path, &e)))
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if arg.contains(['*', '?', '[']) {
+                    match walk::glob(arg) {
+                        Ok(matches) if matches.is_empty() => found.push(Err(InputError::NoMatch {
+                            pattern: arg.clone(),
+                        })),
+                        Ok(matches) => {
+                            for entry in matches {
+                                match entry {
+                                    Ok(file) => push(&mut found, file),
+                                    Err(e) => found.push(Err(e)),
+                                }
+                            }
+                        }
+                        Err(e) => found.push(Err(e)),
+                    }
+                } else {
+                    found.push(Err(InputError::Missing(arg.clone())));
+                }
+            }
+            Err(e) => found.push(Err(walk::unreadable(&path, &e))),
         }
     }
     found
