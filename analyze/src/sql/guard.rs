@@ -7,8 +7,8 @@
 use std::ops::ControlFlow;
 
 use sqlparser::ast::{
-    Expr, Function, GroupByExpr, NamedWindowDefinition, NamedWindowExpr, OrderBy, Query, Select,
-    SetExpr, Visit, Visitor, WindowType,
+    DuplicateTreatment, Expr, Function, FunctionArguments, GroupByExpr, NamedWindowDefinition,
+    NamedWindowExpr, OrderBy, Query, Select, SetExpr, Visit, Visitor, WindowType,
 };
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::{Parser, ParserOptions};
@@ -42,6 +42,10 @@ const AGGREGATES: &[&str] = &[
     "var_samp",
     "variance",
 ];
+
+/// The aggregates polars computes as running ones over an ordered window (polars-sql's
+/// `visit_unary_with_opt_cumulative` and `visit_count`).
+const RUNNING: &[&str] = &["count", "max", "min", "sum", "total"];
 
 /// `Err` with what to write instead when `sql` uses a construct polars evaluates wrongly.
 pub(super) fn check(sql: &str) -> Result<(), String> {
@@ -143,16 +147,29 @@ fn check_select(select: &Select, order_by: Option<&OrderBy>) -> ControlFlow<Stri
             }
             None => None,
         };
-        if let Some(spec) = spec {
-            if is_aggregate(w) && !spec.order_by.is_empty() && spec.window_frame.is_none() {
-                return ControlFlow::Break(format!(
-                    "`{w}` has no frame, so SQL aggregates every row up to the current row's \
-                     ORDER BY value, ties included (RANGE), but polars computes it row by row \
-                     (ROWS), which differs where ORDER BY values repeat: write `ROWS BETWEEN \
-                     UNBOUNDED PRECEDING AND CURRENT ROW` after the ORDER BY for a row-by-row \
-                     running total, or aggregate per ORDER BY value in a CTE first"
-                ));
-            }
+        let Some(spec) = spec.filter(|s| is_aggregate(w) && !s.order_by.is_empty()) else {
+            continue;
+        };
+        let name = w.name.to_string().to_ascii_lowercase();
+        let distinct = matches!(&w.args, FunctionArguments::List(l)
+            if l.duplicate_treatment == Some(DuplicateTreatment::Distinct));
+        if !RUNNING.contains(&name.as_str()) || distinct {
+            return ControlFlow::Break(format!(
+                "polars ignores the ORDER BY of `{w}` and aggregates the whole partition, where \
+                 SQL aggregates the rows up to the current one: only sum, min, max and count run \
+                 (with `ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW`); for a running \
+                 average divide a running sum by a running count, or drop the ORDER BY to \
+                 aggregate the whole partition"
+            ));
+        }
+        if spec.window_frame.is_none() {
+            return ControlFlow::Break(format!(
+                "`{w}` has no frame, so SQL aggregates every row up to the current row's \
+                 ORDER BY value, ties included (RANGE), but polars computes it row by row \
+                 (ROWS), which differs where ORDER BY values repeat: write `ROWS BETWEEN \
+                 UNBOUNDED PRECEDING AND CURRENT ROW` after the ORDER BY for a row-by-row \
+                 running total, or aggregate per ORDER BY value in a CTE first"
+            ));
         }
     }
     ControlFlow::Continue(())
@@ -244,6 +261,11 @@ mod tests {
         )
         .unwrap_err();
         assert!(why.contains("RANGE"), "{why}");
+        let why = check(
+            "SELECT avg(status) OVER (ORDER BY ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM http_requests",
+        )
+        .unwrap_err();
+        assert!(why.contains("running sum by a running count"), "{why}");
         for sql in [
             "SELECT sum(status) OVER (ORDER BY date ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) FROM http_requests",
             "SELECT sum(status) OVER (PARTITION BY date) FROM http_requests",

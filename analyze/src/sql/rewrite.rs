@@ -22,6 +22,9 @@
 //! - `sum` of integers (and its running and windowed forms) fails when the total leaves
 //!   the 64-bit range.
 //!
+//! `rank()` and `dense_rank()` fail where the ORDER BY value is NULL, which polars leaves
+//! unranked.
+//!
 //! Rounding is SQL's, half away from zero: `round(2.5)` is 3 (polars rounds half to even,
 //! 2), and `CAST(2.7 AS INTEGER)` is 3 (polars truncates to 2).
 //!
@@ -282,6 +285,10 @@ impl RewritingVisitor for Widen<'_> {
                     &of,
                 )
             }
+            rank @ Expr::Function {
+                function: FunctionExpr::Rank { .. },
+                ..
+            } => rank_of_values(rank),
             other => other,
         };
         // Literals keep their dynamic type (polars sizes `1` to its other operand).
@@ -363,8 +370,16 @@ fn checked(op: IntOp, left: Expr, right: Expr) -> Expr {
         let a = cols[0].strict_cast(&DataType::Int64)?;
         let b = cols[1].strict_cast(&DataType::Int64)?;
         // A literal operand arrives as one value.
-        let a = if a.len() == 1 && len != 1 { a.new_from_index(0, len) } else { a };
-        let b = if b.len() == 1 && len != 1 { b.new_from_index(0, len) } else { b };
+        let a = if a.len() == 1 && len != 1 {
+            a.new_from_index(0, len)
+        } else {
+            a
+        };
+        let b = if b.len() == 1 && len != 1 {
+            b.new_from_index(0, len)
+        } else {
+            b
+        };
         let (a, b) = (a.i64()?, b.i64()?);
         let out: Int64Chunked = a
             .iter()
@@ -376,7 +391,8 @@ fn checked(op: IntOp, left: Expr, right: Expr) -> Expr {
             .collect::<PolarsResult<_>>()?;
         Ok(out.with_name(out_name).into_column())
     };
-    let out = |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), DataType::Int64));
+    let out =
+        |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), DataType::Int64));
     named(map_multiple(f, [left, right], out), &name)
 }
 
@@ -394,7 +410,7 @@ fn sum_checked(total: Expr, of: &Expr) -> Expr {
         _ => unreachable!("sum_checked takes a sum"),
     };
     let f = |cols: &mut [Column]| -> PolarsResult<Column> {
-        const LIMIT: f64 = 9.223_372_036_854_775_807e18 * (1.0 - 1e-9);
+        const LIMIT: f64 = 9.223_372_036_854_776e18 * (1.0 - 1e-9);
         let approx = cols[1].f64()?;
         if let Some(v) = approx.iter().flatten().find(|v| v.abs() >= LIMIT) {
             polars_bail!(ComputeError:
@@ -405,6 +421,20 @@ fn sum_checked(total: Expr, of: &Expr) -> Expr {
     };
     let out = |_: &Schema, fields: &[Field]| Ok(fields[0].clone());
     named(map_multiple(f, [total, approx], out), "checked_sum")
+}
+
+/// `rank` (polars' `rank()` or `dense_rank()`), failing where it has no value: polars
+/// leaves rows whose ORDER BY value is NULL unranked, where SQL ranks them with the NULLs
+/// sorted last (or first).
+fn rank_of_values(rank: Expr) -> Expr {
+    let f = |cols: &mut [Column]| -> PolarsResult<Column> {
+        polars_ensure!(cols[0].null_count() == 0, ComputeError:
+            "rank() over a NULL ORDER BY value: polars leaves such rows unranked, where SQL \
+             ranks them; filter the NULLs out (WHERE x IS NOT NULL) or rank coalesce(x, …)");
+        Ok(std::mem::take(&mut cols[0]))
+    };
+    let out = |_: &Schema, fields: &[Field]| Ok(fields[0].clone());
+    named(map_multiple(f, [rank], out), "checked_rank")
 }
 
 /// `e` (a function of runlens') shown as `name` when a plan is printed.
