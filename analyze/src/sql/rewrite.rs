@@ -15,7 +15,7 @@
 //!   (strictly: a value that does not fit fails the query);
 //! - `+`, `-`, `*` and `%` of two integers run as checked 64-bit operations that fail the
 //!   query on overflow, `%` with SQL's sign (that of the dividend: `-7 % 3 = -1`, where
-//!   polars gives the divisor's) and `x % 0` NULL;
+//!   polars gives the divisor's);
 //! - `x // y` of integers divides truncating toward zero (`-7 // 2 = -3`, where polars
 //!   floors to -4), and `//` of non-integers, whose polars result differs from DuckDB's, is
 //!   refused; `x % 0` and `x // 0` fail as in DuckDB and PostgreSQL;
@@ -193,9 +193,7 @@ impl Widen<'_> {
     fn dtype(&self, e: &Expr) -> Option<DataType> {
         e.to_field(self.schema).ok().map(|f| f.dtype().clone())
     }
-}
 
-impl Widen<'_> {
     /// Records why the expression is refused, and the error that stops the rewrite.
     fn refuse(&mut self, why: String) -> PolarsError {
         self.refused = Some(why);
