@@ -188,3 +188,38 @@ fn config_file_sets_the_lake_and_unknown_keys_are_errors() {
         .unwrap()
         .contains("[ingest.postgres]"));
 }
+
+/// `runlens query` answers right or refuses, saying what to write instead (issue 13; the
+/// comparison with DuckDB is analyze/tests/sql_vs_duckdb.rs).
+#[test]
+fn query_answers_right_or_refuses() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = lake_in(&dir);
+    runlens(&lake)
+        .args(["ingest", "--quiet", &samples("vercel")])
+        .assert()
+        .success();
+    // 10 requests: a count minus 11 is -1, not 4294967295 (unsigned 32-bit wrapping).
+    runlens(&lake)
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "SELECT count(*) - 11 AS n FROM http_requests",
+        ])
+        .assert()
+        .success()
+        .stdout("n\n-1\n");
+    runlens(&lake)
+        .args([
+            "query",
+            "SELECT region, count(*) * 1.0 / sum(count(*)) OVER () FROM http_requests GROUP BY region",
+        ])
+        .assert()
+        .code(1)
+        .stdout("")
+        .stderr(
+            predicate::str::contains("refused")
+                .and(predicate::str::contains("compute the aggregate in a CTE or subquery first")),
+        );
+}

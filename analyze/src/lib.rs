@@ -23,6 +23,9 @@ pub use tables::{LakeTables, TableSummary};
 pub enum AnalyzeError {
     #[error(transparent)]
     Lake(#[from] runlens_ingest::lake::LakeError),
+    /// A query polars would answer wrongly; the message says what to write instead.
+    #[error("refused: {0}")]
+    Refused(String),
     #[error("{0}")]
     Polars(#[from] polars::prelude::PolarsError),
     #[error("writing the result: {0}")]

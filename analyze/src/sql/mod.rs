@@ -4,6 +4,13 @@
 //! attempts derived from them (see [`crate::detect::auth_events`]). One function is added to polars'
 //! SQL: `json_extract(text, '$.json.path')` returns the matched value as text, for JSON
 //! kept as text (`app_logs.message` when `message_is_json`, `sentry_events.tags`).
+//!
+//! A query answers what DuckDB or PostgreSQL would answer, or fails: constructs polars
+//! evaluates wrongly are refused before they run ([`guard`]), and the plan is rewritten
+//! so that integers are signed 64-bit and their arithmetic checked ([`rewrite`]).
+
+mod guard;
+mod rewrite;
 
 use std::collections::HashMap;
 use std::io::Write;
@@ -117,8 +124,10 @@ pub fn query_with(
     sql: &str,
     auth: &AuthEventsConfig,
 ) -> Result<DataFrame, AnalyzeError> {
+    guard::check(sql).map_err(AnalyzeError::Refused)?;
     let mut ctx = context_with(tables, auth)?;
-    let plan = ctx.execute(sql)?;
+    let mut plan = ctx.execute(sql)?;
+    plan.logical_plan = rewrite::rewrite(plan.logical_plan)?;
     match plan.clone().collect() {
         // polars 0.55 rewrites `count(*)` over a UNION (auth_events is one) into a sum
         // cast to UInt128, a type this build leaves out; the same plan without
