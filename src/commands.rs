@@ -189,6 +189,9 @@ fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()>
                     rows_text(&o.rows),
                     o.quarantined
                 )?;
+                for w in &o.warnings {
+                    writeln!(out, "  warning: {} line {}: {}", o.input, w.line, w.message)?;
+                }
             }
             InputStatus::AlreadyIngested { run_id, as_input } => {
                 already += 1;

@@ -19,7 +19,7 @@ use crate::format::{self, Format, FormatOptions, ParseContext, Sniff, SNIFF_BYTE
 use crate::input::{self, Input};
 use crate::lake::{InputEntry, Lake, LakeError, Manifest, Transaction};
 use crate::s3::S3Options;
-use crate::schema::Batch;
+use crate::schema::{Batch, InputWarning};
 
 pub use pieces::Parsed;
 
@@ -77,6 +77,9 @@ pub struct InputOutcome {
     pub rows: BTreeMap<&'static str, u64>,
     /// Records that went to quarantine.
     pub quarantined: u64,
+    /// What the user should know though nothing was lost (each message once, with
+    /// the first line it concerns).
+    pub warnings: Vec<InputWarning>,
 }
 
 /// The account of a whole ingest.
@@ -164,6 +167,7 @@ impl InputOutcome {
             records: 0,
             rows: BTreeMap::new(),
             quarantined: 0,
+            warnings: Vec::new(),
         }
     }
 }
@@ -293,6 +297,7 @@ fn one_input(
     phase("parsed");
     let records = parsed.records();
     let body_lines = parsed.lines();
+    let warnings = parsed.warnings();
     let mut rows = parsed.rows();
     let quarantined = rows.remove("quarantine").unwrap_or(0);
     rows.retain(|_, n| *n > 0);
@@ -346,6 +351,7 @@ fn one_input(
         records,
         rows,
         quarantined,
+        warnings,
     };
     (outcome, Some(entry))
 }

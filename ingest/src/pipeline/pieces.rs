@@ -24,7 +24,9 @@ use rayon::prelude::*;
 use crate::format::{Format, ParseContext};
 use crate::lake::parquet::{self, EncodedRowGroup};
 use crate::lake::Transaction;
-use crate::schema::{Batch, BatchColumns, Frame, PgDayColumns, PgSink, Prov, TableDef};
+use crate::schema::{
+    Batch, BatchColumns, Frame, InputWarning, PgDayColumns, PgSink, Prov, TableDef,
+};
 
 enum Content {
     /// Row structs, numbered within the whole input (formats that finish).
@@ -110,6 +112,8 @@ struct Piece {
     rows: Vec<(&'static str, usize)>,
     /// The first quarantine reasons (line within the piece, reason), for messages.
     quarantine_sample: Vec<(u64, String)>,
+    /// The parser's warnings, numbered within the piece.
+    warnings: Vec<InputWarning>,
     content: Content,
 }
 
@@ -148,6 +152,22 @@ impl Parsed {
             for (line, reason) in &piece.quarantine_sample {
                 if out.len() < n && !out.iter().any(|(_, r)| r == reason) {
                     out.push((piece.lines_before + line, reason.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The parser's warnings, each message once, with the first line it concerns.
+    pub fn warnings(&self) -> Vec<InputWarning> {
+        let mut out: Vec<InputWarning> = Vec::new();
+        for piece in &self.pieces {
+            for w in &piece.warnings {
+                if !out.iter().any(|o| o.message == w.message) {
+                    out.push(InputWarning {
+                        line: piece.lines_before + w.line,
+                        message: w.message.clone(),
+                    });
                 }
             }
         }
@@ -319,7 +339,7 @@ fn parse_piece(
 ) -> Result<Piece, String> {
     let Some(buffer) = columns else {
         let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-        let (batch, _) = parse_checked(format, bytes, (s, e), ctx, None)?;
+        let (mut batch, _) = parse_checked(format, bytes, (s, e), ctx, None)?;
         return Ok(Piece {
             lines,
             records: batch.records,
@@ -327,6 +347,7 @@ fn parse_piece(
             records_before: 0,
             rows: batch.counts(),
             quarantine_sample: quarantine_sample(&batch, 0),
+            warnings: std::mem::take(&mut batch.warnings),
             content: Content::Rows(batch),
         });
     };
@@ -345,6 +366,7 @@ fn parse_piece(
     let (mut sub_lines, mut records) = (0, 0);
     let mut rows: Vec<(&'static str, usize)> = Vec::new();
     let mut sample = Vec::new();
+    let mut warnings = Vec::new();
     let mut start = 0;
     for end in cuts.into_iter().chain([bytes.len()]) {
         let sub = &bytes[start..end];
@@ -370,6 +392,7 @@ fn parse_piece(
             }
         }
         batch.shift(sub_lines, records);
+        warnings.append(&mut batch.warnings);
         records += batch.records;
         sub_lines += memchr::memchr_iter(b'\n', sub).count() as u64;
         table_columns.append(batch);
@@ -388,6 +411,7 @@ fn parse_piece(
         records_before: 0,
         rows,
         quarantine_sample: sample,
+        warnings,
         content: Content::Encoded(
             encoded.map_err(|e| format!("{}: encoding rows: {e}", ctx.input))?,
         ),

@@ -8,7 +8,7 @@ use super::entry::{known, with_position, RawEntry};
 use super::time::Clock;
 use crate::format::json_records::{for_each_record, quarantine};
 use crate::format::ParseContext;
-use crate::schema::Batch;
+use crate::schema::{Batch, InputWarning};
 
 #[derive(Debug, Deserialize)]
 struct JsonEntry {
@@ -33,6 +33,22 @@ struct JsonEntry {
     query_id: Option<i64>,
     cursor_position: Option<i64>,
     internal_position: Option<i64>,
+    func_name: Option<String>,
+    file_name: Option<String>,
+    file_line_num: Option<i64>,
+}
+
+impl JsonEntry {
+    /// `func, file:line`, as stderr's `LOCATION:` line and csvlog's `location` print it
+    /// (`file:line` without a function).
+    fn location(&self) -> Option<String> {
+        let file = self.file_name.as_deref()?;
+        let line = self.file_line_num.unwrap_or_default();
+        Some(match self.func_name.as_deref() {
+            Some(func) => format!("{func}, {file}:{line}"),
+            None => format!("{file}:{line}"),
+        })
+    }
 }
 
 /// Parses a jsonlog piece.
@@ -51,6 +67,7 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
                 )
             }
         };
+        let location = entry.location();
         let Some(severity) = entry.error_severity.filter(|s| !s.is_empty()) else {
             return quarantine(
                 out,
@@ -68,6 +85,12 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
                 entry.timestamp
             );
             return quarantine(out, ctx, "postgres", src, reason, raw);
+        }
+        if let Some(message) = clock.take_warning() {
+            out.warnings.push(InputWarning {
+                line: src.line,
+                message,
+            });
         }
         let raw_entry = RawEntry {
             ts,
@@ -92,6 +115,7 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
             context: entry.context,
             statement: entry.statement,
             internal_query: entry.internal_query,
+            location,
             query_id: entry.query_id,
         };
         out.pg_log.push(raw_entry.into_row(src, ctx.ingest_ts));

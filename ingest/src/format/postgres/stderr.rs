@@ -8,17 +8,20 @@
 //! syslog header.
 //!
 //! The prefix is the user's `log_line_prefix` when configured; otherwise it is inferred
-//! from the first entry line and re-inferred when a line stops matching (servers get
-//! reconfigured). A line that matches neither is quarantined with the prefix that was
+//! from the entry lines ahead — the first line's and up to [`EVIDENCE_LINES`] more (see
+//! [`infer_many`]) — and inferred again the same way when a line stops matching (servers
+//! get reconfigured). A line that matches neither is quarantined with the prefix that was
 //! expected, so a wrong prefix is an error the user can act on, never "0 rows".
 
 use std::borrow::Cow;
 
 use super::entry::{split_client_ref, EntryRef};
-use super::prefix::{find_severity, infer, is_anchored, is_attachment, Prefix, PrefixValues};
+use super::prefix::{
+    find_severity, infer, infer_many, is_anchored, is_attachment, Prefix, PrefixValues,
+};
 use super::time::Clock;
 use crate::format::ParseContext;
-use crate::schema::{Batch, PgSink, Prov, Quarantined};
+use crate::schema::{Batch, InputWarning, PgSink, Prov, Quarantined};
 
 /// One line as the assembler sees it.
 pub struct Line<'a> {
@@ -57,6 +60,7 @@ struct Pending<'a> {
     context: Option<Cow<'a, str>>,
     statement: Option<Cow<'a, str>>,
     internal_query: Option<Cow<'a, str>>,
+    location: Option<Cow<'a, str>>,
     src: Prov,
     slot: Slot,
 }
@@ -76,7 +80,23 @@ pub struct Assembler<'c, 's, 'a> {
     /// The whole input when it is valid UTF-8: lines are then cut from it as text
     /// without validating each again.
     whole: Option<&'a str>,
+    /// The whole input, of which every line fed is a slice: where the evidence for an
+    /// inferred prefix is read.
+    input: &'a [u8],
+    /// The text of a raw input line that is fed (after a syslog header), if any.
+    fed_text: fn(&[u8]) -> Option<&[u8]>,
+    /// The input up to this offset has been read as evidence for an inferred prefix:
+    /// a line there that matches no prefix is inferred from alone (so that a log of
+    /// unmatched lines is not read again for each).
+    evidence_until: usize,
 }
+
+/// How many entry lines, from the first one a prefix must be inferred for, are read as
+/// evidence (see [`infer_many`]).
+pub const EVIDENCE_LINES: usize = 400;
+
+/// Most bytes read ahead as evidence for an inferred prefix.
+const EVIDENCE_BYTES: usize = 256 << 10;
 
 impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
     pub fn new(
@@ -95,13 +115,19 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             current: None,
             sink,
             whole: None,
+            input: &[],
+            fed_text: Some,
+            evidence_until: 0,
         }
     }
 
     /// Declares `data`, of which every line fed is a slice: when it is valid UTF-8,
-    /// lines need no validation of their own.
-    pub fn with_input(mut self, data: &'a [u8]) -> Self {
+    /// lines need no validation of their own; an inferred prefix is inferred from the
+    /// lines of `data` ahead, each fed as `fed_text` says (after a syslog header).
+    pub fn with_input(mut self, data: &'a [u8], fed_text: fn(&[u8]) -> Option<&[u8]>) -> Self {
         self.whole = simdutf8::basic::from_utf8(data).ok();
+        self.input = data;
+        self.fed_text = fed_text;
         self
     }
 
@@ -143,10 +169,13 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
         else {
             return self.unmatched(&line, out);
         };
-        let Some(values) = self.match_prefix(prefix_text) else {
+        let Some(values) = self.match_prefix(prefix_text, text) else {
             return self.unmatched(&line, out);
         };
-        let message = self.text_of(&text[msg_start..]);
+        // `log_error_verbosity = verbose` prints the SQLSTATE before an entry's message.
+        let code = verbose_sqlstate(&text[msg_start..]).filter(|_| !is_attachment(severity));
+        let message_start = msg_start + code.map_or(0, |c| c.len() + 2);
+        let message = self.text_of(&text[message_start..]);
         let pid = values.pid.and_then(|p| p.parse().ok()).or(line.header_pid);
         if is_attachment(severity) {
             if let Some(cur) = &mut self.current {
@@ -157,10 +186,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
                         "CONTEXT" => (Slot::Context, &mut cur.context),
                         "STATEMENT" => (Slot::Statement, &mut cur.statement),
                         "QUERY" => (Slot::Query, &mut cur.internal_query),
-                        _ => {
-                            cur.slot = Slot::Location;
-                            return;
-                        }
+                        _ => (Slot::Location, &mut cur.location),
                     };
                     match field {
                         Some(existing) => {
@@ -177,7 +203,14 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
         }
         self.flush(out);
         out.records += 1;
-        let entry = self.entry(&values, &line, pid, severity);
+        let mut entry = self.entry(&values, &line, pid, severity);
+        entry.sqlstate = entry.sqlstate.or(code);
+        if let Some(message) = self.clock.take_warning() {
+            out.warnings.push(InputWarning {
+                line: line.line_no,
+                message,
+            });
+        }
         self.current = Some(Pending {
             entry,
             message,
@@ -186,6 +219,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             context: None,
             statement: None,
             internal_query: None,
+            location: None,
             src: Prov {
                 line: line.line_no,
                 record: out.records,
@@ -229,21 +263,60 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
         }
     }
 
-    fn match_prefix(&mut self, prefix: &'a str) -> Option<PrefixValues<'a>> {
+    /// Splits `prefix`, the prefix of the line `text`, with the configured prefix, the
+    /// active inferred one, or one inferred now.
+    fn match_prefix(&mut self, prefix: &'a str, text: &'a [u8]) -> Option<PrefixValues<'a>> {
         if let Some(p) = &self.explicit {
             return p.parse(prefix);
         }
         if let Some(v) = self.active.as_ref().and_then(|p| p.parse(prefix)) {
             return Some(v);
         }
-        let inferred = infer(prefix)?;
-        let compiled = Prefix::compile(&inferred);
-        if self.anchored && !is_anchored(&inferred) {
-            return None;
-        }
+        let trusted = |t: &String| !self.anchored || is_anchored(t);
+        let compiled = self
+            .infer_from_lines_ahead(prefix, text)
+            .filter(trusted)
+            .map(|t| Prefix::compile(&t))
+            .filter(|p| p.parse(prefix).is_some())
+            .or_else(|| {
+                infer(prefix)
+                    .filter(trusted)
+                    .map(|t| Prefix::compile(&t))
+            })?;
         let values = compiled.parse(prefix)?;
         self.active = Some(compiled);
         Some(values)
+    }
+
+    /// The prefix inferred from the entry lines from `text` (a line of the input, whose
+    /// prefix is `prefix`) on, unless that part of the input was read as evidence
+    /// already.
+    fn infer_from_lines_ahead(&mut self, prefix: &'a str, text: &'a [u8]) -> Option<String> {
+        let start = (text.as_ptr() as usize).checked_sub(self.input.as_ptr() as usize)?;
+        if start < self.evidence_until || start > self.input.len() {
+            return None;
+        }
+        let mut prefixes = vec![prefix];
+        let mut pos = memchr::memchr(b'\n', &self.input[start..]).map_or(self.input.len(), |i| start + i + 1);
+        let limit = start.saturating_add(EVIDENCE_BYTES);
+        while pos < self.input.len() && pos < limit && prefixes.len() < EVIDENCE_LINES {
+            let end = memchr::memchr(b'\n', &self.input[pos..]).map_or(self.input.len(), |i| pos + i);
+            let line = &self.input[pos..end];
+            pos = end + 1;
+            let Some(fed) = (self.fed_text)(line) else {
+                continue;
+            };
+            if matches!(fed.first(), Some(b'\t') | Some(b' ')) {
+                continue;
+            }
+            if let Some((sev, _, _)) = find_severity(fed) {
+                if let Ok(p) = std::str::from_utf8(&fed[..sev]) {
+                    prefixes.push(p);
+                }
+            }
+        }
+        self.evidence_until = pos;
+        infer_many(&prefixes)
     }
 
     fn continuation(&mut self, line: &Line<'_>, out: &mut Batch) {
@@ -263,7 +336,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             Slot::Context => cur.context.as_mut(),
             Slot::Statement => cur.statement.as_mut(),
             Slot::Query => cur.internal_query.as_mut(),
-            Slot::Location => None,
+            Slot::Location => cur.location.as_mut(),
         };
         if let Some(field) = field {
             let field = field.to_mut();
@@ -313,6 +386,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             context: p.context.as_deref(),
             statement: p.statement.as_deref(),
             internal_query: p.internal_query.as_deref(),
+            location: p.location.as_deref(),
             ..p.entry
         };
         let row = entry.row(p.src, self.ctx.ingest_ts);
@@ -321,6 +395,19 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             None => out.pg_log.push(row.to_owned_row()),
         }
     }
+}
+
+/// The SQLSTATE that `log_error_verbosity = verbose` prints before the message
+/// (`42704: unrecognized configuration parameter …`, `00000: duration: 0.524 ms …`):
+/// five digits or capital letters, at least one a digit, then `: `.
+fn verbose_sqlstate(message: &[u8]) -> Option<&str> {
+    let code = message.get(..5)?;
+    let is_code = message.get(5..7) == Some(b": ")
+        && code
+            .iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        && code.iter().any(u8::is_ascii_digit);
+    is_code.then(|| std::str::from_utf8(code).ok()).flatten()
 }
 
 /// Bytes as text, borrowed when they are UTF-8; invalid UTF-8 (a server with a Latin-1
@@ -376,7 +463,7 @@ pub fn parse_into(
     out: &mut Batch,
     sink: Option<PgSink<'_>>,
 ) {
-    let mut asm = Assembler::new(ctx, clock, explicit, true, sink).with_input(data);
+    let mut asm = Assembler::new(ctx, clock, explicit, true, sink).with_input(data, Some);
     for (line_no, text) in lines(data) {
         asm.feed(
             Line {

@@ -126,7 +126,8 @@ pub fn parse_into(
     sink: Option<PgSink<'_>>,
 ) {
     let mut header_clock = clock.clone();
-    let mut asm = Assembler::new(ctx, clock, explicit, false, sink).with_input(data);
+    let mut asm = Assembler::new(ctx, clock, explicit, false, sink)
+        .with_input(data, |line| header(line).map(|h| h.rest));
     for (line_no, text) in lines(data) {
         let Some(h) = header(text) else {
             asm.feed(
