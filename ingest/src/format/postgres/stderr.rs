@@ -116,7 +116,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             sink,
             whole: None,
             input: &[],
-            fed_text: Some,
+            fed_text: whole_line,
             evidence_until: 0,
         }
     }
@@ -272,7 +272,8 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
         if let Some(v) = self.active.as_ref().and_then(|p| p.parse(prefix)) {
             return Some(v);
         }
-        let trusted = |t: &String| !self.anchored || is_anchored(t);
+        let anchored = self.anchored;
+        let trusted = |t: &String| !anchored || is_anchored(t);
         let compiled = self
             .infer_from_lines_ahead(prefix, text)
             .filter(trusted)
@@ -410,6 +411,11 @@ fn verbose_sqlstate(message: &[u8]) -> Option<&str> {
     is_code.then(|| std::str::from_utf8(code).ok()).flatten()
 }
 
+/// A stderr line is fed whole.
+fn whole_line(line: &[u8]) -> Option<&[u8]> {
+    Some(line)
+}
+
 /// Bytes as text, borrowed when they are UTF-8; invalid UTF-8 (a server with a Latin-1
 /// `lc_messages`) is replaced.
 fn text_of(bytes: &[u8]) -> Cow<'_, str> {
@@ -463,7 +469,7 @@ pub fn parse_into(
     out: &mut Batch,
     sink: Option<PgSink<'_>>,
 ) {
-    let mut asm = Assembler::new(ctx, clock, explicit, true, sink).with_input(data, Some);
+    let mut asm = Assembler::new(ctx, clock, explicit, true, sink).with_input(data, whole_line);
     for (line_no, text) in lines(data) {
         asm.feed(
             Line {
@@ -563,7 +569,9 @@ pg_ctl: could not start server\r\n\
             .reason
             .as_deref()
             .unwrap()
-            .contains("%m [%p] %u@%d "));
+            .contains("'%m [%p] %q%u@%d '"),
+            "the prefix inferred from all the lines: {:?}",
+            out.quarantine[0].reason);
         let last = &out.pg_log[2];
         assert_eq!((last.duration_ms, last.src.record), (Some(1.5), 4));
         assert_eq!(out.records_seen().len() as u64, out.records);

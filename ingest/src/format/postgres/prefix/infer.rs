@@ -399,4 +399,154 @@ mod tests {
         assert!(!is_anchored(&infer("pg_ctl").unwrap()));
         assert!(is_anchored(&infer("2019-03-04 12:00:00 UTC ").unwrap()));
     }
+
+    /// The prefixes (the text before the severity) of lines of one log.
+    fn prefixes(log: &str) -> Vec<&str> {
+        log.lines()
+            .filter_map(|l| {
+                let (start, _, _) = super::super::find_severity(l.as_bytes())?;
+                Some(&l[..start])
+            })
+            .collect()
+    }
+
+    /// What each major distribution and cloud writes by default (or documents), with
+    /// the lines of a postmaster and of a session: the template inferred from them all,
+    /// and the (pid, line_num, user) of each line.
+    #[test]
+    fn infers_the_prefixes_of_distributions_and_clouds() {
+        type Fields = (Option<&'static str>, Option<&'static str>, Option<&'static str>);
+        let cases: &[(&str, &str, &str, &[Fields])] = &[
+            (
+                "Debian/Ubuntu, PostgreSQL 9.x",
+                "2018-11-17 03:14:01 EST [835-1] LOG:  database system was shut down at 2018-11-17 03:13:58 EST\n\
+                 2018-11-17 03:14:01 EST [835-2] LOG:  MultiXact member wraparound protections are now enabled\n\
+                 2018-11-17 03:14:01 EST [834-1] LOG:  database system is ready to accept connections\n\
+                 2018-11-17 03:14:01 EST [839-1] LOG:  autovacuum launcher started\n\
+                 2018-11-17 03:14:02 EST [841-1] [unknown]@[unknown] LOG:  incomplete startup packet\n\
+                 2018-11-17 03:15:10 EST [1010-1] postgres@shop ERROR:  relation \"x\" does not exist at character 15\n\
+                 2018-11-17 03:15:10 EST [1010-2] postgres@shop STATEMENT:  select * from x;\n",
+                "%t [%p-%l] %q%u@%d ",
+                &[
+                    (Some("835"), Some("1"), None),
+                    (Some("835"), Some("2"), None),
+                    (Some("834"), Some("1"), None),
+                    (Some("839"), Some("1"), None),
+                    (Some("841"), Some("1"), None),
+                    (Some("1010"), Some("1"), Some("postgres")),
+                    (Some("1010"), Some("2"), Some("postgres")),
+                ],
+            ),
+            (
+                "Debian/Ubuntu, PostgreSQL 10 and later",
+                "2025-01-21 18:37:49.802 CET [78776] LOG:  database system is ready to accept connections\n\
+                 2025-01-21 18:38:06.453 CET [78798] gilles@gilles ERROR:  conflicting values\n\
+                 2025-01-21 18:38:09.749 CET [78798] gilles@gilles LOG:  duration: 1.5 ms  statement: select 2\n",
+                "%m [%p] %q%u@%d ",
+                &[
+                    (Some("78776"), None, None),
+                    (Some("78798"), None, Some("gilles")),
+                    (Some("78798"), None, Some("gilles")),
+                ],
+            ),
+            (
+                "PostgreSQL's default (RHEL/PGDG packages, the Docker image)",
+                "2024-05-01 10:00:00.123 UTC [1] LOG:  starting PostgreSQL 16.2\n\
+                 2024-05-01 10:00:03.001 UTC [77] ERROR:  division by zero\n\
+                 2024-05-01 10:00:03.001 UTC [77] STATEMENT:  select 1/0\n",
+                "%m [%p] ",
+                &[(Some("1"), None, None), (Some("77"), None, None), (Some("77"), None, None)],
+            ),
+            (
+                "RHEL/PGDG, PostgreSQL 9.x",
+                "< 2017-03-01 10:00:00.123 EST >LOG:  database system is ready to accept connections\n\
+                 < 2017-03-01 10:00:05.456 EST >ERROR:  division by zero\n",
+                "< %m >",
+                &[(None, None, None), (None, None, None)],
+            ),
+            (
+                "Amazon RDS and Aurora",
+                "2019-03-04 12:00:00 UTC::@:[77]:LOG:  checkpoint starting: time\n\
+                 2019-03-04 12:00:01 UTC:10.0.0.1(5432):bob@app:[78]:LOG:  connection authorized: user=bob database=app\n\
+                 2019-03-04 12:00:02 UTC:10.0.0.1(5432):bob@app:[78]:ERROR:  syntax error at or near \"x\"\n",
+                "%t:%r:%u@%d:[%p]:",
+                &[(Some("77"), None, None), (Some("78"), None, Some("bob")), (Some("78"), None, Some("bob"))],
+            ),
+            (
+                "Google Cloud SQL",
+                "2023-07-18 10:00:00.123 UTC [28]: [1-1] db=,user= LOG:  checkpoint starting: time\n\
+                 2023-07-18 10:00:01.456 UTC [1234]: [3-1] db=shop,user=app ERROR:  deadlock detected\n\
+                 2023-07-18 10:00:01.456 UTC [1234]: [4-1] db=shop,user=app DETAIL:  Process 1234 waits for ShareLock\n",
+                "%m [%p]: [%l-1] db=%d,user=%u ",
+                &[(Some("28"), Some("1"), None), (Some("1234"), Some("3"), Some("app")), (Some("1234"), Some("4"), Some("app"))],
+            ),
+            (
+                "Azure Database for PostgreSQL",
+                "2019-03-04 12:00:00 UTC-5c7d1a2b.3f4-LOG:  checkpoint starting: time\n\
+                 2019-03-04 12:00:01 UTC-5c7d1a2c.3f5-FATAL:  password authentication failed for user \"bob\"\n",
+                "%t-%c-",
+                &[(None, None, None), (None, None, None)],
+            ),
+            (
+                "pgBadger's recommendation",
+                "2017-09-06 08:41:41 UTC [36]: user=,db=,app=,client= LOG:  checkpoint starting: time\n\
+                 2017-09-06 08:41:42 UTC [37]: user=postgres,db=shop,app=psql,client=172.23.0.1 LOG:  duration: 0.2 ms  statement: select 1\n",
+                "%t [%p]: user=%u,db=%d,app=%a,client=%h ",
+                &[(Some("36"), None, None), (Some("37"), None, Some("postgres"))],
+            ),
+            (
+                "pgBadger's older recommendation",
+                "2017-09-06 08:41:41 UTC [36]: [1-1] user=,db=,app=,client= LOG:  checkpoint starting: time\n\
+                 2017-09-06 08:41:42 UTC [37]: [5-1] user=postgres,db=shop,app=psql,client=172.23.0.1 LOG:  duration: 0.2 ms  statement: select 1\n\
+                 2017-09-06 08:41:42 UTC [37]: [6-1] user=postgres,db=shop,app=psql,client=172.23.0.1 LOG:  duration: 0.3 ms  statement: select 2\n",
+                "%t [%p]: [%l-1] user=%u,db=%d,app=%a,client=%h ",
+                &[(Some("36"), Some("1"), None), (Some("37"), Some("5"), Some("postgres")), (Some("37"), Some("6"), Some("postgres"))],
+            ),
+            (
+                "a line number without a pid",
+                "2024-01-01 00:00:00 UTC [1-1] LOG:  a\n\
+                 2024-01-01 00:00:01 UTC [1-1] LOG:  b\n\
+                 2024-01-01 00:00:01 UTC [2-1] LOG:  c\n\
+                 2024-01-01 00:00:02 UTC [1-1] LOG:  d\n",
+                "%t [%l-1] ",
+                &[(None, Some("1"), None), (None, Some("1"), None), (None, Some("2"), None), (None, Some("1"), None)],
+            ),
+        ];
+        for (what, log, want, fields) in cases {
+            let lines = prefixes(log);
+            let got = infer_many(&lines).unwrap();
+            assert_eq!(got, *want, "{what}");
+            let p = Prefix::compile(&got);
+            for (line, (pid, line_num, user)) in lines.iter().zip(fields.iter()) {
+                let v = p.parse(line).unwrap_or_else(|| panic!("{what}: {line:?}"));
+                assert_eq!((v.pid, v.line_num, v.user), (*pid, *line_num, *user), "{what}: {line:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_pair_alone_is_a_pid_and_its_line() {
+        // Issue 13: the pid landed in line_num.
+        let prefix = "2018-11-17 03:14:01 EST [835-1] ";
+        let got = infer(prefix).unwrap();
+        assert_eq!(got, "%t [%p-%l] ");
+        let v = Prefix::compile(&got).parse(prefix).unwrap();
+        assert_eq!((v.pid, v.line_num), (Some("835"), Some("1")));
+        assert_eq!(
+            PairReading::from_pairs([(835, 1), (835, 2), (834, 1), (835, 3)]),
+            PairReading::PidLine
+        );
+        assert_eq!(
+            PairReading::from_pairs([(1, 1), (2, 1), (1, 1), (1, 1)]),
+            PairReading::LineOne
+        );
+    }
+
+    #[test]
+    fn heroku_key_value_with_spaces() {
+        let got = infer("sql_error_code = 28000 ").unwrap();
+        assert_eq!(got, "sql_error_code = %e ");
+        let v = Prefix::compile(&got).parse("sql_error_code = 28000 ").unwrap();
+        assert_eq!(v.sqlstate, Some("28000"));
+    }
 }
