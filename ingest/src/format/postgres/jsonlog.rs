@@ -1,4 +1,5 @@
-//! jsonlog (PostgreSQL 15+): one JSON object per line; empty keys are omitted;
+//! jsonlog (PostgreSQL 15+): one JSON object per line; empty keys are omitted (and
+//! `state_code` when it is 00000);
 //! `timestamp` is the same text as stderr's `%m`; `query_id` is a signed 64-bit integer.
 //! The error position keys are appended to the message as stderr prints them.
 
@@ -104,7 +105,9 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
             client_port: entry.remote_port,
             backend_type: entry.backend_type,
             severity,
-            sqlstate: entry.state_code,
+            // jsonlog omits `state_code` when it is 00000 (successful completion),
+            // which csvlog and verbose stderr print.
+            sqlstate: entry.state_code.or_else(|| Some("00000".into())),
             message: with_position(
                 entry.message.unwrap_or_default(),
                 entry.cursor_position,

@@ -49,7 +49,6 @@ pub const ABBREVIATIONS: &[(&str, i32)] = &[
     ("NST", -(3 * 3600 + 1800)),
     ("NDT", -(2 * 3600 + 1800)),
     ("JST", 9 * 3600),
-    ("KST", 9 * 3600),
     ("HKT", 8 * 3600),
     ("PKT", 5 * 3600),
     ("WIB", 7 * 3600),
@@ -76,6 +75,7 @@ pub const AMBIGUOUS: &[(&str, &str)] = &[
     ("CDT", "US Central UTC-5, Cuba UTC-4"),
     ("IST", "India UTC+5:30, Israel UTC+2, Ireland UTC+1"),
     ("MSK", "Moscow UTC+3, UTC+4 from 2011 to 2014"),
+    ("KST", "South Korea UTC+9, North Korea UTC+8:30 from 2015 to 2018"),
 ];
 
 /// Converts wall-clock times of one server to UTC, caching the offset per hour.
@@ -374,6 +374,138 @@ mod tests {
             c.parse("2023-10-29 02:30:00 CET"),
             Some(us("2023-10-29T01:30:00Z"))
         );
+    }
+
+    #[test]
+    fn abbreviations_the_zone_never_uses_are_read_as_printed_and_warned_once() {
+        // Issue 13: CEST with the default UTC was read as UTC, two hours off.
+        let mut c = Clock::new(Tz::UTC);
+        assert_eq!(
+            c.parse("2024-06-27 00:00:07.369 CEST"),
+            Some(us("2024-06-26T22:00:07.369Z"))
+        );
+        let warning = c.take_warning().expect("a warning");
+        assert!(warning.contains("CEST") && warning.contains("\"UTC\""), "{warning}");
+        assert!(warning.contains("UTC+02:00"), "{warning}");
+        assert_eq!(
+            c.parse("2024-06-27 01:00:00 CEST"),
+            Some(us("2024-06-26T23:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None, "once per abbreviation");
+        // EST lines inside a Europe/Paris log.
+        let mut c = Clock::new("Europe/Paris".parse().unwrap());
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 CET"),
+            Some(us("2024-01-10T09:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None, "the configured zone prints CET then");
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 EST"),
+            Some(us("2024-01-10T15:00:00Z"))
+        );
+        assert!(c.take_warning().unwrap().contains("EST"));
+        // CET in July: not what Paris prints then (a server with a POSIX zone
+        // without summer time) — CET is UTC+1 whenever it is printed.
+        assert_eq!(
+            c.parse("2024-07-10 10:00:00 CET"),
+            Some(us("2024-07-10T09:00:00Z"))
+        );
+        assert!(c.take_warning().unwrap().contains("CET"));
+        // Numeric offsets and UTC are exact: never a warning.
+        let mut c = Clock::new("Europe/Paris".parse().unwrap());
+        assert_eq!(
+            c.parse("2024-07-10 10:00:00 -03"),
+            Some(us("2024-07-10T13:00:00Z"))
+        );
+        assert_eq!(
+            c.parse("2024-07-10 10:00:00 UTC"),
+            Some(us("2024-07-10T10:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None);
+    }
+
+    #[test]
+    fn ambiguous_and_unknown_abbreviations_use_the_configured_zone_and_warn() {
+        let mut c = Clock::new(Tz::UTC);
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 CST"),
+            Some(us("2024-01-10T10:00:00Z"))
+        );
+        let warning = c.take_warning().unwrap();
+        assert!(warning.contains("ambiguous") && warning.contains("China"), "{warning}");
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 XYZT"),
+            Some(us("2024-01-10T10:00:00Z"))
+        );
+        assert!(c.take_warning().unwrap().contains("XYZT"));
+        // Configured, the zone tells: CST in Shanghai is UTC+8, in Chicago UTC-6.
+        let mut c = Clock::new("Asia/Shanghai".parse().unwrap());
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 CST"),
+            Some(us("2024-01-10T02:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None);
+        let mut c = Clock::new("America/Chicago".parse().unwrap());
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 CST"),
+            Some(us("2024-01-10T16:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None);
+    }
+
+    /// Every abbreviation of [`ABBREVIATIONS`] names its one offset wherever the tz
+    /// database (chrono-tz's copy) prints it from 2000 to 2035, and every one of
+    /// [`AMBIGUOUS`] names several there.
+    #[test]
+    fn abbreviation_tables_agree_with_the_tz_database() {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut seen: BTreeMap<String, BTreeMap<i64, BTreeSet<&str>>> = BTreeMap::new();
+        for tz in chrono_tz::TZ_VARIANTS {
+            for year in 2000..=2035 {
+                for month in 1..=12 {
+                    for day in [1, 15] {
+                        let t = chrono::Utc
+                            .with_ymd_and_hms(year, month, day, 12, 0, 0)
+                            .unwrap()
+                            .with_timezone(&tz);
+                        if let Some(abbr) = t.offset().abbreviation() {
+                            seen.entry(abbr.to_owned())
+                                .or_default()
+                                .entry(seconds_of(&t))
+                                .or_default()
+                                .insert(tz.name());
+                        }
+                    }
+                }
+            }
+        }
+        let mut wrong = Vec::new();
+        for (abbr, offset) in ABBREVIATIONS {
+            let offsets = seen.get(*abbr).unwrap_or_else(|| panic!("{abbr} is not in tzdata"));
+            let others: Vec<_> = offsets
+                .iter()
+                .filter(|(o, _)| **o != *offset as i64)
+                .collect();
+            // PST: also the Philippines (see ABBREVIATIONS).
+            let others: Vec<_> = others
+                .into_iter()
+                .filter(|(_, zones)| !(*abbr == "PST" && zones.iter().all(|z| *z == "Asia/Manila")))
+                .collect();
+            if !others.is_empty() || !offsets.contains_key(&(*offset as i64)) {
+                wrong.push(format!("{abbr} names {offsets:?}"));
+            }
+        }
+        for (abbr, _) in AMBIGUOUS {
+            let offsets = seen.get(*abbr).unwrap_or_else(|| panic!("{abbr} is not in tzdata"));
+            if offsets.len() < 2 {
+                wrong.push(format!("{abbr} names one offset: {offsets:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    fn seconds_of(t: &chrono::DateTime<Tz>) -> i64 {
+        t.offset().fix().local_minus_utc() as i64
     }
 
     #[test]
