@@ -521,6 +521,7 @@ pub fn split(data: &[u8], target: usize, starts: impl Fn(&[u8]) -> bool) -> Vec<
 mod tests {
     use super::*;
     use crate::format::FormatOptions;
+    use crate::schema::PgLogEntry;
     use proptest::prelude::*;
 
     fn run(data: &str, prefix: Option<&str>) -> Batch {
@@ -575,6 +576,109 @@ pg_ctl: could not start server\r\n\
         let last = &out.pg_log[2];
         assert_eq!((last.duration_ms, last.src.record), (Some(1.5), 4));
         assert_eq!(out.records_seen().len() as u64, out.records);
+    }
+
+    /// `log_error_verbosity = verbose`, Debian's 9.x prefix, times in EST (lines of
+    /// `data-samples/postgres/captured-verbose/stderr.log`).
+    const VERBOSE: &str = "2026-12-07 17:35:21 EST [23164-10] LOG:  00000: database system is ready to accept connections\n\
+2026-12-07 17:35:21 EST [23164-11] LOCATION:  reaper, postmaster.c:3127\n\
+2026-12-07 17:35:22 EST [23180-1] [unknown]@[unknown] LOG:  00000: connection received: host=127.0.0.1 port=41244\n\
+2026-12-07 17:35:22 EST [23180-2] [unknown]@[unknown] LOCATION:  BackendInitialize, postmaster.c:4411\n\
+2026-12-07 17:35:22 EST [23180-7] postgres@postgres LOG:  00000: duration: 204.922 ms  statement: SELECT pg_sleep(0.2);\n\
+2026-12-07 17:35:22 EST [23180-8] postgres@postgres LOCATION:  exec_simple_query, postgres.c:1314\n\
+2026-12-07 17:35:22 EST [23183-7] postgres@postgres ERROR:  42704: unrecognized configuration parameter \"no_such_parameter\"\n\
+2026-12-07 17:35:22 EST [23183-8] postgres@postgres LOCATION:  find_option, guc.c:5734\n\
+2026-12-07 17:35:22 EST [23183-9] postgres@postgres STATEMENT:  SET no_such_parameter = 1;\n\
+2026-12-07 17:35:22 EST [23192-3] nobody@postgres FATAL:  28P01: password authentication failed for user \"nobody\"\n\
+2026-12-07 17:35:22 EST [23192-4] nobody@postgres DETAIL:  Role \"nobody\" does not exist.\n\
+\tConnection matched pg_hba.conf line 91: \"host    all             all             127.0.0.1/32            scram-sha-256\"\n\
+2026-12-07 17:35:22 EST [23192-5] nobody@postgres LOCATION:  auth_failed, auth.c:334\n";
+
+    #[test]
+    fn verbose_entries_read_like_terse_ones() {
+        let out = run(VERBOSE, None);
+        assert!(out.quarantine.is_empty(), "{:?}", out.quarantine);
+        let rows = &out.pg_log;
+        assert_eq!(rows.len(), 5);
+        let get = |i: usize| {
+            let r: &PgLogEntry = &rows[i];
+            (
+                r.sqlstate.as_deref(),
+                r.message.as_deref().unwrap(),
+                r.location.as_deref(),
+                r.event_kind.as_deref(),
+            )
+        };
+        assert_eq!(
+            get(0),
+            (
+                Some("00000"),
+                "database system is ready to accept connections",
+                Some("reaper, postmaster.c:3127"),
+                Some("other")
+            )
+        );
+        assert_eq!(get(1).3, Some("connection_received"));
+        assert_eq!(get(2).3, Some("slow_statement"));
+        assert_eq!(
+            (rows[2].duration_ms, rows[2].statement.as_deref()),
+            (Some(204.922), Some("SELECT pg_sleep(0.2);"))
+        );
+        assert!(rows[2].fingerprint.is_some());
+        assert_eq!(
+            get(3),
+            (
+                Some("42704"),
+                "unrecognized configuration parameter \"no_such_parameter\"",
+                Some("find_option, guc.c:5734"),
+                Some("error")
+            )
+        );
+        assert_eq!(rows[3].statement.as_deref(), Some("SET no_such_parameter = 1;"));
+        assert_eq!(get(4).3, Some("auth_failure"));
+        assert_eq!(
+            (rows[4].auth_user.as_deref(), rows[4].auth_reason.as_deref()),
+            (Some("nobody"), Some("role does not exist"))
+        );
+        assert_eq!(rows[4].location.as_deref(), Some("auth_failed, auth.c:334"));
+    }
+
+    #[test]
+    fn debian_9_prefix_puts_the_pid_in_pid() {
+        // Issue 13: `%t [%p-%l] %q%u@%d ` was inferred as `[%l-…]`.
+        let out = run(VERBOSE, None);
+        let ids: Vec<_> = out.pg_log.iter().map(|r| (r.pid, r.line_num)).collect();
+        assert_eq!(
+            ids,
+            [
+                (Some(23164), Some(10)),
+                (Some(23180), Some(1)),
+                (Some(23180), Some(7)),
+                (Some(23183), Some(7)),
+                (Some(23192), Some(3))
+            ]
+        );
+        assert_eq!(out.pg_log[3].user_name.as_deref(), Some("postgres"));
+        let one = run(
+            "2018-11-17 03:14:01 EST [835-1] LOG:  autovacuum launcher started\n",
+            None,
+        );
+        assert_eq!(
+            (one.pg_log[0].pid, one.pg_log[0].line_num),
+            (Some(835), Some(1))
+        );
+    }
+
+    #[test]
+    fn a_zone_the_configuration_contradicts_is_warned_once_with_its_line() {
+        let out = run(VERBOSE, None);
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert_eq!(out.warnings[0].line, 1);
+        assert!(out.warnings[0].message.contains("EST"));
+        let want = chrono::DateTime::parse_from_rfc3339("2026-12-07T22:35:21Z")
+            .unwrap()
+            .timestamp_micros();
+        assert_eq!(out.pg_log[0].ts, want, "EST is UTC-5");
     }
 
     #[test]
