@@ -13,7 +13,11 @@ fn rows(lake: &std::path::Path, sql: &str) -> serde_json::Value {
         .args(["query", "--format", "json", sql])
         .output()
         .unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     serde_json::from_slice(&out.stdout).unwrap()
 }
 

@@ -279,11 +279,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             .filter(trusted)
             .map(|t| Prefix::compile(&t))
             .filter(|p| p.parse(prefix).is_some())
-            .or_else(|| {
-                infer(prefix)
-                    .filter(trusted)
-                    .map(|t| Prefix::compile(&t))
-            })?;
+            .or_else(|| infer(prefix).filter(trusted).map(|t| Prefix::compile(&t)))?;
         let values = compiled.parse(prefix)?;
         self.active = Some(compiled);
         Some(values)
@@ -298,10 +294,12 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             return None;
         }
         let mut prefixes = vec![prefix];
-        let mut pos = memchr::memchr(b'\n', &self.input[start..]).map_or(self.input.len(), |i| start + i + 1);
+        let mut pos =
+            memchr::memchr(b'\n', &self.input[start..]).map_or(self.input.len(), |i| start + i + 1);
         let limit = start.saturating_add(EVIDENCE_BYTES);
         while pos < self.input.len() && pos < limit && prefixes.len() < EVIDENCE_LINES {
-            let end = memchr::memchr(b'\n', &self.input[pos..]).map_or(self.input.len(), |i| pos + i);
+            let end =
+                memchr::memchr(b'\n', &self.input[pos..]).map_or(self.input.len(), |i| pos + i);
             let line = &self.input[pos..end];
             pos = end + 1;
             let Some(fed) = (self.fed_text)(line) else {
@@ -566,13 +564,15 @@ pg_ctl: could not start server\r\n\
         assert_eq!(out.pg_log[0].user_name, None);
         assert_eq!(out.quarantine.len(), 1);
         assert_eq!(out.quarantine[0].src, Prov { line: 6, record: 3 });
-        assert!(out.quarantine[0]
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("'%m [%p] %q%u@%d '"),
+        assert!(
+            out.quarantine[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("'%m [%p] %q%u@%d '"),
             "the prefix inferred from all the lines: {:?}",
-            out.quarantine[0].reason);
+            out.quarantine[0].reason
+        );
         let last = &out.pg_log[2];
         assert_eq!((last.duration_ms, last.src.record), (Some(1.5), 4));
         assert_eq!(out.records_seen().len() as u64, out.records);
@@ -634,7 +634,10 @@ pg_ctl: could not start server\r\n\
                 Some("error")
             )
         );
-        assert_eq!(rows[3].statement.as_deref(), Some("SET no_such_parameter = 1;"));
+        assert_eq!(
+            rows[3].statement.as_deref(),
+            Some("SET no_such_parameter = 1;")
+        );
         assert_eq!(get(4).3, Some("auth_failure"));
         assert_eq!(
             (rows[4].auth_user.as_deref(), rows[4].auth_reason.as_deref()),

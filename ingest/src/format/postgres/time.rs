@@ -75,7 +75,10 @@ pub const AMBIGUOUS: &[(&str, &str)] = &[
     ("CDT", "US Central UTC-5, Cuba UTC-4"),
     ("IST", "India UTC+5:30, Israel UTC+2, Ireland UTC+1"),
     ("MSK", "Moscow UTC+3, UTC+4 from 2011 to 2014"),
-    ("KST", "South Korea UTC+9, North Korea UTC+8:30 from 2015 to 2018"),
+    (
+        "KST",
+        "South Korea UTC+9, North Korea UTC+8:30 from 2015 to 2018",
+    ),
 ];
 
 /// Converts wall-clock times of one server to UTC, caching the offset per hour.
@@ -134,7 +137,8 @@ impl Clock {
         }
         let naive: NaiveDateTime = chrono::DateTime::from_timestamp(secs, 0)?.naive_utc();
         let seconds = |t: &chrono::DateTime<Tz>| t.offset().fix().local_minus_utc() as i64;
-        let printed = |t: &chrono::DateTime<Tz>| zone.is_empty() || t.offset().abbreviation() == Some(zone);
+        let printed =
+            |t: &chrono::DateTime<Tz>| zone.is_empty() || t.offset().abbreviation() == Some(zone);
         let local = self.zone.from_local_datetime(&naive);
         // The configured zone's reading, and whether it prints this abbreviation then.
         let (configured, agrees) = match local {
@@ -178,10 +182,12 @@ impl Clock {
         let configured = self.zone.name();
         let how = match (said, AMBIGUOUS.iter().find(|(a, _)| *a == zone)) {
             (Some(offset), _) => format!("read as {zone} says, UTC{}", format_offset(offset)),
-            (None, Some((_, meanings))) => format!(
-                "{zone} is ambiguous ({meanings}), so it was read in {configured}"
+            (None, Some((_, meanings))) => {
+                format!("{zone} is ambiguous ({meanings}), so it was read in {configured}")
+            }
+            (None, None) => format!(
+                "{zone} is not a zone abbreviation runlens knows, so it was read in {configured}"
             ),
-            (None, None) => format!("{zone} is not a zone abbreviation runlens knows, so it was read in {configured}"),
         };
         self.warning = Some(format!(
             "times printed in {zone}, which the configured PostgreSQL timezone {configured:?} does not use then: {how}; set [ingest.postgres] timezone (--pg-timezone) to the server's log_timezone"
@@ -385,7 +391,10 @@ mod tests {
             Some(us("2024-06-26T22:00:07.369Z"))
         );
         let warning = c.take_warning().expect("a warning");
-        assert!(warning.contains("CEST") && warning.contains("\"UTC\""), "{warning}");
+        assert!(
+            warning.contains("CEST") && warning.contains("\"UTC\""),
+            "{warning}"
+        );
         assert!(warning.contains("UTC+02:00"), "{warning}");
         assert_eq!(
             c.parse("2024-06-27 01:00:00 CEST"),
@@ -398,7 +407,11 @@ mod tests {
             c.parse("2024-01-10 10:00:00 CET"),
             Some(us("2024-01-10T09:00:00Z"))
         );
-        assert_eq!(c.take_warning(), None, "the configured zone prints CET then");
+        assert_eq!(
+            c.take_warning(),
+            None,
+            "the configured zone prints CET then"
+        );
         assert_eq!(
             c.parse("2024-01-10 10:00:00 EST"),
             Some(us("2024-01-10T15:00:00Z"))
@@ -432,7 +445,10 @@ mod tests {
             Some(us("2024-01-10T10:00:00Z"))
         );
         let warning = c.take_warning().unwrap();
-        assert!(warning.contains("ambiguous") && warning.contains("China"), "{warning}");
+        assert!(
+            warning.contains("ambiguous") && warning.contains("China"),
+            "{warning}"
+        );
         assert_eq!(
             c.parse("2024-01-10 10:00:00 XYZT"),
             Some(us("2024-01-10T10:00:00Z"))
@@ -481,7 +497,9 @@ mod tests {
         }
         let mut wrong = Vec::new();
         for (abbr, offset) in ABBREVIATIONS {
-            let offsets = seen.get(*abbr).unwrap_or_else(|| panic!("{abbr} is not in tzdata"));
+            let offsets = seen
+                .get(*abbr)
+                .unwrap_or_else(|| panic!("{abbr} is not in tzdata"));
             let others: Vec<_> = offsets
                 .iter()
                 .filter(|(o, _)| **o != *offset as i64)
@@ -496,7 +514,9 @@ mod tests {
             }
         }
         for (abbr, _) in AMBIGUOUS {
-            let offsets = seen.get(*abbr).unwrap_or_else(|| panic!("{abbr} is not in tzdata"));
+            let offsets = seen
+                .get(*abbr)
+                .unwrap_or_else(|| panic!("{abbr} is not in tzdata"));
             if offsets.len() < 2 {
                 wrong.push(format!("{abbr} names one offset: {offsets:?}"));
             }

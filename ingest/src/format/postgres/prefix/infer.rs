@@ -96,7 +96,7 @@ pub fn infer_many(prefixes: &[&str]) -> Option<String> {
             None => guesses.push((t, 1)),
         }
     }
-    guesses.sort_by(|a, b| b.1.cmp(&a.1));
+    guesses.sort_by_key(|g| std::cmp::Reverse(g.1));
     guesses.truncate(CANDIDATES);
     let mut candidates = guesses.clone();
     // `%q`: non-session lines print the part of a session line's prefix before it.
@@ -159,13 +159,19 @@ fn infer_with(prefix: &str, reading: PairReading) -> Option<String> {
         // a time after other text (`< %m >`, `host %m`)
         if i > 0 && !b[i - 1].is_ascii_alphanumeric() {
             if let Some(n) = time_len(rest) {
-                out.push_str(if rest.get(19) == Some(&b'.') { "%m" } else { "%t" });
+                out.push_str(if rest.get(19) == Some(&b'.') {
+                    "%m"
+                } else {
+                    "%t"
+                });
                 i += n;
                 continue;
             }
         }
         // `%c`, also between dashes (Azure's `%t-%c-`)
-        if let Some(n) = session_id_len(rest).filter(|_| i == 0 || !b[i - 1].is_ascii_alphanumeric()) {
+        if let Some(n) =
+            session_id_len(rest).filter(|_| i == 0 || !b[i - 1].is_ascii_alphanumeric())
+        {
             out.push_str("%c");
             i += n;
             continue;
@@ -209,7 +215,11 @@ fn infer_with(prefix: &str, reading: PairReading) -> Option<String> {
             .take_while(|c| c.is_ascii_alphanumeric() || **c == b'_')
             .count();
         // `key = value` too (Heroku's `sql_error_code = %e `)
-        let sep = if rest[word..].starts_with(b" = ") { 3 } else { 1 };
+        let sep = if rest[word..].starts_with(b" = ") {
+            3
+        } else {
+            1
+        };
         if word > 0 && (sep == 3 || rest.get(word) == Some(&b'=')) {
             let key = prefix[i..i + word].to_ascii_lowercase();
             let value = &rest[word + sep..];
@@ -415,7 +425,11 @@ mod tests {
     /// and the (pid, line_num, user) of each line.
     #[test]
     fn infers_the_prefixes_of_distributions_and_clouds() {
-        type Fields = (Option<&'static str>, Option<&'static str>, Option<&'static str>);
+        type Fields = (
+            Option<&'static str>,
+            Option<&'static str>,
+            Option<&'static str>,
+        );
         let cases: &[(&str, &str, &str, &[Fields])] = &[
             (
                 "Debian/Ubuntu, PostgreSQL 9.x",
@@ -519,7 +533,11 @@ mod tests {
             let p = Prefix::compile(&got);
             for (line, (pid, line_num, user)) in lines.iter().zip(fields.iter()) {
                 let v = p.parse(line).unwrap_or_else(|| panic!("{what}: {line:?}"));
-                assert_eq!((v.pid, v.line_num, v.user), (*pid, *line_num, *user), "{what}: {line:?}");
+                assert_eq!(
+                    (v.pid, v.line_num, v.user),
+                    (*pid, *line_num, *user),
+                    "{what}: {line:?}"
+                );
             }
         }
     }
@@ -546,7 +564,9 @@ mod tests {
     fn heroku_key_value_with_spaces() {
         let got = infer("sql_error_code = 28000 ").unwrap();
         assert_eq!(got, "sql_error_code = %e ");
-        let v = Prefix::compile(&got).parse("sql_error_code = 28000 ").unwrap();
+        let v = Prefix::compile(&got)
+            .parse("sql_error_code = 28000 ")
+            .unwrap();
         assert_eq!(v.sqlstate, Some("28000"));
     }
 }
