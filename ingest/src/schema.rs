@@ -250,6 +250,8 @@ macro_rules! lake_tables {
             /// Records read from the input (each ends in at least one row or in `quarantine`).
             pub records: u64,
             $( pub $table: Vec<$row>, )*
+            /// What the user should know about the input though nothing was lost.
+            pub warnings: Vec<InputWarning>,
         }
 
         /// Every lake table, in a fixed order.
@@ -264,6 +266,7 @@ macro_rules! lake_tables {
                     for r in &mut other.$table { r.src.record += offset; }
                     self.$table.append(&mut other.$table);
                 )*
+                self.warnings.append(&mut other.warnings);
                 self.records += other.records;
             }
 
@@ -272,6 +275,7 @@ macro_rules! lake_tables {
                 let mut total = Batch::default();
                 for mut piece in pieces {
                     $( total.$table.append(&mut piece.$table); )*
+                    total.warnings.append(&mut piece.warnings);
                     total.records += piece.records;
                 }
                 total
@@ -280,6 +284,7 @@ macro_rules! lake_tables {
             /// Shifts every row's line and record numbers (for an input read from the middle).
             pub fn shift(&mut self, lines: u64, records: u64) {
                 $( for r in &mut self.$table { r.src.line += lines; r.src.record += records; } )*
+                for w in &mut self.warnings { w.line += lines; }
             }
 
             /// Takes out every row of each record that has a row whose time is outside
@@ -391,6 +396,16 @@ macro_rules! lake_tables {
             }
         }
     };
+}
+
+/// Something the user should know about an input from which nothing was lost (times
+/// printed in a zone that contradicts the configured one, …): the ingest summary shows
+/// each message once per input, with the first line it concerns.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InputWarning {
+    /// 1-based line of the input.
+    pub line: u64,
+    pub message: String,
 }
 
 /// The UTC calendar day of a timestamp in microseconds.
@@ -637,6 +652,8 @@ lake_tables! {
         statement: Str,
         /// internal query the error occurred in (QUERY line / internal_query)
         internal_query: Str,
+        /// where in PostgreSQL's source the entry was raised, `function, file.c:line` (LOCATION line / csvlog location / jsonlog func_name, file_name, file_line_num; only with log_error_verbosity = verbose)
+        location: Str,
         /// query id (%Q / query_id)
         query_id: I64,
         /// duration in ms of a logged statement

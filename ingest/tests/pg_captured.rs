@@ -1,7 +1,9 @@
 //! The captured run (`data-samples/postgres/capture.sh`): one server logging the same
 //! workload to stderr, csvlog and jsonlog at once. The three files must give identical
 //! counts per event_kind, per fingerprint and per failed-login user, and the workload's
-//! events must all be recognised.
+//! events must all be recognised. The verbose run (`capture-verbose.sh`: SQLSTATEs
+//! before messages, `LOCATION:` lines, Debian's 9.x prefix `%t [%p-%l] %q%u@%d `, times
+//! in EST) must read like the others.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -11,8 +13,13 @@ use runlens_ingest::schema::PgLogEntry;
 use runlens_ingest::{Batch, Format, FormatOptions, ParseContext, Sniff};
 
 fn parse(file: &str) -> Batch {
+    parse_in("captured", file)
+}
+
+fn parse_in(dir: &str, file: &str) -> Batch {
     let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../data-samples/postgres/captured")
+        .join("../data-samples/postgres")
+        .join(dir)
         .join(file);
     let data = std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     assert!(
@@ -182,4 +189,109 @@ fn the_workload_is_recognised() {
     );
     assert!(deadlock.statement.as_deref().unwrap().contains("UPDATE dl"));
     assert_eq!(deadlock.user_name.as_deref(), Some("app"));
+}
+
+#[test]
+fn verbose_stderr_csvlog_and_jsonlog_agree() {
+    let stderr = parse_in("captured-verbose", "stderr.log");
+    let csv = parse_in("captured-verbose", "csvlog.csv");
+    let json = parse_in("captured-verbose", "jsonlog.json");
+    // Every column a detector reads, per entry; stderr's `%t` has no milliseconds.
+    type Summary = (
+        i64,
+        Option<i64>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+        Option<String>,
+    );
+    let summary = |b: &Batch| -> Vec<Summary> {
+        let mut rows: Vec<Summary> = b
+            .pg_log
+            .iter()
+            .map(|r| {
+                (
+                    r.ts.div_euclid(1_000_000),
+                    r.pid,
+                    r.user_name.clone(),
+                    r.sqlstate.clone(),
+                    r.message.clone(),
+                    r.location.clone(),
+                    r.event_kind.clone(),
+                    r.duration_ms.map(|d| format!("{d:.3}")),
+                    r.fingerprint.clone(),
+                    r.auth_user.clone(),
+                )
+            })
+            .collect();
+        rows.sort();
+        rows
+    };
+    let reference = summary(&stderr);
+    for (name, other) in [("csvlog", &csv), ("jsonlog", &json)] {
+        let rows = summary(other);
+        assert_eq!(reference.len(), rows.len(), "stderr vs {name}: row count");
+        if let Some(i) = (0..rows.len()).find(|&i| reference[i] != rows[i]) {
+            panic!(
+                "stderr vs {name}: sorted row {i} differs: {:?} vs {:?}",
+                reference[i], rows[i]
+            );
+        }
+    }
+    for (name, b) in [("stderr", &stderr), ("csvlog", &csv), ("jsonlog", &json)] {
+        let kinds = count_by(&b.pg_log, |r| r.event_kind.clone());
+        for kind in [
+            "slow_statement",
+            "auth_failure",
+            "connection_received",
+            "connection_authorized",
+            "disconnection",
+            "checkpoint",
+            "error",
+        ] {
+            assert!(kinds.contains_key(kind), "{name}: no {kind} in {kinds:?}");
+        }
+        assert!(
+            b.pg_log.iter().all(|r| r.location.is_some()),
+            "{name}: every entry has its LOCATION"
+        );
+        assert!(
+            b.pg_log.iter().all(|r| r.sqlstate.is_some()),
+            "{name}: every entry has its SQLSTATE"
+        );
+        assert!(
+            b.warnings.iter().any(|w| w.message.contains("EST")),
+            "{name}: times in EST with the default timezone UTC are warned about: {:?}",
+            b.warnings
+        );
+    }
+    let err = stderr
+        .pg_log
+        .iter()
+        .find(|r| r.sqlstate.as_deref() == Some("42704"))
+        .unwrap();
+    assert_eq!(
+        err.message.as_deref(),
+        Some("unrecognized configuration parameter \"no_such_parameter\"")
+    );
+    assert_eq!(err.location.as_deref(), Some("find_option, guc.c:5734"));
+    assert_eq!(err.statement.as_deref(), Some("SET no_such_parameter = 1;"));
+    let sleep = stderr
+        .pg_log
+        .iter()
+        .find(|r| r.statement.as_deref() == Some("SELECT pg_sleep(0.2);"))
+        .unwrap();
+    assert_eq!(
+        (sleep.duration_ms, sleep.pid, sleep.line_num),
+        (Some(204.922), Some(23180), Some(7))
+    );
+    // 17:35:22 EST is 22:35:22 UTC.
+    let want = chrono::DateTime::parse_from_rfc3339("2026-12-07T22:35:22Z")
+        .unwrap()
+        .timestamp_micros();
+    assert_eq!(sleep.ts, want);
 }

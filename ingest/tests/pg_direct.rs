@@ -141,6 +141,9 @@ fn direct_columns_equal_the_row_path_on_every_sample() {
         "postgres/captured/stderr.log",
         "postgres/captured/csvlog.csv",
         "postgres/captured/jsonlog.json",
+        "postgres/captured-verbose/stderr.log",
+        "postgres/captured-verbose/csvlog.csv",
+        "postgres/captured-verbose/jsonlog.json",
     ] {
         check(rel, &read(rel));
     }

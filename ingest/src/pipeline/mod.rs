@@ -20,7 +20,7 @@ use crate::input::{self, Input};
 use crate::lake::manifest::{head_hash, RawFingerprint};
 use crate::lake::{InputEntry, Lake, LakeError, Manifest, Transaction};
 use crate::s3::S3Options;
-use crate::schema::Batch;
+use crate::schema::{Batch, InputWarning};
 
 pub use pieces::Parsed;
 
@@ -119,6 +119,9 @@ pub struct InputOutcome {
     /// Bytes at the end of a file still being written that were not taken because
     /// their last record may be incomplete (see [`IngestOptions::settle`]).
     pub held_back: u64,
+    /// What the user should know though nothing was lost (each message once, with
+    /// the first line it concerns).
+    pub warnings: Vec<InputWarning>,
 }
 
 /// The account of a whole ingest.
@@ -218,6 +221,7 @@ impl InputOutcome {
             rows: BTreeMap::new(),
             quarantined: 0,
             held_back: 0,
+            warnings: Vec::new(),
         }
     }
 }
@@ -420,6 +424,7 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
     phase("parsed");
     let records = parsed.records();
     let body_lines = parsed.lines();
+    let warnings = parsed.warnings();
     let mut rows = parsed.rows();
     let quarantined = rows.remove("quarantine").unwrap_or(0);
     rows.retain(|_, n| *n > 0);
@@ -476,6 +481,7 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
         rows,
         quarantined,
         held_back,
+        warnings,
     };
     (outcome, Some(entry))
 }

@@ -26,7 +26,7 @@ use crate::format::{Format, ParseContext};
 use crate::lake::parquet::{self, EncodedRowGroup};
 use crate::lake::{LakeError, Transaction};
 use crate::schema::{
-    Batch, BatchColumns, Frame, PgDayColumns, PgSink, Prov, Quarantined, TableDef,
+    Batch, BatchColumns, Frame, InputWarning, PgDayColumns, PgSink, Prov, Quarantined, TableDef,
 };
 
 enum Content {
@@ -113,6 +113,8 @@ struct Piece {
     rows: Vec<(&'static str, usize)>,
     /// The first quarantine reasons (line within the piece, reason), for messages.
     quarantine_sample: Vec<(u64, String)>,
+    /// The parser's warnings, numbered within the piece.
+    warnings: Vec<InputWarning>,
     content: Content,
 }
 
@@ -151,6 +153,22 @@ impl Parsed {
             for (line, reason) in &piece.quarantine_sample {
                 if out.len() < n && !out.iter().any(|(_, r)| r == reason) {
                     out.push((piece.lines_before + line, reason.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// The parser's warnings, each message once, with the first line it concerns.
+    pub fn warnings(&self) -> Vec<InputWarning> {
+        let mut out: Vec<InputWarning> = Vec::new();
+        for piece in &self.pieces {
+            for w in &piece.warnings {
+                if !out.iter().any(|o| o.message == w.message) {
+                    out.push(InputWarning {
+                        line: piece.lines_before + w.line,
+                        message: w.message.clone(),
+                    });
                 }
             }
         }
@@ -349,7 +367,7 @@ fn parse_piece(
 ) -> Result<Piece, String> {
     let Some(buffer) = columns else {
         let lines = memchr::memchr_iter(b'\n', bytes).count() as u64;
-        let (batch, _) = parse_checked(format, bytes, (s, e), ctx, None, plausible)?;
+        let (mut batch, _) = parse_checked(format, bytes, (s, e), ctx, None, plausible)?;
         return Ok(Piece {
             lines,
             records: batch.records,
@@ -357,6 +375,7 @@ fn parse_piece(
             records_before: 0,
             rows: batch.counts(),
             quarantine_sample: quarantine_sample(&batch, 0),
+            warnings: std::mem::take(&mut batch.warnings),
             content: Content::Rows(batch),
         });
     };
@@ -375,6 +394,7 @@ fn parse_piece(
     let (mut sub_lines, mut records) = (0, 0);
     let mut rows: Vec<(&'static str, usize)> = Vec::new();
     let mut sample = Vec::new();
+    let mut warnings = Vec::new();
     let mut start = 0;
     for end in cuts.into_iter().chain([bytes.len()]) {
         let sub = &bytes[start..end];
@@ -400,6 +420,7 @@ fn parse_piece(
             }
         }
         batch.shift(sub_lines, records);
+        warnings.append(&mut batch.warnings);
         records += batch.records;
         sub_lines += memchr::memchr_iter(b'\n', sub).count() as u64;
         table_columns.append(batch);
@@ -418,6 +439,7 @@ fn parse_piece(
         records_before: 0,
         rows,
         quarantine_sample: sample,
+        warnings,
         content: Content::Encoded(
             encoded.map_err(|e| format!("{}: encoding rows: {e}", ctx.input))?,
         ),

@@ -46,6 +46,7 @@ pub struct PgValues<'a> {
     pub context: Option<&'a str>,
     pub statement: Option<&'a str>,
     pub internal_query: Option<&'a str>,
+    pub location: Option<&'a str>,
     pub query_id: Option<i64>,
     pub duration_ms: Option<f64>,
     pub duration_phase: Option<&'a str>,
@@ -84,6 +85,7 @@ impl<'a> From<&'a PgLogEntry> for PgValues<'a> {
             context: r.context.as_deref(),
             statement: r.statement.as_deref(),
             internal_query: r.internal_query.as_deref(),
+            location: r.location.as_deref(),
             query_id: r.query_id,
             duration_ms: r.duration_ms,
             duration_phase: r.duration_phase.as_deref(),
@@ -118,6 +120,8 @@ struct PgColumns {
     context: ViewColumn,
     statement: ViewColumn,
     internal_query: ViewColumn,
+    /// A few hundred distinct `function, file.c:line` values.
+    location: DictColumn,
     query_id: PrimitiveChunkedBuilder<Int64Type>,
     duration_ms: PrimitiveChunkedBuilder<Float64Type>,
     duration_phase: DictColumn,
@@ -184,6 +188,7 @@ impl PgColumns {
             context: views(),
             statement: repeated(),
             internal_query: views(),
+            location: dict(),
             query_id: i64s("query_id"),
             duration_ms: PrimitiveChunkedBuilder::<Float64Type>::new("duration_ms".into(), n),
             duration_phase: dict(),
@@ -218,6 +223,7 @@ impl PgColumns {
         self.context.push(v.context, input);
         self.statement.push(v.statement, input);
         self.internal_query.push(v.internal_query, input);
+        self.location.push(v.location);
         self.query_id.append_option(v.query_id);
         self.duration_ms.append_option(v.duration_ms);
         match v.normalized {
@@ -299,6 +305,7 @@ impl PgColumns {
             ("context", self.context.finish(text, order)),
             ("statement", self.statement.finish(text, order)),
             ("internal_query", self.internal_query.finish(text, order)),
+            ("location", self.location.finish(order)),
             ("duration_phase", self.duration_phase.finish(order)),
             ("normalized_query", self.normalized_query.finish(order)),
             ("fingerprint", self.fingerprint.finish(order)),

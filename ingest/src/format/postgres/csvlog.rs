@@ -6,7 +6,7 @@
 use super::entry::{known, split_connection_from, with_position, RawEntry};
 use super::time::Clock;
 use crate::format::ParseContext;
-use crate::schema::{Batch, Prov, Quarantined};
+use crate::schema::{Batch, InputWarning, Prov, Quarantined};
 
 /// Reads one CSV record starting at `pos`: its fields and the offset after it.
 pub fn record(data: &[u8], mut pos: usize) -> (Vec<String>, usize) {
@@ -122,6 +122,12 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
                 raw,
             )),
         }
+        if let Some(message) = clock.take_warning() {
+            out.warnings.push(InputWarning {
+                line: start_line,
+                message,
+            });
+        }
     }
 }
 
@@ -174,6 +180,7 @@ pub fn entry_of(fields: &[String], clock: &mut Clock) -> Result<RawEntry, String
         internal_query: opt(fields, 16),
         context: opt(fields, 18),
         statement: opt(fields, 19),
+        location: opt(fields, 21),
         query_id: int(fields, 25),
     })
 }

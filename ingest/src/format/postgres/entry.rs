@@ -38,6 +38,9 @@ pub struct RawEntry {
     pub statement: Option<String>,
     /// QUERY line / csvlog `internal_query` / jsonlog `internal_query`
     pub internal_query: Option<String>,
+    /// LOCATION line / csvlog `location` / jsonlog `func_name`, `file_name`,
+    /// `file_line_num` (`log_error_verbosity = verbose`)
+    pub location: Option<String>,
     pub query_id: Option<i64>,
 }
 
@@ -301,6 +304,7 @@ pub struct EntryRef<'a> {
     pub context: Option<&'a str>,
     pub statement: Option<&'a str>,
     pub internal_query: Option<&'a str>,
+    pub location: Option<&'a str>,
     pub query_id: Option<i64>,
 }
 
@@ -344,6 +348,7 @@ impl RawEntry {
             context: self.context.as_deref(),
             statement: self.statement.as_deref(),
             internal_query: self.internal_query.as_deref(),
+            location: self.location.as_deref(),
             query_id: self.query_id,
         }
     }
@@ -436,6 +441,7 @@ impl RowRef<'_> {
             context: own(e.context),
             statement: self.statement.as_deref().map(str::to_owned),
             internal_query: own(e.internal_query),
+            location: own(e.location),
             query_id: e.query_id,
             duration_ms: self.duration_ms,
             duration_phase: self.duration_phase.map(str::to_owned),
@@ -470,6 +476,7 @@ impl RowRef<'_> {
             context: e.context,
             statement: self.statement.as_deref(),
             internal_query: e.internal_query,
+            location: e.location,
             query_id: e.query_id,
             duration_ms: self.duration_ms,
             duration_phase: self.duration_phase,

@@ -1,4 +1,5 @@
-//! jsonlog (PostgreSQL 15+): one JSON object per line; empty keys are omitted;
+//! jsonlog (PostgreSQL 15+): one JSON object per line; empty keys are omitted (and
+//! `state_code` when it is 00000);
 //! `timestamp` is the same text as stderr's `%m`; `query_id` is a signed 64-bit integer.
 //! The error position keys are appended to the message as stderr prints them.
 
@@ -8,7 +9,7 @@ use super::entry::{known, with_position, RawEntry};
 use super::time::Clock;
 use crate::format::json_records::{for_each_record, quarantine};
 use crate::format::ParseContext;
-use crate::schema::Batch;
+use crate::schema::{Batch, InputWarning};
 
 #[derive(Debug, Deserialize)]
 struct JsonEntry {
@@ -33,6 +34,22 @@ struct JsonEntry {
     query_id: Option<i64>,
     cursor_position: Option<i64>,
     internal_position: Option<i64>,
+    func_name: Option<String>,
+    file_name: Option<String>,
+    file_line_num: Option<i64>,
+}
+
+impl JsonEntry {
+    /// `func, file:line`, as stderr's `LOCATION:` line and csvlog's `location` print it
+    /// (`file:line` without a function).
+    fn location(&self) -> Option<String> {
+        let file = self.file_name.as_deref()?;
+        let line = self.file_line_num.unwrap_or_default();
+        Some(match self.func_name.as_deref() {
+            Some(func) => format!("{func}, {file}:{line}"),
+            None => format!("{file}:{line}"),
+        })
+    }
 }
 
 /// Parses a jsonlog piece.
@@ -51,6 +68,7 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
                 )
             }
         };
+        let location = entry.location();
         let Some(severity) = entry.error_severity.filter(|s| !s.is_empty()) else {
             return quarantine(
                 out,
@@ -69,6 +87,12 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
             );
             return quarantine(out, ctx, "postgres", src, reason, raw);
         }
+        if let Some(message) = clock.take_warning() {
+            out.warnings.push(InputWarning {
+                line: src.line,
+                message,
+            });
+        }
         let raw_entry = RawEntry {
             ts,
             pid: entry.pid,
@@ -81,7 +105,9 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
             client_port: entry.remote_port,
             backend_type: entry.backend_type,
             severity,
-            sqlstate: entry.state_code,
+            // jsonlog omits `state_code` when it is 00000 (successful completion),
+            // which csvlog and verbose stderr print.
+            sqlstate: entry.state_code.or_else(|| Some("00000".into())),
             message: with_position(
                 entry.message.unwrap_or_default(),
                 entry.cursor_position,
@@ -92,6 +118,7 @@ pub fn parse(data: &[u8], ctx: &ParseContext<'_>, mut clock: Clock, out: &mut Ba
             context: entry.context,
             statement: entry.statement,
             internal_query: entry.internal_query,
+            location,
             query_id: entry.query_id,
         };
         out.pg_log.push(raw_entry.into_row(src, ctx.ingest_ts));

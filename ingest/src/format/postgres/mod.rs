@@ -50,7 +50,9 @@ pub struct PostgresOptions {
     pub log_line_prefix: Option<String>,
     /// The server's `log_timezone` as an IANA zone name (e.g. `"Europe/Paris"`).
     /// Timestamps printed with an abbreviation (`CET`, `EDT`) are read in this zone and
-    /// stored in UTC; `UTC`/`GMT` and numeric offsets (`-03`) need no configuration.
+    /// stored in UTC; `UTC`/`GMT` and numeric offsets (`-03`) need no configuration. An
+    /// abbreviation this zone does not print then is read as it says when it names one
+    /// offset (`CEST`, `EST`), else in this zone, and warned about once per input.
     pub timezone: String,
     /// Year for classic syslog lines, which carry none (default: the current year).
     pub syslog_year: Option<i32>,

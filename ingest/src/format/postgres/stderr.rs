@@ -8,17 +8,20 @@
 //! syslog header.
 //!
 //! The prefix is the user's `log_line_prefix` when configured; otherwise it is inferred
-//! from the first entry line and re-inferred when a line stops matching (servers get
-//! reconfigured). A line that matches neither is quarantined with the prefix that was
+//! from the entry lines ahead — the first line's and up to [`EVIDENCE_LINES`] more (see
+//! [`infer_many`]) — and inferred again the same way when a line stops matching (servers
+//! get reconfigured). A line that matches neither is quarantined with the prefix that was
 //! expected, so a wrong prefix is an error the user can act on, never "0 rows".
 
 use std::borrow::Cow;
 
 use super::entry::{split_client_ref, EntryRef};
-use super::prefix::{find_severity, infer, is_anchored, is_attachment, Prefix, PrefixValues};
+use super::prefix::{
+    find_severity, infer, infer_many, is_anchored, is_attachment, Prefix, PrefixValues,
+};
 use super::time::Clock;
 use crate::format::ParseContext;
-use crate::schema::{Batch, PgSink, Prov, Quarantined};
+use crate::schema::{Batch, InputWarning, PgSink, Prov, Quarantined};
 
 /// One line as the assembler sees it.
 pub struct Line<'a> {
@@ -57,6 +60,7 @@ struct Pending<'a> {
     context: Option<Cow<'a, str>>,
     statement: Option<Cow<'a, str>>,
     internal_query: Option<Cow<'a, str>>,
+    location: Option<Cow<'a, str>>,
     src: Prov,
     slot: Slot,
 }
@@ -76,7 +80,23 @@ pub struct Assembler<'c, 's, 'a> {
     /// The whole input when it is valid UTF-8: lines are then cut from it as text
     /// without validating each again.
     whole: Option<&'a str>,
+    /// The whole input, of which every line fed is a slice: where the evidence for an
+    /// inferred prefix is read.
+    input: &'a [u8],
+    /// The text of a raw input line that is fed (after a syslog header), if any.
+    fed_text: fn(&[u8]) -> Option<&[u8]>,
+    /// The input up to this offset has been read as evidence for an inferred prefix:
+    /// a line there that matches no prefix is inferred from alone (so that a log of
+    /// unmatched lines is not read again for each).
+    evidence_until: usize,
 }
+
+/// How many entry lines, from the first one a prefix must be inferred for, are read as
+/// evidence (see [`infer_many`]).
+pub const EVIDENCE_LINES: usize = 400;
+
+/// Most bytes read ahead as evidence for an inferred prefix.
+const EVIDENCE_BYTES: usize = 256 << 10;
 
 impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
     pub fn new(
@@ -95,13 +115,19 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             current: None,
             sink,
             whole: None,
+            input: &[],
+            fed_text: whole_line,
+            evidence_until: 0,
         }
     }
 
     /// Declares `data`, of which every line fed is a slice: when it is valid UTF-8,
-    /// lines need no validation of their own.
-    pub fn with_input(mut self, data: &'a [u8]) -> Self {
+    /// lines need no validation of their own; an inferred prefix is inferred from the
+    /// lines of `data` ahead, each fed as `fed_text` says (after a syslog header).
+    pub fn with_input(mut self, data: &'a [u8], fed_text: fn(&[u8]) -> Option<&[u8]>) -> Self {
         self.whole = simdutf8::basic::from_utf8(data).ok();
+        self.input = data;
+        self.fed_text = fed_text;
         self
     }
 
@@ -143,10 +169,13 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
         else {
             return self.unmatched(&line, out);
         };
-        let Some(values) = self.match_prefix(prefix_text) else {
+        let Some(values) = self.match_prefix(prefix_text, text) else {
             return self.unmatched(&line, out);
         };
-        let message = self.text_of(&text[msg_start..]);
+        // `log_error_verbosity = verbose` prints the SQLSTATE before an entry's message.
+        let code = verbose_sqlstate(&text[msg_start..]).filter(|_| !is_attachment(severity));
+        let message_start = msg_start + code.map_or(0, |c| c.len() + 2);
+        let message = self.text_of(&text[message_start..]);
         let pid = values.pid.and_then(|p| p.parse().ok()).or(line.header_pid);
         if is_attachment(severity) {
             if let Some(cur) = &mut self.current {
@@ -157,10 +186,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
                         "CONTEXT" => (Slot::Context, &mut cur.context),
                         "STATEMENT" => (Slot::Statement, &mut cur.statement),
                         "QUERY" => (Slot::Query, &mut cur.internal_query),
-                        _ => {
-                            cur.slot = Slot::Location;
-                            return;
-                        }
+                        _ => (Slot::Location, &mut cur.location),
                     };
                     match field {
                         Some(existing) => {
@@ -177,7 +203,14 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
         }
         self.flush(out);
         out.records += 1;
-        let entry = self.entry(&values, &line, pid, severity);
+        let mut entry = self.entry(&values, &line, pid, severity);
+        entry.sqlstate = entry.sqlstate.or(code);
+        if let Some(message) = self.clock.take_warning() {
+            out.warnings.push(InputWarning {
+                line: line.line_no,
+                message,
+            });
+        }
         self.current = Some(Pending {
             entry,
             message,
@@ -186,6 +219,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             context: None,
             statement: None,
             internal_query: None,
+            location: None,
             src: Prov {
                 line: line.line_no,
                 record: out.records,
@@ -229,21 +263,59 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
         }
     }
 
-    fn match_prefix(&mut self, prefix: &'a str) -> Option<PrefixValues<'a>> {
+    /// Splits `prefix`, the prefix of the line `text`, with the configured prefix, the
+    /// active inferred one, or one inferred now.
+    fn match_prefix(&mut self, prefix: &'a str, text: &'a [u8]) -> Option<PrefixValues<'a>> {
         if let Some(p) = &self.explicit {
             return p.parse(prefix);
         }
         if let Some(v) = self.active.as_ref().and_then(|p| p.parse(prefix)) {
             return Some(v);
         }
-        let inferred = infer(prefix)?;
-        let compiled = Prefix::compile(&inferred);
-        if self.anchored && !is_anchored(&inferred) {
-            return None;
-        }
+        let anchored = self.anchored;
+        let trusted = |t: &String| !anchored || is_anchored(t);
+        let compiled = self
+            .infer_from_lines_ahead(prefix, text)
+            .filter(trusted)
+            .map(|t| Prefix::compile(&t))
+            .filter(|p| p.parse(prefix).is_some())
+            .or_else(|| infer(prefix).filter(trusted).map(|t| Prefix::compile(&t)))?;
         let values = compiled.parse(prefix)?;
         self.active = Some(compiled);
         Some(values)
+    }
+
+    /// The prefix inferred from the entry lines from `text` (a line of the input, whose
+    /// prefix is `prefix`) on, unless that part of the input was read as evidence
+    /// already.
+    fn infer_from_lines_ahead(&mut self, prefix: &'a str, text: &'a [u8]) -> Option<String> {
+        let start = (text.as_ptr() as usize).checked_sub(self.input.as_ptr() as usize)?;
+        if start < self.evidence_until || start > self.input.len() {
+            return None;
+        }
+        let mut prefixes = vec![prefix];
+        let mut pos =
+            memchr::memchr(b'\n', &self.input[start..]).map_or(self.input.len(), |i| start + i + 1);
+        let limit = start.saturating_add(EVIDENCE_BYTES);
+        while pos < self.input.len() && pos < limit && prefixes.len() < EVIDENCE_LINES {
+            let end =
+                memchr::memchr(b'\n', &self.input[pos..]).map_or(self.input.len(), |i| pos + i);
+            let line = &self.input[pos..end];
+            pos = end + 1;
+            let Some(fed) = (self.fed_text)(line) else {
+                continue;
+            };
+            if matches!(fed.first(), Some(b'\t') | Some(b' ')) {
+                continue;
+            }
+            if let Some((sev, _, _)) = find_severity(fed) {
+                if let Ok(p) = std::str::from_utf8(&fed[..sev]) {
+                    prefixes.push(p);
+                }
+            }
+        }
+        self.evidence_until = pos;
+        infer_many(&prefixes)
     }
 
     fn continuation(&mut self, line: &Line<'_>, out: &mut Batch) {
@@ -263,7 +335,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             Slot::Context => cur.context.as_mut(),
             Slot::Statement => cur.statement.as_mut(),
             Slot::Query => cur.internal_query.as_mut(),
-            Slot::Location => None,
+            Slot::Location => cur.location.as_mut(),
         };
         if let Some(field) = field {
             let field = field.to_mut();
@@ -313,6 +385,7 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             context: p.context.as_deref(),
             statement: p.statement.as_deref(),
             internal_query: p.internal_query.as_deref(),
+            location: p.location.as_deref(),
             ..p.entry
         };
         let row = entry.row(p.src, self.ctx.ingest_ts);
@@ -321,6 +394,24 @@ impl<'c, 's, 'a> Assembler<'c, 's, 'a> {
             None => out.pg_log.push(row.to_owned_row()),
         }
     }
+}
+
+/// The SQLSTATE that `log_error_verbosity = verbose` prints before the message
+/// (`42704: unrecognized configuration parameter …`, `00000: duration: 0.524 ms …`):
+/// five digits or capital letters, at least one a digit, then `: `.
+fn verbose_sqlstate(message: &[u8]) -> Option<&str> {
+    let code = message.get(..5)?;
+    let is_code = message.get(5..7) == Some(b": ")
+        && code
+            .iter()
+            .all(|c| c.is_ascii_digit() || c.is_ascii_uppercase())
+        && code.iter().any(u8::is_ascii_digit);
+    is_code.then(|| std::str::from_utf8(code).ok()).flatten()
+}
+
+/// A stderr line is fed whole.
+fn whole_line(line: &[u8]) -> Option<&[u8]> {
+    Some(line)
 }
 
 /// Bytes as text, borrowed when they are UTF-8; invalid UTF-8 (a server with a Latin-1
@@ -376,7 +467,7 @@ pub fn parse_into(
     out: &mut Batch,
     sink: Option<PgSink<'_>>,
 ) {
-    let mut asm = Assembler::new(ctx, clock, explicit, true, sink).with_input(data);
+    let mut asm = Assembler::new(ctx, clock, explicit, true, sink).with_input(data, whole_line);
     for (line_no, text) in lines(data) {
         asm.feed(
             Line {
@@ -428,6 +519,7 @@ pub fn split(data: &[u8], target: usize, starts: impl Fn(&[u8]) -> bool) -> Vec<
 mod tests {
     use super::*;
     use crate::format::FormatOptions;
+    use crate::schema::PgLogEntry;
     use proptest::prelude::*;
 
     fn run(data: &str, prefix: Option<&str>) -> Batch {
@@ -472,14 +564,124 @@ pg_ctl: could not start server\r\n\
         assert_eq!(out.pg_log[0].user_name, None);
         assert_eq!(out.quarantine.len(), 1);
         assert_eq!(out.quarantine[0].src, Prov { line: 6, record: 3 });
-        assert!(out.quarantine[0]
-            .reason
-            .as_deref()
-            .unwrap()
-            .contains("%m [%p] %u@%d "));
+        assert!(
+            out.quarantine[0]
+                .reason
+                .as_deref()
+                .unwrap()
+                .contains("'%m [%p] %q%u@%d '"),
+            "the prefix inferred from all the lines: {:?}",
+            out.quarantine[0].reason
+        );
         let last = &out.pg_log[2];
         assert_eq!((last.duration_ms, last.src.record), (Some(1.5), 4));
         assert_eq!(out.records_seen().len() as u64, out.records);
+    }
+
+    /// `log_error_verbosity = verbose`, Debian's 9.x prefix, times in EST (lines of
+    /// `data-samples/postgres/captured-verbose/stderr.log`).
+    const VERBOSE: &str = "2026-12-07 17:35:21 EST [23164-10] LOG:  00000: database system is ready to accept connections\n\
+2026-12-07 17:35:21 EST [23164-11] LOCATION:  reaper, postmaster.c:3127\n\
+2026-12-07 17:35:22 EST [23180-1] [unknown]@[unknown] LOG:  00000: connection received: host=127.0.0.1 port=41244\n\
+2026-12-07 17:35:22 EST [23180-2] [unknown]@[unknown] LOCATION:  BackendInitialize, postmaster.c:4411\n\
+2026-12-07 17:35:22 EST [23180-7] postgres@postgres LOG:  00000: duration: 204.922 ms  statement: SELECT pg_sleep(0.2);\n\
+2026-12-07 17:35:22 EST [23180-8] postgres@postgres LOCATION:  exec_simple_query, postgres.c:1314\n\
+2026-12-07 17:35:22 EST [23183-7] postgres@postgres ERROR:  42704: unrecognized configuration parameter \"no_such_parameter\"\n\
+2026-12-07 17:35:22 EST [23183-8] postgres@postgres LOCATION:  find_option, guc.c:5734\n\
+2026-12-07 17:35:22 EST [23183-9] postgres@postgres STATEMENT:  SET no_such_parameter = 1;\n\
+2026-12-07 17:35:22 EST [23192-3] nobody@postgres FATAL:  28P01: password authentication failed for user \"nobody\"\n\
+2026-12-07 17:35:22 EST [23192-4] nobody@postgres DETAIL:  Role \"nobody\" does not exist.\n\
+\tConnection matched pg_hba.conf line 91: \"host    all             all             127.0.0.1/32            scram-sha-256\"\n\
+2026-12-07 17:35:22 EST [23192-5] nobody@postgres LOCATION:  auth_failed, auth.c:334\n";
+
+    #[test]
+    fn verbose_entries_read_like_terse_ones() {
+        let out = run(VERBOSE, None);
+        assert!(out.quarantine.is_empty(), "{:?}", out.quarantine);
+        let rows = &out.pg_log;
+        assert_eq!(rows.len(), 5);
+        let get = |i: usize| {
+            let r: &PgLogEntry = &rows[i];
+            (
+                r.sqlstate.as_deref(),
+                r.message.as_deref().unwrap(),
+                r.location.as_deref(),
+                r.event_kind.as_deref(),
+            )
+        };
+        assert_eq!(
+            get(0),
+            (
+                Some("00000"),
+                "database system is ready to accept connections",
+                Some("reaper, postmaster.c:3127"),
+                Some("other")
+            )
+        );
+        assert_eq!(get(1).3, Some("connection_received"));
+        assert_eq!(get(2).3, Some("slow_statement"));
+        assert_eq!(
+            (rows[2].duration_ms, rows[2].statement.as_deref()),
+            (Some(204.922), Some("SELECT pg_sleep(0.2);"))
+        );
+        assert!(rows[2].fingerprint.is_some());
+        assert_eq!(
+            get(3),
+            (
+                Some("42704"),
+                "unrecognized configuration parameter \"no_such_parameter\"",
+                Some("find_option, guc.c:5734"),
+                Some("error")
+            )
+        );
+        assert_eq!(
+            rows[3].statement.as_deref(),
+            Some("SET no_such_parameter = 1;")
+        );
+        assert_eq!(get(4).3, Some("auth_failure"));
+        assert_eq!(
+            (rows[4].auth_user.as_deref(), rows[4].auth_reason.as_deref()),
+            (Some("nobody"), Some("role does not exist"))
+        );
+        assert_eq!(rows[4].location.as_deref(), Some("auth_failed, auth.c:334"));
+    }
+
+    #[test]
+    fn debian_9_prefix_puts_the_pid_in_pid() {
+        // Issue 13: `%t [%p-%l] %q%u@%d ` was inferred as `[%l-…]`.
+        let out = run(VERBOSE, None);
+        let ids: Vec<_> = out.pg_log.iter().map(|r| (r.pid, r.line_num)).collect();
+        assert_eq!(
+            ids,
+            [
+                (Some(23164), Some(10)),
+                (Some(23180), Some(1)),
+                (Some(23180), Some(7)),
+                (Some(23183), Some(7)),
+                (Some(23192), Some(3))
+            ]
+        );
+        assert_eq!(out.pg_log[3].user_name.as_deref(), Some("postgres"));
+        let one = run(
+            "2018-11-17 03:14:01 EST [835-1] LOG:  autovacuum launcher started\n",
+            None,
+        );
+        assert_eq!(
+            (one.pg_log[0].pid, one.pg_log[0].line_num),
+            (Some(835), Some(1))
+        );
+    }
+
+    #[test]
+    fn a_zone_the_configuration_contradicts_is_warned_once_with_its_line() {
+        let out = run(VERBOSE, None);
+        assert_eq!(out.warnings.len(), 1, "{:?}", out.warnings);
+        assert_eq!(out.warnings[0].line, 1);
+        assert!(out.warnings[0].message.contains("EST"));
+        let want = chrono::DateTime::parse_from_rfc3339("2026-12-07T22:35:21Z")
+            .unwrap()
+            .timestamp_micros();
+        assert_eq!(out.pg_log[0].ts, want, "EST is UTC-5");
     }
 
     #[test]

@@ -67,26 +67,21 @@ pub fn header(line: &[u8]) -> Option<Header<'_>> {
         let tok = &line[pos..end];
         if tok.ends_with(b"]:") {
             let open = tok.iter().position(|&c| c == b'[')?;
-            let pid = std::str::from_utf8(&tok[open + 1..tok.len() - 2])
-                .ok()?
+            // `postgres[4242]:`; Heroku's logplex writes `app[postgres.4242]:`.
+            let inside = std::str::from_utf8(&tok[open + 1..tok.len() - 2]).ok()?;
+            let pid = inside
                 .parse()
-                .ok();
-            let mut rest = line.get(end + 1..).unwrap_or_default();
-            let mut seq = None;
-            if rest.first() == Some(&b'[') {
-                if let Some(close) = memchr::memchr(b']', rest) {
-                    if let Some((n, m)) = std::str::from_utf8(&rest[1..close])
-                        .ok()
-                        .and_then(|s| s.split_once('-'))
-                    {
-                        if let (Ok(n), Ok(m)) = (n.parse(), m.parse()) {
-                            seq = Some((n, m));
-                            rest = rest.get(close + 1..).unwrap_or_default();
-                            rest = rest.strip_prefix(b" ").unwrap_or(rest);
-                        }
-                    }
-                }
-            }
+                .ok()
+                .or_else(|| inside.rsplit_once('.').and_then(|(_, p)| p.parse().ok()));
+            let rest = line.get(end + 1..).unwrap_or_default();
+            // `[n-m] `, after a `[label] ` (Heroku's add-on name: `[DATABASE] [9-1] `).
+            let (seq, rest) = match sequence(rest) {
+                Some((seq, after)) => (Some(seq), after),
+                None => match labelled(rest).and_then(sequence) {
+                    Some((seq, after)) => (Some(seq), after),
+                    None => (None, rest),
+                },
+            };
             return Some(Header {
                 time,
                 iso,
@@ -101,6 +96,23 @@ pub fn header(line: &[u8]) -> Option<Header<'_>> {
         }
     }
     None
+}
+
+/// `[n-m] ` at the start of `rest`: the numbers and the text after them.
+fn sequence(rest: &[u8]) -> Option<((u64, u64), &[u8])> {
+    let inner = rest.strip_prefix(b"[")?;
+    let close = memchr::memchr(b']', inner)?;
+    let (n, m) = std::str::from_utf8(&inner[..close]).ok()?.split_once('-')?;
+    let seq = (n.parse().ok()?, m.parse().ok()?);
+    let after = &inner[close + 1..];
+    Some((seq, after.strip_prefix(b" ").unwrap_or(after)))
+}
+
+/// The text after a `[label] ` at the start of `rest`.
+fn labelled(rest: &[u8]) -> Option<&[u8]> {
+    let inner = rest.strip_prefix(b"[")?;
+    let close = memchr::memchr(b']', inner)?;
+    inner[close + 1..].strip_prefix(b" ")
 }
 
 /// Parses a syslog piece.
@@ -126,7 +138,8 @@ pub fn parse_into(
     sink: Option<PgSink<'_>>,
 ) {
     let mut header_clock = clock.clone();
-    let mut asm = Assembler::new(ctx, clock, explicit, false, sink).with_input(data);
+    let mut asm = Assembler::new(ctx, clock, explicit, false, sink)
+        .with_input(data, |line| header(line).map(|h| h.rest));
     for (line_no, text) in lines(data) {
         let Some(h) = header(text) else {
             asm.feed(

@@ -1,14 +1,85 @@
 //! PostgreSQL log timestamps to UTC microseconds.
 //!
 //! The server prints times in its `log_timezone` followed by an abbreviation (`UTC`,
-//! `CET`, `EDT`, `-03`). Abbreviations are ambiguous (`IST`, `CST`), so the zone comes
-//! from configuration ([`super::PostgresOptions::timezone`]); the printed abbreviation
-//! is used only when it is unambiguous by itself (`UTC`, `GMT`, `Z`, a numeric offset)
-//! and to choose between the two readings of a wall-clock time repeated when daylight
-//! saving time ends.
+//! `CET`, `EDT`, `-03`). A time is read:
+//!
+//! 1. with a numeric offset or `UTC`/`GMT`: as printed, exactly;
+//! 2. with an abbreviation that the configured zone
+//!    ([`super::PostgresOptions::timezone`]) prints at that time: in that zone — which
+//!    also chooses between the two readings of a wall-clock time repeated when daylight
+//!    saving time ends;
+//! 3. with another abbreviation that names one offset wherever the tz database uses it
+//!    ([`ABBREVIATIONS`]: `CEST`, `EST`, `PST`, `JST`, …): at that offset, as printed
+//!    (the configured zone, often the default UTC, is not the server's);
+//! 4. with an abbreviation that names several offsets ([`AMBIGUOUS`]: `CST` is US
+//!    Central, China and Cuba; `IST` India, Israel and Ireland) or that runlens does not
+//!    know: in the configured zone, which alone can say which is meant.
+//!
+//! Cases 3 and 4 contradict the configuration: the [`Clock`] notes a warning the first
+//! time each abbreviation does, which the ingest summary shows.
 
 use chrono::{NaiveDate, NaiveDateTime, Offset, TimeZone};
 use chrono_tz::{OffsetName, Tz};
+
+/// Abbreviations that name one UTC offset (seconds east) in every zone of the tz
+/// database that prints them (from 2000 on; a test checks it against chrono-tz's copy).
+/// `PST` is US Pacific, as PostgreSQL's own `Default` abbreviation set reads it,
+/// although tzdata also prints `PST` for the Philippines (UTC+8): a Philippine
+/// server's log is read right once `timezone = "Asia/Manila"` is configured (case 2
+/// of the module documentation).
+pub const ABBREVIATIONS: &[(&str, i32)] = &[
+    ("WET", 0),
+    ("WEST", 3600),
+    ("BST", 3600),
+    ("CET", 3600),
+    ("CEST", 7200),
+    ("EET", 7200),
+    ("EEST", 10800),
+    ("EST", -5 * 3600),
+    ("EDT", -4 * 3600),
+    ("MST", -7 * 3600),
+    ("MDT", -6 * 3600),
+    ("PST", -8 * 3600),
+    ("PDT", -7 * 3600),
+    ("AKST", -9 * 3600),
+    ("AKDT", -8 * 3600),
+    ("HST", -10 * 3600),
+    ("AST", -4 * 3600),
+    ("ADT", -3 * 3600),
+    ("NST", -(3 * 3600 + 1800)),
+    ("NDT", -(2 * 3600 + 1800)),
+    ("JST", 9 * 3600),
+    ("HKT", 8 * 3600),
+    ("PKT", 5 * 3600),
+    ("WIB", 7 * 3600),
+    ("WITA", 8 * 3600),
+    ("WIT", 9 * 3600),
+    ("AWST", 8 * 3600),
+    ("ACST", 9 * 3600 + 1800),
+    ("ACDT", 10 * 3600 + 1800),
+    ("AEST", 10 * 3600),
+    ("AEDT", 11 * 3600),
+    ("NZST", 12 * 3600),
+    ("NZDT", 13 * 3600),
+    ("SAST", 2 * 3600),
+    ("CAT", 2 * 3600),
+    ("EAT", 3 * 3600),
+    ("WAT", 3600),
+];
+
+/// Abbreviations that name different offsets in different zones (or in one zone at
+/// different times), with what they may mean: never guessed (case 4 of the module
+/// documentation).
+pub const AMBIGUOUS: &[(&str, &str)] = &[
+    ("CST", "US Central UTC-6, China UTC+8, Cuba UTC-5"),
+    ("CDT", "US Central UTC-5, Cuba UTC-4"),
+    ("IST", "India UTC+5:30, Israel UTC+2, Ireland UTC+1"),
+    ("MSK", "Moscow UTC+3, UTC+4 from 2011 to 2014"),
+    (
+        "KST",
+        "South Korea UTC+9, North Korea UTC+8:30 from 2015 to 2018",
+    ),
+];
 
 /// Converts wall-clock times of one server to UTC, caching the offset per hour.
 #[derive(Debug, Clone)]
@@ -16,11 +87,20 @@ pub struct Clock {
     zone: Tz,
     /// (local seconds truncated to the hour, abbreviation) → offset in seconds.
     cache: Option<(i64, Box<str>, i64)>,
+    /// Abbreviations seen contradicting the zone (each warned about once).
+    contradicting: Vec<Box<str>>,
+    /// The warning about the latest new one, until taken.
+    warning: Option<String>,
 }
 
 impl Clock {
     pub fn new(zone: Tz) -> Self {
-        Clock { zone, cache: None }
+        Clock {
+            zone,
+            cache: None,
+            contradicting: Vec::new(),
+            warning: None,
+        }
     }
 
     /// Parses `YYYY-MM-DD HH:MM:SS[.frac][ ZONE]` (PostgreSQL's `%t`/`%m`, csvlog and
@@ -36,7 +116,14 @@ impl Clock {
         parse_epoch(text)
     }
 
-    /// Converts local wall-clock microseconds (as if UTC) with the printed zone to UTC.
+    /// The warning about the first time a printed abbreviation contradicted the zone,
+    /// once per abbreviation: the caller attaches it to the line it parsed.
+    pub fn take_warning(&mut self) -> Option<String> {
+        self.warning.take()
+    }
+
+    /// Converts local wall-clock microseconds (as if UTC) with the printed zone
+    /// abbreviation (empty: none printed) to UTC.
     pub fn to_utc(&mut self, local_us: i64, zone: &str) -> Option<i64> {
         if let Some(offset) = fixed_offset(zone) {
             return local_us.checked_sub(offset * 1_000_000);
@@ -49,36 +136,78 @@ impl Clock {
             }
         }
         let naive: NaiveDateTime = chrono::DateTime::from_timestamp(secs, 0)?.naive_utc();
-        let offset = match self.zone.from_local_datetime(&naive) {
-            chrono::LocalResult::Single(t) => t.offset().fix().local_minus_utc() as i64,
+        let seconds = |t: &chrono::DateTime<Tz>| t.offset().fix().local_minus_utc() as i64;
+        let printed =
+            |t: &chrono::DateTime<Tz>| zone.is_empty() || t.offset().abbreviation() == Some(zone);
+        let local = self.zone.from_local_datetime(&naive);
+        // The configured zone's reading, and whether it prints this abbreviation then.
+        let (configured, agrees) = match local {
+            chrono::LocalResult::Single(t) => (seconds(&t), printed(&t)),
             chrono::LocalResult::Ambiguous(a, b) => {
-                let pick = if b.offset().abbreviation() == Some(zone) {
-                    b
+                if printed(&b) && !printed(&a) {
+                    (seconds(&b), true)
                 } else {
-                    a
-                };
-                pick.offset().fix().local_minus_utc() as i64
+                    (seconds(&a), printed(&a))
+                }
             }
             chrono::LocalResult::None => {
                 // A time in the gap when clocks jump forward: the server never prints
                 // one, but be total — use the offset in force just before.
                 let before = naive - chrono::Duration::hours(1);
-                self.zone
-                    .offset_from_local_datetime(&before)
-                    .earliest()?
-                    .fix()
-                    .local_minus_utc() as i64
+                let t = self.zone.from_local_datetime(&before).earliest()?;
+                (seconds(&t), printed(&t))
             }
         };
+        let offset = if agrees {
+            configured
+        } else {
+            let said = known_offset(zone);
+            self.contradiction(zone, said);
+            said.unwrap_or(configured)
+        };
         // Only cache unambiguous hours.
-        if !matches!(
-            self.zone.from_local_datetime(&naive),
-            chrono::LocalResult::Ambiguous(..)
-        ) {
+        if !matches!(local, chrono::LocalResult::Ambiguous(..)) {
             self.cache = Some((hour, zone.into(), offset));
         }
         local_us.checked_sub(offset * 1_000_000)
     }
+
+    /// Notes that `zone` was printed where the configured zone prints another
+    /// abbreviation; `said` is the offset it was read at, if it names one.
+    fn contradiction(&mut self, zone: &str, said: Option<i64>) {
+        if self.contradicting.iter().any(|z| **z == *zone) {
+            return;
+        }
+        self.contradicting.push(zone.into());
+        let configured = self.zone.name();
+        let how = match (said, AMBIGUOUS.iter().find(|(a, _)| *a == zone)) {
+            (Some(offset), _) => format!("read as {zone} says, UTC{}", format_offset(offset)),
+            (None, Some((_, meanings))) => {
+                format!("{zone} is ambiguous ({meanings}), so it was read in {configured}")
+            }
+            (None, None) => format!(
+                "{zone} is not a zone abbreviation runlens knows, so it was read in {configured}"
+            ),
+        };
+        self.warning = Some(format!(
+            "times printed in {zone}, which the configured PostgreSQL timezone {configured:?} does not use then: {how}; set [ingest.postgres] timezone (--pg-timezone) to the server's log_timezone"
+        ));
+    }
+}
+
+/// The offset an abbreviation of [`ABBREVIATIONS`] names.
+fn known_offset(zone: &str) -> Option<i64> {
+    ABBREVIATIONS
+        .iter()
+        .find(|(a, _)| *a == zone)
+        .map(|(_, o)| *o as i64)
+}
+
+/// `+02:00`, `-03:30`.
+fn format_offset(seconds: i64) -> String {
+    let sign = if seconds < 0 { '-' } else { '+' };
+    let s = seconds.abs();
+    format!("{sign}{:02}:{:02}", s / 3600, s % 3600 / 60)
 }
 
 /// Offsets that need no zone database: `UTC`, `GMT`, `Z`, `UCT`, `+03`, `-0330`, `+05:30`.
@@ -195,8 +324,7 @@ pub fn parse_bsd_syslog(clock: &mut Clock, text: &str, year: i32) -> Option<i64>
         std::str::from_utf8(hms).ok()?
     );
     let (local, _) = parse_local(text.as_bytes())?;
-    let zone = clock.zone.name().to_owned();
-    clock.to_utc(local, &zone)
+    clock.to_utc(local, "")
 }
 
 #[cfg(test)]
@@ -252,6 +380,152 @@ mod tests {
             c.parse("2023-10-29 02:30:00 CET"),
             Some(us("2023-10-29T01:30:00Z"))
         );
+    }
+
+    #[test]
+    fn abbreviations_the_zone_never_uses_are_read_as_printed_and_warned_once() {
+        // Issue 13: CEST with the default UTC was read as UTC, two hours off.
+        let mut c = Clock::new(Tz::UTC);
+        assert_eq!(
+            c.parse("2024-06-27 00:00:07.369 CEST"),
+            Some(us("2024-06-26T22:00:07.369Z"))
+        );
+        let warning = c.take_warning().expect("a warning");
+        assert!(
+            warning.contains("CEST") && warning.contains("\"UTC\""),
+            "{warning}"
+        );
+        assert!(warning.contains("UTC+02:00"), "{warning}");
+        assert_eq!(
+            c.parse("2024-06-27 01:00:00 CEST"),
+            Some(us("2024-06-26T23:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None, "once per abbreviation");
+        // EST lines inside a Europe/Paris log.
+        let mut c = Clock::new("Europe/Paris".parse().unwrap());
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 CET"),
+            Some(us("2024-01-10T09:00:00Z"))
+        );
+        assert_eq!(
+            c.take_warning(),
+            None,
+            "the configured zone prints CET then"
+        );
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 EST"),
+            Some(us("2024-01-10T15:00:00Z"))
+        );
+        assert!(c.take_warning().unwrap().contains("EST"));
+        // CET in July: not what Paris prints then (a server with a POSIX zone
+        // without summer time) — CET is UTC+1 whenever it is printed.
+        assert_eq!(
+            c.parse("2024-07-10 10:00:00 CET"),
+            Some(us("2024-07-10T09:00:00Z"))
+        );
+        assert!(c.take_warning().unwrap().contains("CET"));
+        // Numeric offsets and UTC are exact: never a warning.
+        let mut c = Clock::new("Europe/Paris".parse().unwrap());
+        assert_eq!(
+            c.parse("2024-07-10 10:00:00 -03"),
+            Some(us("2024-07-10T13:00:00Z"))
+        );
+        assert_eq!(
+            c.parse("2024-07-10 10:00:00 UTC"),
+            Some(us("2024-07-10T10:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None);
+    }
+
+    #[test]
+    fn ambiguous_and_unknown_abbreviations_use_the_configured_zone_and_warn() {
+        let mut c = Clock::new(Tz::UTC);
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 CST"),
+            Some(us("2024-01-10T10:00:00Z"))
+        );
+        let warning = c.take_warning().unwrap();
+        assert!(
+            warning.contains("ambiguous") && warning.contains("China"),
+            "{warning}"
+        );
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 XYZT"),
+            Some(us("2024-01-10T10:00:00Z"))
+        );
+        assert!(c.take_warning().unwrap().contains("XYZT"));
+        // Configured, the zone tells: CST in Shanghai is UTC+8, in Chicago UTC-6.
+        let mut c = Clock::new("Asia/Shanghai".parse().unwrap());
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 CST"),
+            Some(us("2024-01-10T02:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None);
+        let mut c = Clock::new("America/Chicago".parse().unwrap());
+        assert_eq!(
+            c.parse("2024-01-10 10:00:00 CST"),
+            Some(us("2024-01-10T16:00:00Z"))
+        );
+        assert_eq!(c.take_warning(), None);
+    }
+
+    /// Every abbreviation of [`ABBREVIATIONS`] names its one offset wherever the tz
+    /// database (chrono-tz's copy) prints it from 2000 to 2035, and every one of
+    /// [`AMBIGUOUS`] names several there.
+    #[test]
+    fn abbreviation_tables_agree_with_the_tz_database() {
+        use std::collections::{BTreeMap, BTreeSet};
+        let mut seen: BTreeMap<String, BTreeMap<i64, BTreeSet<&str>>> = BTreeMap::new();
+        for tz in chrono_tz::TZ_VARIANTS {
+            for year in 2000..=2035 {
+                for month in 1..=12 {
+                    for day in [1, 15] {
+                        let t = chrono::Utc
+                            .with_ymd_and_hms(year, month, day, 12, 0, 0)
+                            .unwrap()
+                            .with_timezone(&tz);
+                        if let Some(abbr) = t.offset().abbreviation() {
+                            seen.entry(abbr.to_owned())
+                                .or_default()
+                                .entry(seconds_of(&t))
+                                .or_default()
+                                .insert(tz.name());
+                        }
+                    }
+                }
+            }
+        }
+        let mut wrong = Vec::new();
+        for (abbr, offset) in ABBREVIATIONS {
+            let offsets = seen
+                .get(*abbr)
+                .unwrap_or_else(|| panic!("{abbr} is not in tzdata"));
+            let others: Vec<_> = offsets
+                .iter()
+                .filter(|(o, _)| **o != *offset as i64)
+                .collect();
+            // PST: also the Philippines (see ABBREVIATIONS).
+            let others: Vec<_> = others
+                .into_iter()
+                .filter(|(_, zones)| !(*abbr == "PST" && zones.iter().all(|z| *z == "Asia/Manila")))
+                .collect();
+            if !others.is_empty() || !offsets.contains_key(&(*offset as i64)) {
+                wrong.push(format!("{abbr} names {offsets:?}"));
+            }
+        }
+        for (abbr, _) in AMBIGUOUS {
+            let offsets = seen
+                .get(*abbr)
+                .unwrap_or_else(|| panic!("{abbr} is not in tzdata"));
+            if offsets.len() < 2 {
+                wrong.push(format!("{abbr} names one offset: {offsets:?}"));
+            }
+        }
+        assert!(wrong.is_empty(), "{wrong:#?}");
+    }
+
+    fn seconds_of(t: &chrono::DateTime<Tz>) -> i64 {
+        t.offset().fix().local_minus_utc() as i64
     }
 
     #[test]

@@ -11,7 +11,7 @@
 
 mod infer;
 
-pub use infer::{infer, is_anchored};
+pub use infer::{infer, infer_many, is_anchored, PairReading};
 
 /// What a `log_line_prefix` escape stands for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
