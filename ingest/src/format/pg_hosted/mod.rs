@@ -199,8 +199,8 @@ pub fn deliver(
     let first_quarantine = out.quarantine.len();
     let mut envelopes: HashMap<u64, &[u8]> = HashMap::new();
     {
-        let mut asm =
-            Assembler::new(ctx, Clock::new(zone), explicit, true, sink).with_input(text.as_bytes());
+        let mut asm = Assembler::new(ctx, Clock::new(zone), explicit, true, sink)
+            .with_input(text.as_bytes(), crate::format::postgres::stderr::whole_line);
         let mut source = None;
         for (key, item) in items {
             if source.is_some_and(|s| s != key) {
