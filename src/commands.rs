@@ -202,6 +202,9 @@ fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()>
                     o.quarantined,
                     held_back_text(o.held_back)
                 )?;
+                for w in &o.warnings {
+                    writeln!(out, "  warning: {} line {}: {}", o.input, w.line, w.message)?;
+                }
             }
             InputStatus::Pending => {
                 pending += 1;
@@ -212,9 +215,6 @@ fn print_ingest_report(report: &IngestReport, lake: &Lake) -> anyhow::Result<()>
                     o.input,
                     held_back_text(o.held_back)
                 )?;
-                for w in &o.warnings {
-                    writeln!(out, "  warning: {} line {}: {}", o.input, w.line, w.message)?;
-                }
             }
             InputStatus::AlreadyIngested { run_id, as_input } => {
                 already += 1;
