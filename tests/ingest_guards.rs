@@ -15,6 +15,8 @@ use predicates::prelude::*;
 
 /// Runs `runlens ingest` on `input` and returns (exit status, stderr, peak resident
 /// memory of the process in bytes), the latter from the kernel's account of the child.
+// The child is reaped by `wait4` below, which also reports its resource usage.
+#[allow(clippy::zombie_processes)]
 fn ingest_measured(lake: &Path, input: &Path) -> (i32, String, u64) {
     let child = std::process::Command::cargo_bin("runlens")
         .unwrap()
