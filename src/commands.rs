@@ -121,15 +121,7 @@ fn keep_ingested_days(report: &IngestReport, lake: &Lake, config: &Config, quiet
             .iter()
             .filter(|r| &r.run_id == run_id)
             .flat_map(|r| r.files.iter())
-            .filter_map(|f| {
-                let dir = std::path::Path::new(f).parent()?.file_name()?.to_str()?;
-                let date = runlens_analyze::chrono::NaiveDate::parse_from_str(
-                    dir.strip_prefix("date=")?,
-                    "%Y-%m-%d",
-                )
-                .ok()?;
-                Some(date.signed_duration_since(Default::default()).num_days())
-            })
+            .filter_map(|f| runlens_ingest::lake::layout::file_epoch_day(std::path::Path::new(f)))
             .collect();
         Ok(runlens_analyze::metrics::keep_days(
             &tables,

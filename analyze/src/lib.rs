@@ -22,7 +22,7 @@ pub use tables::{LakeTables, TableSummary};
 #[derive(Debug, thiserror::Error)]
 pub enum AnalyzeError {
     #[error(transparent)]
-    Lake(#[from] runlens_ingest::lake::LakeError),
+    Lake(#[from] runlens_lake::LakeError),
     /// A query polars would answer wrongly; the message says what to write instead.
     #[error("refused: {0}")]
     Refused(String),

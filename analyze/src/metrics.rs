@@ -17,7 +17,8 @@ use crate::detect::error_rate::error_buckets;
 use crate::detect::frame::{f64s, i64s, strs, ts_us};
 use crate::detect::slow_queries::{fingerprint_days, fingerprint_totals};
 use crate::detect::{daily, DetectConfig, DetectContext, TimeWindow};
-use crate::tables::{partition_day, LakeTables};
+use crate::tables::LakeTables;
+use runlens_lake::layout::file_epoch_day as partition_day;
 use crate::AnalyzeError;
 
 /// Width of the traffic buckets (the detectors' 5 minutes, so both share kept days).
@@ -491,7 +492,7 @@ impl<'a> Metrics<'a> {
     pub fn lake_bytes_per_day(&self) -> Vec<(i64, u64)> {
         let tables = self.ctx.tables;
         let mut out: BTreeMap<i64, u64> = BTreeMap::new();
-        for t in runlens_ingest::TABLES {
+        for t in runlens_lake::TABLES {
             for f in tables.lake().files_of(tables.manifest(), t.name) {
                 if let Some(day) = partition_day(&f) {
                     *out.entry(day).or_default() +=
@@ -517,7 +518,7 @@ pub fn keep_days(
     if !config.cache || days.is_empty() {
         return Ok(0);
     }
-    let lake_days: std::collections::BTreeSet<i64> = runlens_ingest::TABLES
+    let lake_days: std::collections::BTreeSet<i64> = runlens_lake::TABLES
         .iter()
         .flat_map(|t| tables.manifest().files_of(t.name))
         .filter_map(|f| partition_day(std::path::Path::new(f)))

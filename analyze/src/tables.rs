@@ -1,8 +1,8 @@
 //! The lake's tables as lazy frames, and their summaries.
 
 use polars::prelude::*;
-use runlens_ingest::lake::Manifest;
-use runlens_ingest::{Lake, TableDef, TABLES};
+use runlens_lake::Manifest;
+use runlens_lake::{Lake, TableDef, TABLES};
 
 use crate::AnalyzeError;
 
@@ -66,7 +66,7 @@ impl LakeTables {
             .lake
             .files_of(&self.manifest, table.name)
             .into_iter()
-            .filter(|f| match partition_day(f) {
+            .filter(|f| match runlens_lake::layout::file_epoch_day(f) {
                 Some(day) => day >= first && day <= last,
                 None => true,
             })
@@ -109,7 +109,7 @@ impl LakeTables {
 
     /// A lazy scan of the table named `name`.
     pub fn scan_named(&self, name: &str) -> PolarsResult<LazyFrame> {
-        let table = runlens_ingest::schema::table(name)
+        let table = runlens_lake::schema::table(name)
             .ok_or_else(|| polars_err!(ComputeError: "no table named {name}"))?;
         self.scan(table)
     }
@@ -170,16 +170,6 @@ impl LakeTables {
     }
 }
 
-/// The day (days since the epoch) of a file under a `date=YYYY-MM-DD` partition.
-pub(crate) fn partition_day(path: &std::path::Path) -> Option<i64> {
-    let dir = path.parent()?.file_name()?.to_str()?;
-    let date = chrono::NaiveDate::parse_from_str(dir.strip_prefix("date=")?, "%Y-%m-%d").ok()?;
-    Some(
-        date.signed_duration_since(chrono::NaiveDate::default())
-            .num_days(),
-    )
-}
-
 /// SQL-ish type names for documentation.
 pub fn type_name(dtype: &DataType) -> String {
     match dtype {
@@ -193,16 +183,3 @@ pub fn type_name(dtype: &DataType) -> String {
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn partition_day_reads_the_date_directory() {
-        let p = std::path::Path::new("/lake/http_requests/date=1970-01-03/part-x-0.parquet");
-        assert_eq!(partition_day(p), Some(2));
-        let p = std::path::Path::new("/lake/http_requests/date=2024-01-01/part-x-0.parquet");
-        assert_eq!(partition_day(p), Some(19_723));
-        assert_eq!(partition_day(std::path::Path::new("/lake/x.parquet")), None);
-    }
-}

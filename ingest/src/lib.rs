@@ -3,17 +3,18 @@
 //! - [`input`] finds inputs (files, directories, globs, stdin) and reads them,
 //!   decompressing gzip, zstd and bzip2 transparently;
 //! - [`format`] holds one module per source format behind the [`format::Format`] trait;
-//! - [`schema`] declares the lake tables and their columns;
-//! - [`lake`] writes hive-partitioned Parquet, keeps the manifest that makes ingestion
-//!   idempotent, and publishes each ingest atomically;
+//! - [`schema`] and [`lake`] are the `runlens-lake` crate's (re-exported): the lake
+//!   tables and their columns, the hive-partitioned Parquet files, the manifest that
+//!   makes ingestion idempotent, and the atomic publication of each ingest;
 //! - [`pipeline`] ties them together: `ingest(paths) -> IngestReport`.
 
 pub mod format;
 pub mod input;
-pub mod lake;
 pub mod pipeline;
 pub mod s3;
-pub mod schema;
+
+pub use runlens_lake as lake;
+pub use runlens_lake::schema;
 
 pub use format::{Format, FormatOptions, ParseContext, Sniff};
 pub use lake::Lake;

@@ -79,7 +79,7 @@ pub fn auth_events(
     let within = |table: &str, slack_us: i64| -> PolarsResult<LazyFrame> {
         match window {
             Some(w) => {
-                let def = runlens_ingest::schema::table(table)
+                let def = runlens_lake::schema::table(table)
                     .ok_or_else(|| polars_err!(ComputeError: "no table named {table}"))?;
                 tables.scan_between(def, w.from_us - slack_us, w.to_us + slack_us)
             }

@@ -29,9 +29,10 @@ use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
 
 use polars::prelude::*;
-use runlens_ingest::TABLES;
+use runlens_lake::TABLES;
 
-use crate::tables::{partition_day, LakeTables};
+use crate::tables::LakeTables;
+use runlens_lake::layout::file_epoch_day as partition_day;
 
 /// Bumped whenever a cached query changes meaning, so older results are not reused.
 pub const VERSION: u32 = 1;

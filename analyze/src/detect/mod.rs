@@ -150,7 +150,7 @@ impl<'a> DetectContext<'a> {
     /// A lazy scan of the rows of a lake table with `from_us <= ts < to_us`, opening
     /// only the day partitions that overlap (see [`LakeTables::scan_between`]).
     pub fn scan_between(&self, table: &str, from_us: i64, to_us: i64) -> PolarsResult<LazyFrame> {
-        let def = runlens_ingest::schema::table(table)
+        let def = runlens_lake::schema::table(table)
             .ok_or_else(|| polars_err!(ComputeError: "no table named {table}"))?;
         self.tables.scan_between(def, from_us, to_us)
     }

@@ -20,7 +20,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 use polars::sql::FunctionRegistry;
 use polars::sql::SQLContext;
-use runlens_ingest::TABLES;
+use runlens_lake::TABLES;
 
 use crate::detect::auth_events::{auth_events, AuthEventsConfig};
 use crate::tables::LakeTables;

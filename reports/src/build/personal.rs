@@ -14,7 +14,7 @@ pub(super) fn nonexistent_roles(
     tables: &LakeTables,
     (from, to): (i64, i64),
 ) -> Result<BTreeSet<String>, BuildError> {
-    let def = runlens_ingest::schema::table("pg_log").expect("pg_log is a lake table");
+    let def = runlens_lake::schema::table("pg_log").expect("pg_log is a lake table");
     let df = tables
         .scan_between(def, from, to)?
         .filter(

@@ -113,7 +113,7 @@ pub fn normalize_remembered(query: &str) -> Option<(String, String)> {
 }
 
 /// A normalized query and its fingerprint, shared by the rows of one thread.
-pub type Normalized = std::rc::Rc<(String, String)>;
+pub use runlens_lake::schema::Normalized;
 
 /// [`normalize_remembered`] without copying the remembered strings.
 pub fn normalize_shared(query: &str) -> Option<Normalized> {

@@ -22,6 +22,10 @@ use polars_buffer::Buffer;
 use super::arrow_columns::{ArrowFrame, DictColumn, ViewColumn};
 use super::{day_of, LakeRow, PgLogEntry, Prov};
 
+/// A query normalized the way pgBadger does and its fingerprint, shared between the
+/// entries of one statement (made by the ingest's PostgreSQL normalizer).
+pub type Normalized = std::rc::Rc<(String, String)>;
+
 const DAY_MICROS: i64 = 86_400_000_000;
 
 /// One `pg_log` row's values, borrowed.
@@ -60,7 +64,7 @@ pub struct PgValues<'a> {
     pub static_kinds: bool,
     /// The shared value `normalized_query` and `fingerprint` come from, if any (its
     /// address identifies them).
-    pub normalized: Option<&'a crate::format::postgres::normalize::Normalized>,
+    pub normalized: Option<&'a Normalized>,
 }
 
 impl<'a> From<&'a PgLogEntry> for PgValues<'a> {
@@ -132,7 +136,7 @@ struct PgColumns {
     event_kind: DictColumn,
     /// The shared normalizations whose addresses `normalized_query` and `fingerprint`
     /// remember (kept alive so that no other value takes their address).
-    alive: Vec<crate::format::postgres::normalize::Normalized>,
+    alive: Vec<Normalized>,
     lines: Vec<i64>,
     records: Vec<i64>,
 }
@@ -148,7 +152,7 @@ const PLAIN: &[&str] = &[
 ];
 
 /// The free-text columns, written with Parquet's plain encoding rather than tried as
-/// dictionaries (see [`crate::lake::parquet::encode_arrays`]). Not among them:
+/// dictionaries (see [`crate::parquet::encode_arrays`]). Not among them:
 /// `session_id` (a session's lines repeat it) and `statement`, whose prepared
 /// statements repeat exactly, built as dictionaries when their values repeat (see
 /// [`ViewColumn::dictionary`]): as a dictionary, DuckDB's queries over `statement` ran
@@ -345,7 +349,7 @@ impl PgColumns {
             schema,
             fields,
             head,
-            plain: crate::lake::parquet::Plain {
+            plain: crate::parquet::Plain {
                 text: &FREE_TEXT,
                 distinct: &DISTINCT,
             },

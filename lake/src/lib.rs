@@ -1,3 +1,11 @@
+//! runlens-lake: the lake's tables, layout and files, and nothing else — what `ingest`
+//! writes and `analyze`/`reports` read, without the parsers or the AWS SDK.
+//!
+//! - [`schema`] declares each table and its columns once;
+//! - [`layout`] names the `date=` partitions;
+//! - [`parquet`] encodes row groups and writes the files;
+//! - [`manifest`] remembers what was ingested; [`Transaction`] publishes atomically.
+//!
 //! The lake: hive-partitioned Parquet files under one directory, plus the manifest.
 //!
 //! Layout: `<lake>/<table>/date=YYYY-MM-DD/part-<run>-<n>.parquet` (UTC days, zstd),
@@ -26,8 +34,10 @@
 //! One writer at a time: [`Lake::lock`] waits for the lock only so long, then names
 //! the writer holding it (recorded in `.lock`).
 
+pub mod layout;
 pub mod manifest;
 pub mod parquet;
+pub mod schema;
 mod transaction;
 
 use std::fs::{self, File};
@@ -38,6 +48,7 @@ use std::time::{Duration, Instant};
 use polars::prelude::*;
 
 pub use manifest::{InputEntry, Manifest, Run};
+pub use schema::{TableDef, TABLES};
 pub use transaction::Transaction;
 
 const MANIFEST: &str = "_manifest.json";
@@ -289,7 +300,7 @@ impl Lake {
         }
         remove_if_present(&self.root.join(format!("{MANIFEST}.tmp")))?;
         // Staged files of a run that died before writing its journal.
-        for table in crate::TABLES {
+        for table in crate::schema::TABLES {
             let table_dir = self.root.join(table.name);
             for day in entry_names(&table_dir, true)? {
                 if !is_day_dir(&day) {
@@ -371,13 +382,9 @@ fn is_run_id(s: &str) -> bool {
     })
 }
 
-/// A partition directory's name, `date=YYYY-MM-DD`, exactly as [`Transaction::write`]
-/// makes it.
+/// A partition directory's name, exactly as [`layout::day_dir`] makes it.
 fn is_day_dir(name: &str) -> bool {
-    name.strip_prefix("date=").is_some_and(|d| {
-        d.parse::<chrono::NaiveDate>()
-            .is_ok_and(|day| day.to_string() == d)
-    })
+    layout::parse_day_dir(name).is_some()
 }
 
 /// The run of a data file name relative to the lake root
@@ -385,7 +392,7 @@ fn is_day_dir(name: &str) -> bool {
 fn staged_run(rel: &str) -> Option<&str> {
     let mut parts = rel.split('/');
     let (table, day, name) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || !crate::TABLES.iter().any(|t| t.name == table) || !is_day_dir(day)
+    if parts.next().is_some() || !crate::schema::TABLES.iter().any(|t| t.name == table) || !is_day_dir(day)
     {
         return None;
     }

@@ -13,14 +13,14 @@
 
 use polars::prelude::*;
 
-mod arrow_columns;
+pub mod arrow_columns;
 mod by_day;
 mod pg_columns;
 
 pub use arrow_columns::ArrowFrame;
 use by_day::frames_by_day;
 pub use by_day::DayColumns;
-pub use pg_columns::{PgDayColumns, PgSink, PgValues};
+pub use pg_columns::{Normalized, PgDayColumns, PgSink, PgValues};
 
 /// A table's rows of one day as columns: a DataFrame, or Arrow arrays some of which are
 /// dictionaries (`pg_log`, see [`PgDayColumns`]).

@@ -27,8 +27,8 @@ pub struct ArrowFrame {
     pub fields: Vec<ArrowField>,
     pub head: Vec<Box<dyn Array>>,
     /// Columns written with Parquet's plain encoding (see
-    /// [`crate::lake::parquet::encode_arrays`]).
-    pub plain: crate::lake::parquet::Plain,
+    /// [`crate::parquet::encode_arrays`]).
+    pub plain: crate::parquet::Plain,
     /// `input_line` and `input_record`.
     pub numbers: DataFrame,
 }

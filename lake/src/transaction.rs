@@ -49,7 +49,7 @@ impl Transaction<'_> {
         schema: &Schema,
         groups: &[parquet::EncodedRowGroup],
     ) -> Result<String, LakeError> {
-        let dir = format!("{table}/date={day}");
+        let dir = super::layout::day_dir(table, day);
         let name = {
             let mut staged = self.staged();
             let n = staged.next.entry(dir.clone()).or_default();
