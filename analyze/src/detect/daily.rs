@@ -273,6 +273,20 @@ mod tests {
     }
 
     #[test]
+    fn names_are_stable_across_builds() {
+        // Pinned: these are in the names of files kept on disk, so a change of hash
+        // (or of what is hashed) must be deliberate — bump VERSION with it.
+        assert_eq!(settings_hash(&(500.0, 20)), "06f895c446c895e3");
+        assert_eq!(results(&[(10, "a")]).identity(10), 0x3389_a723_7cc0_599b);
+        // Settings hash their values, not their Rust spelling.
+        assert_ne!(settings_hash(&("/api", 1)), settings_hash(&("/api", 2)));
+        assert_eq!(
+            settings_hash(&("/api", 1)),
+            settings_hash(&("/api".to_owned(), 1))
+        );
+    }
+
+    #[test]
     fn keys_become_directory_names() {
         assert_eq!(sanitize("http_errors/w300"), "http_errors_w300");
         let long = "x".repeat(200);

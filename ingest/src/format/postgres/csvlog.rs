@@ -5,6 +5,12 @@
 //! ([`split`], [`complete_len`]: csvlog's quotes always come in pairs within a record,
 //! so parity alone finds record ends). The error position columns are appended to the
 //! message as stderr prints them (` at character N`).
+//!
+//! csv-core replaced a hand-made quote walker (issue 14) at the same speed:
+//! `cargo run --release -p runlens-ingest --example csvlog_bench` (the captured csvlog
+//! 800 times over, 100.6 MB, best of five, two interleaved rounds) read every record's
+//! fields in 266–273 ms with csv-core and 271–290 ms with the old walker; the example
+//! also checks that both cut every bundled csvlog sample into the same fields.
 
 use super::entry::{known, split_connection_from, with_position, RawEntry};
 use super::time::Clock;
