@@ -31,6 +31,12 @@ tools="${RUNLENS_TOOLS:-$HOME/.cache/runlens-tools}"
 if [ ! -x "$tools/bin/s3s-fs" ]; then
   cargo install --quiet --locked s3s-fs --version 0.14.1 --features binary --root "$tools"
 fi
+# cargo-hakari checks that the workspace-hack crate (workspace-hack/, .config/hakari.toml)
+# is up to date (scripts/test), into the same folder.
+hakari_version=0.9.39
+if ! "$tools/bin/cargo-hakari" --version 2>/dev/null | grep -qx "cargo-hakari $hakari_version"; then
+  cargo install --quiet --locked cargo-hakari --version "$hakari_version" --root "$tools"
+fi
 
 if ((${#need_apt[@]})); then
   export DEBIAN_FRONTEND=noninteractive

@@ -7,6 +7,20 @@
 //! ([`encode`]); [`write`] then only copies the finished pages of a day, piece after
 //! piece, into one file. The files are ordinary Parquet (one row group per piece and
 //! day), with the statistics and compression of polars' writer.
+//!
+//! **Why this is not polars' writer** (kept hand-made for a measured reason, issue 14;
+//! figures in BENCHMARKS.md). "Vercel ingest (issue 2)", History: encoding and
+//! compressing each piece's row group on its own thread took `runlens ingest` of the
+//! 128 MiB Vercel file from 1.56–1.84 s to ≈ 1.3 s (best of 3). "PostgreSQL ingest",
+//! "Fewer bytes written and touched": compressing the pages here ([`compress_page`]:
+//! the same zstd level-1 bytes, a test checks the file equals polars' byte for byte,
+//! one zstd context per thread, a buffer of the compressed size) instead of through
+//! polars' `compress` (a context per page, a zero-filled worst-case buffer per page
+//! held until the file is written) cut peak RSS from 370 to 265 MB; with the plain
+//! free-text columns of the same change, −22 % wall and −19 % CPU over ten interleaved
+//! runs of the binary on the 115.3 MB PostgreSQL log. Rerun with
+//! `cargo bench -p runlens-ingest --bench ingest_vercel -- 128` and
+//! `data-samples/postgres/bench.sh`.
 
 use std::io::Write;
 

@@ -13,7 +13,7 @@
 //!   function's log line.
 
 use polars::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::backend::{connection_received, RECEIVED_TOLERANCE_US};
 use super::frame::ts_between;
@@ -21,7 +21,7 @@ use super::TimeWindow;
 use crate::tables::LakeTables;
 
 /// `[detect.auth_events]`: how authentication attempts are recognised.
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct AuthEventsConfig {
     /// Route patterns of credential sign-in callbacks (POST requests to them are

@@ -23,10 +23,16 @@
 //! computed for the part inside the window, every run. A cache that cannot be written
 //! (read-only lake) only costs time: the result is still computed, and the failure is
 //! logged at debug level.
+//!
+//! **Stable names.** Every hash in a kept file's path (the day's identity, the
+//! settings in a key, a long key's tail) is BLAKE3 of an explicit byte encoding —
+//! never `std`'s `DefaultHasher`, whose algorithm may change between Rust releases
+//! (every kept day would silently become stale), nor of `Debug` output, whose format
+//! is not a contract. Settings are hashed as their JSON (serde).
 
 use std::collections::{BTreeSet, HashMap};
-use std::hash::{Hash, Hasher};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use polars::prelude::*;
 use runlens_lake::TABLES;
@@ -69,15 +75,19 @@ impl DailyResults {
 
     /// The identity of day `day`'s data (with its neighbours').
     fn identity(&self, day: i64) -> u64 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        VERSION.hash(&mut h);
+        let mut h = blake3::Hasher::new();
+        h.update(&VERSION.to_le_bytes());
         for d in day - 1..=day + 1 {
-            d.hash(&mut h);
-            if let Some(files) = self.files_by_day.get(&d) {
-                files.hash(&mut h);
+            h.update(&d.to_le_bytes());
+            let files = self.files_by_day.get(&d);
+            h.update(&(files.map_or(0, BTreeSet::len) as u64).to_le_bytes());
+            for f in files.into_iter().flatten() {
+                // Length-prefixed, so that no two lists of names hash the same bytes.
+                h.update(&(f.len() as u64).to_le_bytes());
+                h.update(f.as_bytes());
             }
         }
-        h.finish()
+        first_u64(&h.finalize())
     }
 
     /// `query` over `[from_us, to_us)`: whole days from the cache under `key` (computed
@@ -155,12 +165,14 @@ impl DailyResults {
 /// Writes `df` to `path` (via a private temporary name, then a rename), removing the
 /// results of the same day for other identities.
 fn keep(dir: &Path, date: &str, path: &Path, df: &mut DataFrame) -> PolarsResult<()> {
+    // Unique among this process's writers (threads may keep days concurrently).
+    static WRITER: AtomicU64 = AtomicU64::new(0);
     std::fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
-        ".{}.{}-{:?}.partial",
+        ".{}.{}-{}.partial",
         path.file_name().and_then(|n| n.to_str()).unwrap_or("day"),
         std::process::id(),
-        std::thread::current().id()
+        WRITER.fetch_add(1, Ordering::Relaxed)
     ));
     {
         let f = std::fs::File::create(&tmp)?;
@@ -193,10 +205,11 @@ fn sanitize(key: &str) -> String {
         })
         .collect();
     if out.len() > 96 {
-        let mut h = std::collections::hash_map::DefaultHasher::new();
-        key.hash(&mut h);
         out.truncate(80);
-        out.push_str(&format!("-{:016x}", h.finish()));
+        out.push_str(&format!(
+            "-{:016x}",
+            first_u64(&blake3::hash(key.as_bytes()))
+        ));
     }
     out
 }
@@ -207,11 +220,17 @@ pub fn nests_in_day(width_us: i64) -> bool {
     width_us > 0 && DAY_US % width_us == 0
 }
 
-/// A short stable hash of a detector's settings, for cache keys.
-pub fn settings_hash(settings: &impl std::fmt::Debug) -> String {
-    let mut h = std::collections::hash_map::DefaultHasher::new();
-    format!("{settings:?}").hash(&mut h);
-    format!("{:016x}", h.finish())
+/// A short stable hash of a detector's settings, for cache keys: BLAKE3 of their JSON
+/// (settings hold no hash maps, whose JSON order would vary).
+pub fn settings_hash(settings: &impl serde::Serialize) -> String {
+    let json = serde_json::to_vec(settings).expect("settings serialize to JSON");
+    format!("{:016x}", first_u64(&blake3::hash(&json)))
+}
+
+/// The first 8 bytes of a BLAKE3 digest, as a number (for 16-hex-digit names).
+fn first_u64(hash: &blake3::Hash) -> u64 {
+    let bytes: [u8; 8] = hash.as_bytes()[..8].try_into().expect("32-byte digest");
+    u64::from_be_bytes(bytes)
 }
 
 #[cfg(test)]
@@ -252,6 +271,20 @@ mod tests {
             );
         }
         assert_ne!(before.identity(10), before.identity(11));
+    }
+
+    #[test]
+    fn names_are_stable_across_builds() {
+        // Pinned: these are in the names of files kept on disk, so a change of hash
+        // (or of what is hashed) must be deliberate — bump VERSION with it.
+        assert_eq!(settings_hash(&(500.0, 20)), "06f895c446c895e3");
+        assert_eq!(results(&[(10, "a")]).identity(10), 0x3389_a723_7cc0_599b);
+        // Settings hash their values, not their Rust spelling.
+        assert_ne!(settings_hash(&("/api", 1)), settings_hash(&("/api", 2)));
+        assert_eq!(
+            settings_hash(&("/api", 1)),
+            settings_hash(&("/api".to_owned(), 1))
+        );
     }
 
     #[test]

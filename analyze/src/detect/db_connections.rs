@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 
 use super::backend::{connection_received, RECEIVED_TOLERANCE_US};
 use super::finding::{
@@ -20,7 +20,7 @@ use super::{daily, DetectContext, Detector, TimeWindow};
 use crate::AnalyzeError;
 
 /// `[detect.db_connections]`
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DbConnectionsConfig {
     pub enabled: bool,

@@ -11,19 +11,18 @@
 
 use std::fmt;
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
 
-use base64::Engine;
 use chrono::{DateTime, Utc};
 
 use crate::render::Rendered;
 
-/// A mail address with an optional display name: `Ops <ops@example.com>`.
+/// A mail address with an optional display name: `Ops <ops@example.com>`. A lettre
+/// [`lettre::message::Mailbox`]: lettre checks the address (RFC 5321/5322, through
+/// `email_address`) and writes the header form (the name quoted or RFC 2047-encoded
+/// as needed). Read from configuration text a little more leniently than RFC 5322's
+/// `mailbox` (a display name may hold a comma unquoted: `Smith, John <j@x.org>`).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mailbox {
-    pub name: Option<String>,
-    pub address: String,
-}
+pub struct Mailbox(lettre::message::Mailbox);
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("invalid e-mail address {input:?}: {reason}")]
@@ -56,59 +55,54 @@ impl FromStr for Mailbox {
             (None, None) => (None, s),
             _ => return Err(error("unbalanced < >")),
         };
-        let (local, domain) = address.rsplit_once('@').ok_or_else(|| error("no @"))?;
-        if local.is_empty() || domain.is_empty() || address.len() > 254 {
-            return Err(error("empty local part or domain"));
+        let address: lettre::Address = address.parse().map_err(|e| {
+            error(match e {
+                lettre::address::AddressError::MissingParts => "no @",
+                lettre::address::AddressError::InvalidUser => "not a valid local part",
+                lettre::address::AddressError::InvalidDomain => "not a valid domain",
+                _ => "not a valid address",
+            })
+        })?;
+        // What lettre accepts but runlens refuses: addresses SMTP servers without
+        // SMTPUTF8 cannot take, quoted local parts (handled unevenly by servers and
+        // address books), and bare host names (a typo for a domain, more often than not).
+        let text: &str = address.as_ref();
+        if !text.is_ascii() {
+            return Err(error("only plain ASCII addresses"));
         }
-        if !address.is_ascii()
-            || address
-                .chars()
-                .any(|c| c.is_whitespace() || "<>()[],;:\"\\".contains(c))
-        {
-            return Err(error(
-                "only plain ASCII addresses without spaces or brackets",
-            ));
+        if address.user().starts_with('"') {
+            return Err(error("a quoted local part"));
         }
-        if local.contains('@')
-            || domain.starts_with(['.', '-'])
-            || !domain.contains('.') && domain != "localhost"
-        {
+        if !address.domain().contains('.') && address.domain() != "localhost" {
             return Err(error("not a user@domain address"));
         }
-        Ok(Mailbox {
-            name,
-            address: address.to_string(),
-        })
+        Ok(Mailbox(lettre::message::Mailbox::new(name, address)))
     }
 }
 
 impl fmt::Display for Mailbox {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match &self.name {
-            Some(name) => write!(f, "{name} <{}>", self.address),
-            None => f.write_str(&self.address),
+        match &self.0.name {
+            Some(name) => write!(f, "{name} <{}>", self.0.email),
+            None => write!(f, "{}", self.0.email),
         }
     }
 }
 
 impl Mailbox {
-    /// The header form: the display name quoted or RFC 2047-encoded as needed.
-    fn header(&self) -> String {
-        match &self.name {
-            None => self.address.clone(),
-            Some(name) if name.is_ascii() && !name.contains("=?") => {
-                if name
-                    .chars()
-                    .all(|c| c.is_ascii_alphanumeric() || " !#$%&'*+-/=?^_`{|}~".contains(c))
-                {
-                    format!("{name} <{}>", self.address)
-                } else {
-                    let quoted = name.replace('\\', "\\\\").replace('"', "\\\"");
-                    format!("\"{quoted}\" <{}>", self.address)
-                }
-            }
-            Some(name) => format!("{} <{}>", encoded_words(name).join(" "), self.address),
-        }
+    /// The address alone: `ops@example.com`.
+    pub fn address(&self) -> &str {
+        self.0.email.as_ref()
+    }
+
+    /// The display name, if any.
+    pub fn name(&self) -> Option<&str> {
+        self.0.name.as_deref()
+    }
+
+    /// The same mailbox as lettre's type.
+    pub fn as_lettre(&self) -> &lettre::message::Mailbox {
+        &self.0
     }
 }
 
@@ -179,7 +173,7 @@ impl Email {
     pub fn message(&self) -> Result<lettre::Message, AddressError> {
         use lettre::message::header::ContentType;
         use lettre::message::{Attachment, MultiPart, SinglePart};
-        let from = self.from.to_lettre()?;
+        let from = self.from.as_lettre().clone();
         let mut builder = lettre::Message::builder()
             .from(from.clone())
             .subject(self.subject.replace(['\r', '\n'], " "))
@@ -187,13 +181,13 @@ impl Email {
             .message_id(Some(format!("<{}>", self.message_id)))
             .user_agent("runlens".into());
         for to in &self.to {
-            builder = builder.to(to.to_lettre()?);
+            builder = builder.to(to.as_lettre().clone());
         }
         if self.to.is_empty() {
             let envelope =
                 lettre::address::Envelope::new(Some(from.email.clone()), vec![from.email])
                     .map_err(|_| AddressError {
-                        input: self.from.address.clone(),
+                        input: self.from.address().to_owned(),
                         reason: "cannot be an envelope address",
                     })?;
             builder = builder.envelope(envelope);
@@ -202,7 +196,7 @@ impl Email {
         // `MultiPart::related()` leaves out.
         let related_type = ContentType::parse(&format!(
             "multipart/related; boundary=\"=_runlens_rel_{}\"; type=\"text/html\"",
-            random_hex()
+            uuid::Uuid::new_v4().simple()
         ))
         .expect("a valid multipart/related content type");
         let mut related = MultiPart::builder()
@@ -223,7 +217,7 @@ impl Email {
                     .multipart(related),
             )
             .map_err(|_| AddressError {
-                input: self.from.header(),
+                input: self.from.to_string(),
                 reason: "rejected by the message builder",
             })
     }
@@ -235,62 +229,14 @@ impl Email {
     }
 }
 
-impl Mailbox {
-    /// The same mailbox for lettre.
-    pub fn to_lettre(&self) -> Result<lettre::message::Mailbox, AddressError> {
-        let address = self
-            .address
-            .parse::<lettre::Address>()
-            .map_err(|_| AddressError {
-                input: self.address.clone(),
-                reason: "not a valid address",
-            })?;
-        Ok(lettre::message::Mailbox::new(self.name.clone(), address))
-    }
-}
-
-/// `=?utf-8?b?…?=` words of at most 64 characters (a header line stays under 78),
-/// split between characters.
-fn encoded_words(text: &str) -> Vec<String> {
-    let engine = base64::engine::general_purpose::STANDARD;
-    let mut words = Vec::new();
-    let mut chunk = String::new();
-    for c in text.chars() {
-        if chunk.len() + c.len_utf8() > 39 {
-            words.push(format!("=?utf-8?b?{}?=", engine.encode(&chunk)));
-            chunk.clear();
-        }
-        chunk.push(c);
-    }
-    if !chunk.is_empty() || words.is_empty() {
-        words.push(format!("=?utf-8?b?{}?=", engine.encode(&chunk)));
-    }
-    words
-}
-
-fn random_hex() -> String {
-    use std::hash::{BuildHasher, Hasher};
-    static COUNTER: AtomicU64 = AtomicU64::new(0);
-    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-    h.write_u64(COUNTER.fetch_add(1, Ordering::Relaxed));
-    h.write_u128(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map_or(0, |d| d.as_nanos()),
-    );
-    h.write_u32(std::process::id());
-    format!("{:016x}", h.finish())
-}
-
+/// A new Message-ID (without `<>`): a random (v4) UUID at the sender's domain, which
+/// RFC 5322 asks the ID's right-hand side to be (rather than this machine's host name).
 fn new_message_id(from: &Mailbox, date: DateTime<Utc>) -> String {
-    let domain = from
-        .address
-        .rsplit_once('@')
-        .map_or("runlens.local", |(_, d)| d);
     format!(
-        "runlens.{}.{}@{domain}",
+        "runlens.{}.{}@{}",
         date.format("%Y%m%d%H%M%S"),
-        random_hex()
+        uuid::Uuid::new_v4().simple(),
+        from.as_lettre().email.domain()
     )
 }
 
@@ -298,14 +244,31 @@ fn new_message_id(from: &Mailbox, date: DateTime<Utc>) -> String {
 mod tests {
     use super::*;
 
+    /// The `From:` header lettre writes for `mailbox`.
+    fn from_header(mailbox: &str) -> String {
+        let email = Email {
+            from: mailbox.parse().unwrap(),
+            to: Vec::new(),
+            subject: "s".into(),
+            date: chrono::Utc::now(),
+            message_id: "id@example.com".into(),
+            text: "t".into(),
+            html: "<p>h</p>".into(),
+            inline: Vec::new(),
+        };
+        let eml = String::from_utf8(email.formatted().unwrap()).unwrap();
+        let line = eml.lines().find(|l| l.starts_with("From: ")).unwrap();
+        line["From: ".len()..].to_owned()
+    }
+
     #[test]
     fn mailboxes_parse_and_refuse_header_injection() {
         let m: Mailbox = "Ops Team <ops@example.com>".parse().unwrap();
-        assert_eq!(m.name.as_deref(), Some("Ops Team"));
-        assert_eq!(m.address, "ops@example.com");
-        assert_eq!("a@b.c".parse::<Mailbox>().unwrap().header(), "a@b.c");
+        assert_eq!(m.name(), Some("Ops Team"));
+        assert_eq!(m.address(), "ops@example.com");
+        assert_eq!(from_header("a@b.c"), "a@b.c");
         assert_eq!(
-            "root@localhost".parse::<Mailbox>().unwrap().address,
+            "root@localhost".parse::<Mailbox>().unwrap().address(),
             "root@localhost"
         );
         for bad in [
@@ -316,13 +279,29 @@ mod tests {
             "<@c.d>",
             "x@y",
             "\"q\"@example.com",
+            "jörg@example.com",
+            "a@b..c",
         ] {
             assert!(bad.parse::<Mailbox>().is_err(), "{bad:?}");
         }
         let quoted: Mailbox = "Smith, John <j@x.org>".parse().unwrap();
-        assert_eq!(quoted.header(), "\"Smith, John\" <j@x.org>");
-        let unicode: Mailbox = "Jörg Ops <j@x.org>".parse().unwrap();
-        assert!(unicode.header().starts_with("=?utf-8?b?"));
+        assert_eq!(quoted.name(), Some("Smith, John"));
+        // lettre writes a name with a comma as an encoded word (base64 of "Smith,
+        // John"), never bare, where the comma would split it into two mailboxes.
+        assert_eq!(
+            from_header("Smith, John <j@x.org>"),
+            "=?utf-8?b?U21pdGgsIEpvaG4=?= <j@x.org>"
+        );
+        assert!(from_header("Jörg Ops <j@x.org>").starts_with("=?utf-8?b?"));
+    }
+
+    #[test]
+    fn message_ids_are_unique_at_the_senders_domain() {
+        let from: Mailbox = "reports@mail.example.com".parse().unwrap();
+        let date = chrono::Utc::now();
+        let (a, b) = (new_message_id(&from, date), new_message_id(&from, date));
+        assert_ne!(a, b);
+        assert!(a.ends_with("@mail.example.com"), "{a}");
     }
 
     #[test]

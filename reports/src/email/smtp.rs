@@ -245,7 +245,7 @@ fn classify(
     let rejected = email
         .to
         .iter()
-        .find(|m| text.contains(&format!("<{}>", m.address)) || text.contains(&m.address));
+        .find(|m| text.contains(&format!("<{}>", m.address())) || text.contains(m.address()));
     match (code, &config.username, rejected) {
         (534 | 535 | 538 | 454, Some(user), _) => SmtpError::AuthFailed {
             server,
@@ -254,17 +254,17 @@ fn classify(
         },
         (_, _, Some(recipient)) if (450..=553).contains(&code) => SmtpError::RecipientRejected {
             server,
-            recipient: recipient.address.clone(),
+            recipient: recipient.address().to_owned(),
             reply: reply(),
         },
         (530 | 550 | 553 | 555, _, None)
             if text.to_ascii_lowercase().contains("sender")
-                || text.contains(&email.from.address)
+                || text.contains(email.from.address())
                 || code == 530 =>
         {
             SmtpError::SenderRejected {
                 server,
-                from: email.from.address.clone(),
+                from: email.from.address().to_owned(),
                 reply: reply(),
             }
         }

@@ -12,6 +12,18 @@
 //! it replaces (ASCII `\s`, `\d`, `\b`; leftmost-first global substitution), which is
 //! what a byte-string Perl program does; the regex each pass reproduces is quoted above
 //! it. [`fingerprint`] is a stable 16-hex-digit BLAKE3 digest of the normalized text.
+//!
+//! **Why this is hand-made** (kept for a measured reason, issue 14). No library
+//! reproduces pgBadger's function, and the point is equality with it: on the 115.3 MB
+//! PostgreSQL benchmark log pgBadger's per-normalized-query counts and total durations
+//! equal runlens's exactly (7 queries, 593,665 entries; BENCHMARKS.md, "PostgreSQL
+//! ingest", "Before: `pg-speed`"), and `pgbadger_crosscheck.rs` keeps it so. Its cost is
+//! measured in the same section: the dozen passes took 21 % of the ingest's CPU until
+//! results were remembered by statement shape ([`normalize_shared`], `shape.rs`), which
+//! leaves the shape key's 3–4 %; the latest profile puts the shape key and its lookup
+//! at 4–5 % ("Rows straight into columns"). The passes were written for exact Perl
+//! semantics, not measured against a `regex`-crate version of the same substitutions:
+//! at 3–5 % of the CPU there is little left for one to win.
 
 mod passes;
 mod shape;
