@@ -24,11 +24,11 @@ use runlens_reports::email::Email;
 use runlens_reports::{Period, Rendered};
 
 mod common;
-use common::{bench_lake, dir_size, BenchLake, DAY_US};
+use common::{bench_lake, dir_size, BenchLake};
 
-/// The allocator the `runlens` binary uses.
-#[path = "../src/allocator.rs"]
-mod allocator;
+/// The allocator the `runlens` binary uses (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn render(tables: &LakeTables, config: &DetectConfig, out: &std::path::Path) -> (f64, usize) {
     let t = Instant::now();
@@ -55,7 +55,8 @@ fn render(tables: &LakeTables, config: &DetectConfig, out: &std::path::Path) -> 
 }
 
 fn main() {
-    allocator::keep_freed_memory();
+    runlens_ingest::memory::keep_freed_memory();
+    runlens_ingest::input::install_sigbus_handler();
     let BenchLake {
         dir,
         lake,
@@ -102,5 +103,4 @@ fn main() {
     };
     let (secs, _) = render(&tables, &uncached, &out);
     println!("quarterly report with nothing kept ([detect] cache = false): {secs:.2} s");
-    let _ = DAY_US;
 }

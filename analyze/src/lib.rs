@@ -13,6 +13,8 @@ pub mod tables;
 
 /// The time library of the public API (findings carry `chrono` times).
 pub use chrono;
+/// Instants, days and windows (the lake crate's): what windows and periods are made of.
+pub use runlens_lake::time;
 /// The dataframe library of the public API (tables are polars lazy frames).
 pub use polars;
 pub use sql::{query, write_result, OutputFormat};

@@ -13,6 +13,7 @@ use super::finding::{
 };
 use super::frame::{i64s, runs, strs};
 use super::{DetectContext, Detector};
+use runlens_lake::time::{hours, minutes, DAY_US};
 use crate::AnalyzeError;
 
 /// `[detect.sentry]`
@@ -87,7 +88,7 @@ impl Detector for SentryErrors {
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
         let w = ctx.window;
-        let from = w.from_us - i64::from(c.baseline_hours) * 3_600_000_000;
+        let from = w.from.minus(hours(c.baseline_hours)).us();
         let level = c
             .levels
             .iter()
@@ -95,7 +96,7 @@ impl Detector for SentryErrors {
             .reduce(|a, b| a.or(b))
             .unwrap_or(lit(true));
         let df = ctx
-            .scan_between("sentry_events", from, w.to_us)?
+            .scan_between("sentry_events", from, w.to.us())?
             .filter(level)
             .select([
                 col("ts"),
@@ -138,18 +139,18 @@ impl Detector for SentryErrors {
                 input_line: line[i],
             })
             .collect();
-        Ok(find(&events, w.from_us, w.to_us, c))
+        Ok(find(&events, w.from.us(), w.to.us(), c))
     }
 }
 
 /// The detection proper over events sorted by time, starting `baseline_hours` before
 /// `from` (those before `from` are history only).
 pub fn find(events: &[SentryEvent], from: i64, to: i64, c: &SentryConfig) -> Vec<Finding> {
-    let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
-    let baseline_us = i64::from(c.baseline_hours) * 3_600_000_000;
+    let width = minutes(c.bucket_minutes.max(1));
+    let baseline_us = hours(c.baseline_hours);
     let history_start = events.first().map_or(from, |e| e.ts);
     // Without this much history before a moment, nothing can be called new or a spike.
-    let min_history = baseline_us.min(24 * 3_600_000_000);
+    let min_history = baseline_us.min(DAY_US);
     let mut by_group: BTreeMap<&str, Vec<&SentryEvent>> = BTreeMap::new();
     for e in events {
         by_group.entry(e.group.as_str()).or_default().push(e);
@@ -161,7 +162,7 @@ pub fn find(events: &[SentryEvent], from: i64, to: i64, c: &SentryConfig) -> Vec
         // history before it in which it never appeared.
         let mut new_until = None;
         if first.ts >= from && first.ts < to && first.ts - history_start >= min_history {
-            let until = first.ts + i64::from(c.new_group_minutes) * 60_000_000;
+            let until = first.ts.saturating_add(minutes(c.new_group_minutes));
             let early: Vec<&SentryEvent> = evs.iter().filter(|e| e.ts < until).copied().collect();
             if early.len() as u64 >= c.new_group_min_events {
                 new_until = Some(until);
@@ -301,7 +302,7 @@ fn finding(
 mod tests {
     use super::*;
 
-    const H: i64 = 3_600_000_000;
+    const H: i64 = runlens_lake::time::HOUR_US;
 
     fn ev(ts: i64, group: &str, release: &str) -> SentryEvent {
         SentryEvent {
