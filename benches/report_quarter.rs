@@ -25,6 +25,7 @@ use runlens_reports::{Period, Rendered};
 
 mod common;
 use common::{bench_lake, dir_size, BenchLake};
+use runlens_analyze::time::Day;
 
 /// The allocator the `runlens` binary uses (see `src/main.rs`).
 #[global_allocator]
@@ -73,8 +74,9 @@ fn main() {
     } else {
         let _ = std::fs::remove_dir_all(&cache);
         let first = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
-        let day0 = first.signed_duration_since(NaiveDate::default()).num_days();
-        let all: Vec<i64> = (day0..day0 + days + 1).collect();
+        let day0 = Day::from_date(first);
+        let all: Vec<Day> =
+            Day::through(day0, Day::from_epoch_days(day0.epoch_days() + days)).collect();
         let t = Instant::now();
         let n = runlens_analyze::metrics::keep_days(&tables, &config, &all).unwrap();
         let keep = t.elapsed().as_secs_f64();

@@ -13,10 +13,10 @@ pub mod tables;
 
 /// The time library of the public API (findings carry `chrono` times).
 pub use chrono;
-/// Instants, days and windows (the lake crate's): what windows and periods are made of.
-pub use runlens_lake::time;
 /// The dataframe library of the public API (tables are polars lazy frames).
 pub use polars;
+/// Instants, days and windows (the lake crate's): what windows and periods are made of.
+pub use runlens_lake::time;
 pub use sql::{query, write_result, OutputFormat};
 pub use tables::{LakeTables, TableSummary};
 

@@ -1,8 +1,8 @@
 //! The lake's tables as lazy frames, and their summaries.
 
 use polars::prelude::*;
-use runlens_lake::Manifest;
 use runlens_lake::time::{Ts, Window};
+use runlens_lake::Manifest;
 use runlens_lake::{Lake, TableDef, TABLES};
 
 use crate::AnalyzeError;
@@ -184,4 +184,3 @@ pub fn type_name(dtype: &DataType) -> String {
         other => other.to_string(),
     }
 }
-

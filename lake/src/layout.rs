@@ -51,7 +51,13 @@ mod tests {
 
     #[test]
     fn other_spellings_are_not_partitions() {
-        for name in ["date=2024-2-29", "date=2024-02-30", "date= 2024-02-29", "day=2024-02-29", "date=+2024-02-29"] {
+        for name in [
+            "date=2024-2-29",
+            "date=2024-02-30",
+            "date= 2024-02-29",
+            "day=2024-02-29",
+            "date=+2024-02-29",
+        ] {
             assert_eq!(parse_day_dir(name), None, "{name}");
         }
     }

@@ -123,7 +123,11 @@ impl fmt::Display for Ts {
     /// no date for them.
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self.utc() {
-            Some(t) => write!(f, "{}", t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)),
+            Some(t) => write!(
+                f,
+                "{}",
+                t.to_rfc3339_opts(chrono::SecondsFormat::AutoSi, true)
+            ),
             None => write!(f, "{} µs since the epoch", self.0),
         }
     }
@@ -229,8 +233,7 @@ impl Window {
 
     /// True when no instant is inside.
     pub fn is_empty(&self) -> bool {
-        matches!((self.from, self.to), (Some(a), Some(b)) if b <= a)
-            || self.to == Some(Ts::MIN)
+        matches!((self.from, self.to), (Some(a), Some(b)) if b <= a) || self.to == Some(Ts::MIN)
     }
 
     /// Whether `t` is inside.
@@ -352,7 +355,10 @@ mod tests {
         assert_eq!(Ts::from_us(5).since(Ts::from_us(7)), -2);
         assert_eq!(Day::from_epoch_days(i64::MAX).start(), Ts::MAX);
         assert_eq!(Day::from_epoch_days(i64::MIN).start(), Ts::MIN);
-        assert_eq!(Day::from_epoch_days(i64::MAX).next(), Day::from_epoch_days(i64::MAX));
+        assert_eq!(
+            Day::from_epoch_days(i64::MAX).next(),
+            Day::from_epoch_days(i64::MAX)
+        );
         assert_eq!(Ts::MAX.day().end(), Ts::MAX);
     }
 
@@ -386,7 +392,10 @@ mod tests {
         assert_eq!(t.ceil(HOUR_US), Ts::EPOCH);
         assert_eq!(Ts::from_us(HOUR_US).floor(HOUR_US), Ts::from_us(HOUR_US));
         assert_eq!(Ts::from_us(HOUR_US).ceil(HOUR_US), Ts::from_us(HOUR_US));
-        assert_eq!(Ts::from_us(HOUR_US + 1).ceil(HOUR_US), Ts::from_us(2 * HOUR_US));
+        assert_eq!(
+            Ts::from_us(HOUR_US + 1).ceil(HOUR_US),
+            Ts::from_us(2 * HOUR_US)
+        );
         // The slots at the very ends are partial: they saturate.
         assert_eq!(Ts::MIN.floor(DAY_US), Ts::MIN);
         assert_eq!(Ts::MAX.ceil(DAY_US), Ts::MAX);

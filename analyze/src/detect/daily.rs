@@ -249,7 +249,8 @@ mod tests {
                 .or_default()
                 .insert(file.into());
             assert_eq!(
-                before.identity(Day::from_epoch_days(10)) != after.identity(Day::from_epoch_days(10)),
+                before.identity(Day::from_epoch_days(10))
+                    != after.identity(Day::from_epoch_days(10)),
                 stale,
                 "a file in day {day}"
             );

@@ -17,8 +17,8 @@ use super::finding::{
 };
 use super::frame::{bucket, f64s, i64s, runs, samples, strs, top_counts, ts_between, ts_us};
 use super::{daily, DetectContext, Detector};
-use runlens_lake::time::{minutes, Window};
 use crate::AnalyzeError;
+use runlens_lake::time::{minutes, Window};
 
 /// `[detect.db_connections]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -14,8 +14,8 @@ use super::finding::{
 };
 use super::frame::{bucket, i64s, request_text, runs, strs, top_counts, ts_us};
 use super::{daily, DetectContext, Detector};
-use runlens_lake::time::{hours, minutes, Ts};
 use crate::AnalyzeError;
+use runlens_lake::time::{hours, minutes, Ts};
 
 /// `[detect.error_rate]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -23,8 +23,8 @@ use super::finding::{
 };
 use super::frame::{i64s, runs, strs};
 use super::{DetectContext, Detector, TimeWindow};
-use runlens_lake::time::{hours, minutes};
 use crate::AnalyzeError;
+use runlens_lake::time::{hours, minutes};
 
 /// `[detect.failed_logins]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -173,7 +173,10 @@ pub fn find_spikes(
     let failures: Vec<&AuthAttempt> = attempts.iter().filter(|a| a.failure).collect();
     let (before, during): (Vec<&AuthAttempt>, Vec<&AuthAttempt>) =
         failures.iter().partition(|a| a.ts < window.from.us());
-    let during: Vec<&AuthAttempt> = during.into_iter().filter(|a| a.ts < window.to.us()).collect();
+    let during: Vec<&AuthAttempt> = during
+        .into_iter()
+        .filter(|a| a.ts < window.to.us())
+        .collect();
     let threshold = |baseline_count: u64, min: u64| -> u64 {
         let mean = baseline_count as f64 / baseline_windows;
         min.max((config.baseline_factor * mean).ceil() as u64)

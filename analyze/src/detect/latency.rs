@@ -13,8 +13,8 @@ use super::finding::{
 };
 use super::frame::{self, bucket, f64s, i64s, runs, strs, top_counts, ts_us};
 use super::{daily, DetectContext, Detector};
-use runlens_lake::time::minutes;
 use crate::AnalyzeError;
+use runlens_lake::time::minutes;
 
 /// `[detect.latency]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]

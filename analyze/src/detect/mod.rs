@@ -176,7 +176,8 @@ impl<'a> DetectContext<'a> {
     pub fn scan_between(&self, table: &str, from_us: i64, to_us: i64) -> PolarsResult<LazyFrame> {
         let def = runlens_lake::schema::table(table)
             .ok_or_else(|| polars_err!(ComputeError: "no table named {table}"))?;
-        self.tables.scan_between(def, Window::between_us(from_us, to_us))
+        self.tables
+            .scan_between(def, Window::between_us(from_us, to_us))
     }
 }
 
@@ -329,10 +330,7 @@ pub fn detect(
         .collect();
     let mut findings = Vec::new();
     for r in results {
-        findings.extend(
-            r?.into_iter()
-                .filter(|f| window.contains_us(f.start_us())),
-        );
+        findings.extend(r?.into_iter().filter(|f| window.contains_us(f.start_us())));
     }
     findings.sort_by(|a, b| {
         (a.start, a.severity, &a.kind, &a.id).cmp(&(b.start, b.severity, &b.kind, &b.id))

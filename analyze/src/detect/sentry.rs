@@ -13,8 +13,8 @@ use super::finding::{
 };
 use super::frame::{i64s, runs, strs};
 use super::{DetectContext, Detector};
-use runlens_lake::time::{hours, minutes, DAY_US};
 use crate::AnalyzeError;
+use runlens_lake::time::{hours, minutes, DAY_US};
 
 /// `[detect.sentry]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]

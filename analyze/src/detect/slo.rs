@@ -10,8 +10,8 @@ use super::error_rate::{error_buckets, failed_between, failed_requests};
 use super::finding::{keys, metrics, ts, BucketCount, Evidence, Finding, Peak, Severity};
 use super::frame::{runs, top_counts};
 use super::{DetectContext, Detector};
-use runlens_lake::time;
 use crate::AnalyzeError;
+use runlens_lake::time;
 
 /// One alert: both windows must burn at least `factor`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -279,7 +279,10 @@ mod tests {
         );
         let stdout = String::from_utf8_lossy(&out.stdout);
         assert!(out.status.success(), "{:?}\n{stdout}", out.status);
-        assert!(stdout.contains("still running after reading 10"), "{stdout}");
+        assert!(
+            stdout.contains("still running after reading 10"),
+            "{stdout}"
+        );
     }
 
     #[test]

@@ -16,10 +16,7 @@ pub(super) fn frames_by_day<R: LakeRow + 'static>(
 ) -> PolarsResult<Vec<(chrono::NaiveDate, DataFrame)>> {
     let mut by_day: BTreeMap<i64, Vec<&R>> = Default::default();
     for r in &rows {
-        by_day
-            .entry(r.ts().div_euclid(DAY_US))
-            .or_default()
-            .push(r);
+        by_day.entry(r.ts().div_euclid(DAY_US)).or_default().push(r);
     }
     by_day
         .into_iter()

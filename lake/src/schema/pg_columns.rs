@@ -444,10 +444,7 @@ impl PgDayColumns {
                     });
                     order
                 });
-                Ok((
-                    day_of(day * DAY_US),
-                    d.columns.finish(input, &text, order)?,
-                ))
+                Ok((day_of(day * DAY_US), d.columns.finish(input, &text, order)?))
             })
             .collect()
     }

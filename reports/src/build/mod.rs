@@ -12,10 +12,10 @@ use std::collections::BTreeMap;
 use chrono::{DateTime, Datelike, Days, Utc};
 use chrono_tz::Tz;
 use runlens_analyze::detect::{self, DetectConfig, TimeWindow};
-use runlens_analyze::time::{Ts, HOUR_US};
 use runlens_analyze::metrics::{
     bin_quantile, LatencyBin, Metrics, Traffic, LATENCY_BUCKET_US, TRAFFIC_BUCKET_US,
 };
+use runlens_analyze::time::{Ts, HOUR_US};
 use runlens_analyze::{AnalyzeError, LakeTables};
 use serde::Deserialize;
 

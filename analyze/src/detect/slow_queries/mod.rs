@@ -18,8 +18,8 @@ use super::finding::{
 };
 use super::frame::{self, bucket, f64s, i64s, span, strs, ts_us};
 use super::{daily, DetectContext, Detector};
-use runlens_lake::time::{hours, minutes};
 use crate::AnalyzeError;
+use runlens_lake::time::{hours, minutes};
 
 mod days;
 mod periods;
@@ -454,7 +454,9 @@ impl SlowQueries {
         }
         let wanted: Vec<(String, i64, i64)> = pending
             .iter()
-            .map(|(f, at, _, _, _, last)| (f.clone(), (at - period).max(w.from.us()), last + period))
+            .map(|(f, at, _, _, _, last)| {
+                (f.clone(), (at - period).max(w.from.us()), last + period)
+            })
             .collect();
         let all_calls = self.calls(ctx, &wanted, None)?;
         let lookback = hours(c.deployment_lookback_hours);
