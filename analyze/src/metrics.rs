@@ -25,7 +25,7 @@ use runlens_lake::time::{Day, DAY_US};
 /// Width of the traffic buckets (the detectors' 5 minutes, so both share kept days).
 pub const TRAFFIC_BUCKET_US: i64 = 300_000_000;
 /// Width of the latency histograms' buckets.
-pub const LATENCY_BUCKET_US: i64 = 3_600_000_000;
+pub const LATENCY_BUCKET_US: i64 = runlens_lake::time::HOUR_US;
 /// Latency bins per decade of milliseconds: a duration in `[10^k, 10^(k+1))` is rounded
 /// to a multiple of `10^k / 400`, so quantiles are within 0.125–1.25 % of the exact
 /// ones (360 bins per decade).

@@ -320,9 +320,17 @@ mod tests {
         // 10 days of one background error every 3 hours.
         let mut events: Vec<SentryEvent> = (0..80).map(|i| ev(i * 3 * H, "old", "r1")).collect();
         // Day 9: a new group with 30 events in 30 minutes on release r2.
-        events.extend((0..30).map(|i| ev(9 * 24 * H + i * 60_000_000, "new", "r2")));
+        events.extend(
+            (0..30).map(|i| ev(9 * 24 * H + i * runlens_lake::time::MINUTE_US, "new", "r2")),
+        );
         // Day 9, later: the old group spikes to 40 events in an hour.
-        events.extend((0..40).map(|i| ev(9 * 24 * H + 5 * H + i * 60_000_000, "old", "r2")));
+        events.extend((0..40).map(|i| {
+            ev(
+                9 * 24 * H + 5 * H + i * runlens_lake::time::MINUTE_US,
+                "old",
+                "r2",
+            )
+        }));
         events.sort_by_key(|e| e.ts);
         let c = SentryConfig::default();
         let f = find(&events, 8 * 24 * H, 10 * 24 * H, &c);
@@ -340,7 +348,9 @@ mod tests {
 
     #[test]
     fn no_history_means_nothing_is_new() {
-        let events: Vec<SentryEvent> = (0..30).map(|i| ev(i * 60_000_000, "g", "r")).collect();
+        let events: Vec<SentryEvent> = (0..30)
+            .map(|i| ev(i * runlens_lake::time::MINUTE_US, "g", "r"))
+            .collect();
         let f = find(&events, 0, 24 * H, &SentryConfig::default());
         assert!(f.is_empty(), "{f:#?}");
     }
