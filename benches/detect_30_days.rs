@@ -17,14 +17,16 @@ use runlens_analyze::detect::{self, DetectConfig, DetectContext, TimeWindow};
 use runlens_analyze::LakeTables;
 
 mod common;
-use common::{bench_lake, dir_size, BenchLake, DAY_US};
+use common::{bench_lake, dir_size, BenchLake};
+use runlens_analyze::time::{Day, Ts};
 
-/// The allocator the `runlens` binary uses.
-#[path = "../src/allocator.rs"]
-mod allocator;
+/// The allocator the `runlens` binary uses (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
-    allocator::keep_freed_memory();
+    runlens_ingest::memory::keep_freed_memory();
+    runlens_ingest::input::install_sigbus_handler();
     let BenchLake {
         dir: _dir,
         lake,
@@ -38,11 +40,11 @@ fn main() {
     let config = DetectConfig::default();
     let newest = detect::newest_ts(&tables).unwrap().unwrap();
     // `--from FIRST_DAY --to DAY_AFTER_THE_LAST`, as a backtest over a month is asked.
-    let last_day = newest.div_euclid(DAY_US);
-    let all = TimeWindow {
-        from_us: (last_day + 1 - days) * DAY_US,
-        to_us: (last_day + 1) * DAY_US,
-    };
+    let last_day = Ts::from_us(newest).day();
+    let all = TimeWindow::days(
+        Day::from_epoch_days(last_day.epoch_days() + 1 - days),
+        last_day,
+    );
     let cache = lake.root().join("_cache");
     let _ = std::fs::remove_dir_all(&cache);
     let mut rounds = Vec::new();

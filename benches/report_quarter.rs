@@ -24,11 +24,12 @@ use runlens_reports::email::Email;
 use runlens_reports::{Period, Rendered};
 
 mod common;
-use common::{bench_lake, dir_size, BenchLake, DAY_US};
+use common::{bench_lake, dir_size, BenchLake};
+use runlens_analyze::time::Day;
 
-/// The allocator the `runlens` binary uses.
-#[path = "../src/allocator.rs"]
-mod allocator;
+/// The allocator the `runlens` binary uses (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn render(tables: &LakeTables, config: &DetectConfig, out: &std::path::Path) -> (f64, usize) {
     let t = Instant::now();
@@ -55,7 +56,8 @@ fn render(tables: &LakeTables, config: &DetectConfig, out: &std::path::Path) -> 
 }
 
 fn main() {
-    allocator::keep_freed_memory();
+    runlens_ingest::memory::keep_freed_memory();
+    runlens_ingest::input::install_sigbus_handler();
     let BenchLake {
         dir,
         lake,
@@ -72,8 +74,9 @@ fn main() {
     } else {
         let _ = std::fs::remove_dir_all(&cache);
         let first = NaiveDate::from_ymd_opt(2024, 4, 1).unwrap();
-        let day0 = first.signed_duration_since(NaiveDate::default()).num_days();
-        let all: Vec<i64> = (day0..day0 + days + 1).collect();
+        let day0 = Day::from_date(first);
+        let all: Vec<Day> =
+            Day::through(day0, Day::from_epoch_days(day0.epoch_days() + days)).collect();
         let t = Instant::now();
         let n = runlens_analyze::metrics::keep_days(&tables, &config, &all).unwrap();
         let keep = t.elapsed().as_secs_f64();
@@ -102,5 +105,4 @@ fn main() {
     };
     let (secs, _) = render(&tables, &uncached, &out);
     println!("quarterly report with nothing kept ([detect] cache = false): {secs:.2} s");
-    let _ = DAY_US;
 }

@@ -115,7 +115,7 @@ fn keep_ingested_days(report: &IngestReport, lake: &Lake, config: &Config, quiet
     let started = std::time::Instant::now();
     let result = (|| -> anyhow::Result<usize> {
         let tables = LakeTables::open(lake)?;
-        let days: Vec<i64> = tables
+        let days: Vec<runlens_analyze::time::Day> = tables
             .manifest()
             .runs
             .iter()

@@ -1,7 +1,7 @@
 //! The `runlens` binary: parses the command line, loads the configuration and hands
-//! over to the library crates. No domain logic lives here.
+//! over to the library crates. No domain logic lives here; the process-wide decisions
+//! do: the memory allocator and the `SIGBUS` handler for mapped inputs.
 
-mod allocator;
 mod cli;
 mod commands;
 mod config;
@@ -11,8 +11,18 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc, tuned by [`runlens_ingest::memory::keep_freed_memory`]: glibc's allocator
+/// spends a large share of an ingest freeing millions of small strings across threads
+/// (malloc_consolidate); mimalloc does not.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
-    allocator::keep_freed_memory();
+    runlens_ingest::memory::keep_freed_memory();
+    // Large inputs are mapped only once this is in place (see runlens_ingest::input).
+    if !runlens_ingest::input::install_sigbus_handler() {
+        tracing::debug!("no SIGBUS handler: large inputs are read rather than mapped");
+    }
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

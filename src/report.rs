@@ -6,6 +6,7 @@ use std::process::ExitCode;
 use anyhow::{bail, Context};
 use runlens_analyze::chrono::{NaiveDate, Utc};
 use runlens_analyze::detect::{self, TimeWindow};
+use runlens_analyze::time::Ts;
 use runlens_analyze::LakeTables;
 use runlens_ingest::{IngestOptions, Lake};
 use runlens_reports::email::{self, Email, Mailbox};
@@ -157,19 +158,16 @@ pub fn demo(args: DemoArgs, config: &Config) -> anyhow::Result<ExitCode> {
         bail!("the demo lake {} has no rows", lake.root().display());
     };
     let oldest = oldest_ts(&tables)?.unwrap_or(newest);
-    let all = TimeWindow {
-        from_us: oldest,
-        to_us: newest + 1,
-    };
+    let all = TimeWindow::between(Ts::from_us(oldest), Ts::from_us(newest).plus(1));
     let findings = detect::detect(&tables, &config.detect, all)?.findings;
     println!(
         "detect: {} finding(s) over {} to {} (runlens detect --lake {} --from {} --to {})",
         findings.len(),
-        all.from().format("%Y-%m-%d"),
-        all.to().format("%Y-%m-%d"),
+        all.from_utc().format("%Y-%m-%d"),
+        all.to_utc().format("%Y-%m-%d"),
         lake.root().display(),
-        all.from().format("%Y-%m-%d"),
-        (all.to() + runlens_analyze::chrono::Duration::days(1)).format("%Y-%m-%d"),
+        all.from_utc().format("%Y-%m-%d"),
+        (all.to_utc() + runlens_analyze::chrono::Duration::days(1)).format("%Y-%m-%d"),
     );
     let tz = time_zone(&config.report.timezone)?;
     // The last complete periods of the data set (it ends in the past).

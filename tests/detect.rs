@@ -9,6 +9,7 @@ use std::path::Path;
 
 use runlens_analyze::chrono::{DateTime, NaiveDate, Utc};
 use runlens_analyze::detect::{self, DetectConfig, Finding, Severity, TimeWindow};
+use runlens_analyze::time::{DAY_US, HOUR_US};
 use runlens_analyze::LakeTables;
 use runlens_ingest::{ingest, IngestOptions, Lake};
 use runlens_synth::{generate, Compression, IncidentSource, SynthArgs};
@@ -52,10 +53,7 @@ fn generated(days: u32, requests_per_day: u64, seed: u64, incidents: IncidentSou
         _dir: dir,
         lake,
         truth: truth["incidents"].as_array().unwrap().clone(),
-        window: TimeWindow {
-            from_us: from,
-            to_us: from + i64::from(days) * 86_400_000_000,
-        },
+        window: TimeWindow::between_us(from, from + i64::from(days) * DAY_US),
     }
 }
 
@@ -228,10 +226,7 @@ fn finding_ids_are_stable_across_runs_and_windows(data: &Generated) {
     // Backtesting a few hours around each incident gives the same finding, same id.
     for i in &data.truth {
         let (a, z) = incident_window(i);
-        let window = TimeWindow {
-            from_us: a - 3 * 3_600_000_000,
-            to_us: z + 3 * 3_600_000_000,
-        };
+        let window = TimeWindow::between_us(a - 3 * HOUR_US, z + 3 * HOUR_US);
         let near = run(&data.lake, window);
         let full = recalled(i, &first).unwrap();
         let local = recalled(i, &near).unwrap_or_else(|| panic!("missed in {window:?}: {i}"));
@@ -250,10 +245,10 @@ fn kept_days_give_what_the_rows_give(data: &Generated) {
         cache: false,
         ..DetectConfig::default()
     };
-    let cut = TimeWindow {
-        from_us: data.window.from_us + 9 * 86_400_000_000 + 7 * 3_600_000_000,
-        to_us: data.window.to_us - 20 * 86_400_000_000 - 5 * 3_600_000_000,
-    };
+    let cut = TimeWindow::between(
+        data.window.from.plus(9 * DAY_US + 7 * HOUR_US),
+        data.window.to.minus(20 * DAY_US + 5 * HOUR_US),
+    );
     for window in [data.window, cut] {
         let kept = run(&data.lake, window);
         let rows = detect::detect(&tables, &uncached, window).unwrap().findings;

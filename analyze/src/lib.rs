@@ -15,6 +15,8 @@ pub mod tables;
 pub use chrono;
 /// The dataframe library of the public API (tables are polars lazy frames).
 pub use polars;
+/// Instants, days and windows (the lake crate's): what windows and periods are made of.
+pub use runlens_lake::time;
 pub use sql::{query, write_result, OutputFormat};
 pub use tables::{LakeTables, TableSummary};
 

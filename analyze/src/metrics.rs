@@ -18,13 +18,14 @@ use crate::detect::frame::{f64s, i64s, strs, ts_us};
 use crate::detect::slow_queries::{fingerprint_days, fingerprint_totals};
 use crate::detect::{daily, DetectConfig, DetectContext, TimeWindow};
 use crate::tables::LakeTables;
-use runlens_lake::layout::file_epoch_day as partition_day;
 use crate::AnalyzeError;
+use runlens_lake::layout::file_epoch_day as partition_day;
+use runlens_lake::time::{Day, DAY_US};
 
 /// Width of the traffic buckets (the detectors' 5 minutes, so both share kept days).
 pub const TRAFFIC_BUCKET_US: i64 = 300_000_000;
 /// Width of the latency histograms' buckets.
-pub const LATENCY_BUCKET_US: i64 = 3_600_000_000;
+pub const LATENCY_BUCKET_US: i64 = runlens_lake::time::HOUR_US;
 /// Latency bins per decade of milliseconds: a duration in `[10^k, 10^(k+1))` is rounded
 /// to a multiple of `10^k / 400`, so quantiles are within 0.125–1.25 % of the exact
 /// ones (360 bins per decade).
@@ -160,12 +161,8 @@ pub struct Metrics<'a> {
 
 impl<'a> Metrics<'a> {
     pub fn new(tables: &'a LakeTables, config: &'a DetectConfig) -> Metrics<'a> {
-        let everything = TimeWindow {
-            from_us: i64::MIN / 4,
-            to_us: i64::MAX / 4,
-        };
         Metrics {
-            ctx: DetectContext::new(tables, everything, config.cache),
+            ctx: DetectContext::new(tables, TimeWindow::ALL, config.cache),
             config,
         }
     }
@@ -326,7 +323,6 @@ impl<'a> Metrics<'a> {
 
     /// Statements per UTC day, sorted.
     pub fn statement_days(&self, from: i64, to: i64) -> Result<Vec<StatementDay>, AnalyzeError> {
-        const DAY_US: i64 = 86_400_000_000;
         let df = self
             .fingerprint_days(from, to)?
             .group_by([((col("first_t") / lit(DAY_US)) * lit(DAY_US)).alias("d")])
@@ -487,11 +483,10 @@ impl<'a> Metrics<'a> {
             .collect())
     }
 
-    /// Bytes of Parquet per UTC day partition (every table), sorted by day (days since
-    /// the epoch).
-    pub fn lake_bytes_per_day(&self) -> Vec<(i64, u64)> {
+    /// Bytes of Parquet per UTC day partition (every table), sorted by day.
+    pub fn lake_bytes_per_day(&self) -> Vec<(Day, u64)> {
         let tables = self.ctx.tables;
-        let mut out: BTreeMap<i64, u64> = BTreeMap::new();
+        let mut out: BTreeMap<Day, u64> = BTreeMap::new();
         for t in runlens_lake::TABLES {
             for f in tables.lake().files_of(tables.manifest(), t.name) {
                 if let Some(day) = partition_day(&f) {
@@ -505,20 +500,19 @@ impl<'a> Metrics<'a> {
 }
 
 /// Computes and keeps the per-day results (see [`crate::detect::daily`]) of the whole
-/// UTC days `days` (days since the epoch) touched by an ingest, and of their neighbours
+/// UTC days `days` touched by an ingest, and of their neighbours
 /// (whose results depend on them), within the lake's data: what `runlens ingest` runs
 /// after committing, so that detection and reports over those days read kept results.
 /// Returns the number of days kept.
 pub fn keep_days(
     tables: &LakeTables,
     config: &DetectConfig,
-    days: &[i64],
+    days: &[Day],
 ) -> Result<usize, AnalyzeError> {
-    const DAY_US: i64 = 86_400_000_000;
     if !config.cache || days.is_empty() {
         return Ok(0);
     }
-    let lake_days: std::collections::BTreeSet<i64> = runlens_lake::TABLES
+    let lake_days: std::collections::BTreeSet<Day> = runlens_lake::TABLES
         .iter()
         .flat_map(|t| tables.manifest().files_of(t.name))
         .filter_map(|f| partition_day(std::path::Path::new(f)))
@@ -527,20 +521,15 @@ pub fn keep_days(
     // Runs of consecutive days, each evaluated as one window.
     let wanted: std::collections::BTreeSet<i64> = days
         .iter()
-        .flat_map(|d| [d - 1, *d, d + 1])
+        .flat_map(|d| [d.prev(), *d, d.next()])
         .filter(|d| lake_days.contains(d))
+        .map(|d| d.epoch_days())
         .collect();
     let wanted: Vec<i64> = wanted.into_iter().collect();
     for run in crate::detect::frame::runs(&wanted, 1) {
-        let (from, to) = (run.0 * DAY_US, (run.1 + 1) * DAY_US);
-        crate::detect::detect(
-            tables,
-            config,
-            TimeWindow {
-                from_us: from,
-                to_us: to,
-            },
-        )?;
+        let window = TimeWindow::days(Day::from_epoch_days(run.0), Day::from_epoch_days(run.1));
+        crate::detect::detect(tables, config, window)?;
+        let (from, to) = (window.from.us(), window.to.us());
         let metrics = Metrics::new(tables, config);
         metrics.latency(from, to, |h| h)?;
         metrics.maintenance(from, to)?;

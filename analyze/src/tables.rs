@@ -1,6 +1,7 @@
 //! The lake's tables as lazy frames, and their summaries.
 
 use polars::prelude::*;
+use runlens_lake::time::{Ts, Window};
 use runlens_lake::Manifest;
 use runlens_lake::{Lake, TableDef, TABLES};
 
@@ -51,32 +52,20 @@ impl LakeTables {
         self.scan_files(table, files)
     }
 
-    /// Like [`LakeTables::scan`], restricted to `from_us <= ts < to_us` (microseconds
-    /// since the epoch): only the files of the day partitions that overlap the range are
-    /// opened, so a query over one day of a year-long lake reads one day's files.
-    pub fn scan_between(
-        &self,
-        table: &TableDef,
-        from_us: i64,
-        to_us: i64,
-    ) -> PolarsResult<LazyFrame> {
-        const DAY_US: i64 = 86_400_000_000;
-        let (first, last) = (from_us.div_euclid(DAY_US), (to_us - 1).div_euclid(DAY_US));
+    /// Like [`LakeTables::scan`], restricted to the rows whose `ts` is inside `window`
+    /// (either side may be unbounded): only the files of the day partitions that overlap
+    /// it are opened, so a query over one day of a year-long lake reads one day's files.
+    pub fn scan_between(&self, table: &TableDef, window: Window) -> PolarsResult<LazyFrame> {
         let files = self
             .lake
             .files_of(&self.manifest, table.name)
             .into_iter()
             .filter(|f| match runlens_lake::layout::file_epoch_day(f) {
-                Some(day) => day >= first && day <= last,
+                Some(day) => window.overlaps_day(day),
                 None => true,
             })
             .collect();
-        let ts_type = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
-        Ok(self.scan_files(table, files)?.filter(
-            col("ts")
-                .gt_eq(lit(from_us).cast(ts_type.clone()))
-                .and(col("ts").lt(lit(to_us).cast(ts_type))),
-        ))
+        Ok(only_inside(self.scan_files(table, files)?, window))
     }
 
     fn scan_files(
@@ -170,6 +159,19 @@ impl LakeTables {
     }
 }
 
+/// The rows of `lf` whose `ts` is inside `window` (no filter for [`Window::ALL`]).
+pub fn only_inside(lf: LazyFrame, window: Window) -> LazyFrame {
+    let ts_type = DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC));
+    let at = |t: Ts| lit(t.us()).cast(ts_type.clone());
+    let since = window.from.map(|a| col("ts").gt_eq(at(a)));
+    let before = window.to.map(|b| col("ts").lt(at(b)));
+    match (since, before) {
+        (Some(a), Some(b)) => lf.filter(a.and(b)),
+        (Some(c), None) | (None, Some(c)) => lf.filter(c),
+        (None, None) => lf,
+    }
+}
+
 /// SQL-ish type names for documentation.
 pub fn type_name(dtype: &DataType) -> String {
     match dtype {
@@ -182,4 +184,3 @@ pub fn type_name(dtype: &DataType) -> String {
         other => other.to_string(),
     }
 }
-

@@ -9,7 +9,7 @@ use runlens_analyze::LakeTables;
 use runlens_ingest::{IngestOptions, Lake};
 use runlens_synth::{generate, Compression, IncidentSource, SynthArgs};
 
-pub const DAY_US: i64 = 86_400_000_000;
+use runlens_analyze::time::DAY_US;
 
 pub fn ts_type() -> DataType {
     DataType::Datetime(TimeUnit::Microseconds, Some(TimeZone::UTC))

@@ -12,8 +12,9 @@ use std::time::Instant;
 
 use runlens_ingest::{IngestOptions, Lake};
 
-#[path = "../../src/allocator.rs"]
-mod allocator;
+/// The allocator the `runlens` binary uses (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// A deterministic xorshift generator: the same file every run.
 struct Rng(u64);
@@ -108,7 +109,8 @@ fn generate(path: &Path, megabytes: usize) {
 }
 
 fn main() {
-    allocator::keep_freed_memory();
+    runlens_ingest::memory::keep_freed_memory();
+    runlens_ingest::input::install_sigbus_handler();
     let megabytes: usize = std::env::args()
         .skip(1)
         .find_map(|a| a.parse().ok())

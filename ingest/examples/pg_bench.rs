@@ -23,8 +23,9 @@ use runlens_ingest::format::postgres::Postgres;
 use runlens_ingest::pipeline::parse_bytes;
 use runlens_ingest::{FormatOptions, IngestOptions, Lake, ParseContext};
 
-#[path = "../../src/allocator.rs"]
-mod allocator;
+/// The allocator the `runlens` binary uses (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 struct Rng(u64);
 
@@ -120,7 +121,8 @@ fn generate(path: &str, bytes: u64) -> std::io::Result<()> {
 }
 
 fn main() {
-    allocator::keep_freed_memory();
+    runlens_ingest::memory::keep_freed_memory();
+    runlens_ingest::input::install_sigbus_handler();
     let mut args = std::env::args().skip(1);
     let path = args
         .next()

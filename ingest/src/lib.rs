@@ -6,10 +6,13 @@
 //! - [`schema`] and [`lake`] are the `runlens-lake` crate's (re-exported): the lake
 //!   tables and their columns, the hive-partitioned Parquet files, the manifest that
 //!   makes ingestion idempotent, and the atomic publication of each ingest;
-//! - [`pipeline`] ties them together: `ingest(paths) -> IngestReport`.
+//! - [`pipeline`] ties them together: `ingest(paths) -> IngestReport`;
+//! - [`memory`] and [`input::install_sigbus_handler`] are for the binary to call at
+//!   its start: the process-wide settings the library relies on but never makes.
 
 pub mod format;
 pub mod input;
+pub mod memory;
 pub mod pipeline;
 pub mod s3;
 

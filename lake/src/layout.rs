@@ -6,6 +6,8 @@ use std::path::Path;
 
 use chrono::NaiveDate;
 
+use crate::time::Day;
+
 /// The directory of `table`'s rows of `day`, relative to the lake root.
 pub fn day_dir(table: &str, day: NaiveDate) -> String {
     format!("{table}/date={day}")
@@ -25,9 +27,9 @@ pub fn file_day(path: &Path) -> Option<NaiveDate> {
     parse_day_dir(path.parent()?.file_name()?.to_str()?)
 }
 
-/// [`file_day`] as days since 1970-01-01.
-pub fn file_epoch_day(path: &Path) -> Option<i64> {
-    file_day(path).map(|d| d.signed_duration_since(NaiveDate::default()).num_days())
+/// [`file_day`] as a [`Day`].
+pub fn file_epoch_day(path: &Path) -> Option<Day> {
+    file_day(path).map(Day::from_date)
 }
 
 #[cfg(test)]
@@ -41,12 +43,21 @@ mod tests {
         assert_eq!(dir, "pg_log/date=2024-02-29");
         let file = format!("{dir}/part-x-0.parquet");
         assert_eq!(file_day(Path::new(&file)), Some(day));
-        assert_eq!(file_epoch_day(Path::new("t/date=1970-01-02/p.parquet")), Some(1));
+        assert_eq!(
+            file_epoch_day(Path::new("t/date=1970-01-02/p.parquet")),
+            Some(Day::from_epoch_days(1))
+        );
     }
 
     #[test]
     fn other_spellings_are_not_partitions() {
-        for name in ["date=2024-2-29", "date=2024-02-30", "date= 2024-02-29", "day=2024-02-29", "date=+2024-02-29"] {
+        for name in [
+            "date=2024-2-29",
+            "date=2024-02-30",
+            "date= 2024-02-29",
+            "day=2024-02-29",
+            "date=+2024-02-29",
+        ] {
             assert_eq!(parse_day_dir(name), None, "{name}");
         }
     }

@@ -4,7 +4,8 @@
 //! - [`schema`] declares each table and its columns once;
 //! - [`layout`] names the `date=` partitions;
 //! - [`parquet`] encodes row groups and writes the files;
-//! - [`manifest`] remembers what was ingested; [`Transaction`] publishes atomically.
+//! - [`manifest`] remembers what was ingested; [`Transaction`] publishes atomically;
+//! - [`time`] is the type of `ts` and of the days and windows over it.
 //!
 //! The lake: hive-partitioned Parquet files under one directory, plus the manifest.
 //!
@@ -38,6 +39,7 @@ pub mod layout;
 pub mod manifest;
 pub mod parquet;
 pub mod schema;
+pub mod time;
 mod transaction;
 
 use std::fs::{self, File};
@@ -392,7 +394,9 @@ fn is_day_dir(name: &str) -> bool {
 fn staged_run(rel: &str) -> Option<&str> {
     let mut parts = rel.split('/');
     let (table, day, name) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || !crate::schema::TABLES.iter().any(|t| t.name == table) || !is_day_dir(day)
+    if parts.next().is_some()
+        || !crate::schema::TABLES.iter().any(|t| t.name == table)
+        || !is_day_dir(day)
     {
         return None;
     }

@@ -6,6 +6,7 @@ use std::str::FromStr;
 
 use chrono::{DateTime, Datelike, Days, Months, NaiveDate, TimeZone, Utc, Weekday};
 use chrono_tz::Tz;
+use runlens_analyze::detect::TimeWindow;
 use serde::{Deserialize, Serialize};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -134,6 +135,16 @@ impl PeriodWindow {
             previous_end: local_midnight(first_day, tz),
             timezone: tz.name().to_string(),
         }
+    }
+
+    /// The period's instants: `[start, end)`.
+    pub fn span(&self) -> TimeWindow {
+        TimeWindow::new(self.start, self.end)
+    }
+
+    /// The previous period's instants: `[previous_start, previous_end)`.
+    pub fn previous_span(&self) -> TimeWindow {
+        TimeWindow::new(self.previous_start, self.previous_end)
     }
 
     /// Number of local days in the period.

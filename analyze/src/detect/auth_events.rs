@@ -16,9 +16,8 @@ use polars::prelude::*;
 use serde::{Deserialize, Serialize};
 
 use super::backend::{connection_received, RECEIVED_TOLERANCE_US};
-use super::frame::ts_between;
-use super::TimeWindow;
-use crate::tables::LakeTables;
+use crate::tables::{only_inside, LakeTables};
+use runlens_lake::time::Window;
 
 /// `[detect.auth_events]`: how authentication attempts are recognised.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -68,33 +67,25 @@ pub const COLUMNS: &[&str] = &[
     "input_line",
 ];
 
-/// `auth_events` over `window` (everything when `None`): ts, source (`vercel` /
+/// `auth_events` over `window` (everything: [`Window::ALL`]): ts, source (`vercel` /
 /// `postgres`), outcome (`failure` / `success`), user, client_ip, reason, target (the
 /// route or the database), input, input_line.
 pub fn auth_events(
     tables: &LakeTables,
     config: &AuthEventsConfig,
-    window: Option<TimeWindow>,
+    window: Window,
 ) -> PolarsResult<LazyFrame> {
     let within = |table: &str, slack_us: i64| -> PolarsResult<LazyFrame> {
-        match window {
-            Some(w) => {
-                let def = runlens_lake::schema::table(table)
-                    .ok_or_else(|| polars_err!(ComputeError: "no table named {table}"))?;
-                tables.scan_between(def, w.from_us - slack_us, w.to_us + slack_us)
-            }
-            None => tables.scan_named(table),
-        }
+        let def = runlens_lake::schema::table(table)
+            .ok_or_else(|| polars_err!(ComputeError: "no table named {table}"))?;
+        tables.scan_between(def, window.widen(slack_us, slack_us))
     };
     let mut parts = vec![vercel(config, &within)?];
     if config.postgres {
         parts.push(postgres(&within)?);
     }
     let all = concat(parts, UnionArgs::default())?;
-    Ok(match window {
-        Some(w) => all.filter(ts_between(w.from_us, w.to_us)),
-        None => all,
-    })
+    Ok(only_inside(all, window))
 }
 
 /// [`auth_events`] of `[from_us, to_us)`, whole days kept (see [`super::daily`]).
@@ -105,7 +96,7 @@ pub fn auth_events_per_day(
     to_us: i64,
 ) -> PolarsResult<LazyFrame> {
     let query = |from_us: i64, to_us: i64| {
-        auth_events(ctx.tables, config, Some(TimeWindow { from_us, to_us }))
+        auth_events(ctx.tables, config, Window::between_us(from_us, to_us))
     };
     let key = format!("auth_events-{}", super::daily::settings_hash(config));
     ctx.per_day(&key, from_us, to_us, &query)

@@ -4,7 +4,7 @@
 use polars::prelude::*;
 
 /// How long before an entry its backend's `connection received` line may be.
-pub const RECEIVED_TOLERANCE_US: i64 = 60_000_000;
+pub const RECEIVED_TOLERANCE_US: i64 = runlens_lake::time::MINUTE_US;
 
 /// For every row of `entries` (columns `ts`, `input`, `input_line`, `pid`, `date`),
 /// the latest `connection received` line of `pg_log` from the same backend (input and

@@ -39,11 +39,10 @@ use runlens_lake::TABLES;
 
 use crate::tables::LakeTables;
 use runlens_lake::layout::file_epoch_day as partition_day;
+use runlens_lake::time::{Day, Ts, DAY_US};
 
 /// Bumped whenever a cached query changes meaning, so older results are not reused.
 pub const VERSION: u32 = 1;
-
-const DAY_US: i64 = 86_400_000_000;
 
 /// The query of one `[from, to)` range (µs), decomposable by day.
 pub type DayQuery<'a> = dyn Fn(i64, i64) -> PolarsResult<LazyFrame> + Sync + 'a;
@@ -52,14 +51,14 @@ pub type DayQuery<'a> = dyn Fn(i64, i64) -> PolarsResult<LazyFrame> + Sync + 'a;
 pub struct DailyResults {
     /// `<lake>/_cache`, or none when caching is off.
     dir: Option<PathBuf>,
-    /// Committed file names per day partition (days since the epoch), every table.
-    files_by_day: HashMap<i64, BTreeSet<String>>,
+    /// Committed file names per day partition, every table.
+    files_by_day: HashMap<Day, BTreeSet<String>>,
 }
 
 impl DailyResults {
     /// Results kept under the lake of `tables` (`cache == false`: computed every run).
     pub fn new(tables: &LakeTables, cache: bool) -> DailyResults {
-        let mut files_by_day: HashMap<i64, BTreeSet<String>> = HashMap::new();
+        let mut files_by_day: HashMap<Day, BTreeSet<String>> = HashMap::new();
         for t in TABLES {
             for f in tables.manifest().files_of(t.name) {
                 if let Some(day) = partition_day(Path::new(f)) {
@@ -74,11 +73,11 @@ impl DailyResults {
     }
 
     /// The identity of day `day`'s data (with its neighbours').
-    fn identity(&self, day: i64) -> u64 {
+    fn identity(&self, day: Day) -> u64 {
         let mut h = blake3::Hasher::new();
         h.update(&VERSION.to_le_bytes());
-        for d in day - 1..=day + 1 {
-            h.update(&d.to_le_bytes());
+        for d in Day::through(day.prev(), day.next()) {
+            h.update(&d.epoch_days().to_le_bytes());
             let files = self.files_by_day.get(&d);
             h.update(&(files.map_or(0, BTreeSet::len) as u64).to_le_bytes());
             for f in files.into_iter().flatten() {
@@ -107,7 +106,8 @@ impl DailyResults {
             return query(from_us, to_us);
         };
         let dir = dir.join(sanitize(key));
-        let (first, last) = (from_us.div_euclid(DAY_US), (to_us - 1).div_euclid(DAY_US));
+        let (from, to) = (Ts::from_us(from_us), Ts::from_us(to_us));
+        let (first, last) = (from.day(), to.minus(1).day());
         let mut parts: Vec<LazyFrame> = Vec::new();
         // Consecutive cut or empty days are computed in one query.
         let mut pending: Option<(i64, i64)> = None;
@@ -118,14 +118,13 @@ impl DailyResults {
                 }
                 Ok(())
             };
-        for day in first..=last {
-            let (day_from, day_to) = (day * DAY_US, (day + 1) * DAY_US);
-            let (a, b) = (day_from.max(from_us), day_to.min(to_us));
-            let whole = a == day_from && b == day_to;
+        for day in Day::through(first, last) {
+            let (a, b) = (day.start().max(from), day.end().min(to));
+            let whole = a == day.start() && b == day.end();
             if !whole || !self.files_by_day.contains_key(&day) {
                 pending = Some(match pending {
-                    Some((p, _)) => (p, b),
-                    None => (a, b),
+                    Some((p, _)) => (p, b.us()),
+                    None => (a.us(), b.us()),
                 });
                 continue;
             }
@@ -140,10 +139,11 @@ impl DailyResults {
     }
 
     /// One whole day's result: read from the cache, or computed and kept.
-    fn whole_day(&self, dir: &Path, day: i64, query: &DayQuery<'_>) -> PolarsResult<LazyFrame> {
-        let date = chrono::DateTime::from_timestamp(day * 86_400, 0)
-            .map(|t| t.format("%Y-%m-%d").to_string())
-            .unwrap_or_else(|| day.to_string());
+    fn whole_day(&self, dir: &Path, day: Day, query: &DayQuery<'_>) -> PolarsResult<LazyFrame> {
+        let date = day
+            .date()
+            .map(|d| d.format("%Y-%m-%d").to_string())
+            .unwrap_or_else(|| day.epoch_days().to_string());
         let path = dir.join(format!("{date}-{:016x}.parquet", self.identity(day)));
         if path.is_file() {
             let df = ParquetReader::new(std::fs::File::open(&path)?).finish();
@@ -154,7 +154,7 @@ impl DailyResults {
                 }
             }
         }
-        let mut df = query(day * DAY_US, (day + 1) * DAY_US)?.collect()?;
+        let mut df = query(day.start().us(), day.end().us())?.collect()?;
         if let Err(e) = keep(dir, &date, &path, &mut df) {
             tracing::debug!(path = %path.display(), error = %e, "could not keep a day's result");
         }
@@ -238,9 +238,12 @@ mod tests {
     use super::*;
 
     fn results(days: &[(i64, &str)]) -> DailyResults {
-        let mut files_by_day: HashMap<i64, BTreeSet<String>> = HashMap::new();
+        let mut files_by_day: HashMap<Day, BTreeSet<String>> = HashMap::new();
         for (d, f) in days {
-            files_by_day.entry(*d).or_default().insert((*f).to_owned());
+            files_by_day
+                .entry(Day::from_epoch_days(*d))
+                .or_default()
+                .insert((*f).to_owned());
         }
         DailyResults {
             dir: None,
@@ -261,16 +264,20 @@ mod tests {
             let mut after = results(&[(9, "a"), (10, "b"), (11, "c"), (13, "d")]);
             after
                 .files_by_day
-                .entry(day)
+                .entry(Day::from_epoch_days(day))
                 .or_default()
                 .insert(file.into());
             assert_eq!(
-                before.identity(10) != after.identity(10),
+                before.identity(Day::from_epoch_days(10))
+                    != after.identity(Day::from_epoch_days(10)),
                 stale,
                 "a file in day {day}"
             );
         }
-        assert_ne!(before.identity(10), before.identity(11));
+        assert_ne!(
+            before.identity(Day::from_epoch_days(10)),
+            before.identity(Day::from_epoch_days(11))
+        );
     }
 
     #[test]
@@ -278,7 +285,10 @@ mod tests {
         // Pinned: these are in the names of files kept on disk, so a change of hash
         // (or of what is hashed) must be deliberate — bump VERSION with it.
         assert_eq!(settings_hash(&(500.0, 20)), "06f895c446c895e3");
-        assert_eq!(results(&[(10, "a")]).identity(10), 0x3389_a723_7cc0_599b);
+        assert_eq!(
+            results(&[(10, "a")]).identity(Day::from_epoch_days(10)),
+            0x3389_a723_7cc0_599b
+        );
         // Settings hash their values, not their Rust spelling.
         assert_ne!(settings_hash(&("/api", 1)), settings_hash(&("/api", 2)));
         assert_eq!(

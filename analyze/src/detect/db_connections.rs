@@ -16,8 +16,9 @@ use super::finding::{
     keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
 };
 use super::frame::{bucket, f64s, i64s, runs, samples, strs, top_counts, ts_between, ts_us};
-use super::{daily, DetectContext, Detector, TimeWindow};
+use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
+use runlens_lake::time::{minutes, Window};
 
 /// `[detect.db_connections]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -85,7 +86,7 @@ impl DbConnections {
     fn exhaustion(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
         let w = ctx.window;
-        let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
+        let width = minutes(c.bucket_minutes.max(1));
         // Refused connections are few even during an exhaustion: read them all once.
         let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
             Ok(ctx
@@ -102,7 +103,7 @@ impl DbConnections {
         };
         let key = format!("pg_refused-{}", daily::settings_hash(&self.config));
         let df = ctx
-            .per_day(&key, w.from_us, w.to_us, &query)?
+            .per_day(&key, w.from.us(), w.to.us(), &query)?
             .sort(["t", "input", "input_line"], Default::default())
             .collect()?;
         let (t, database, user, message, input, line) = (
@@ -125,7 +126,7 @@ impl DbConnections {
             .collect();
         let mut out = Vec::new();
         for (first, last) in runs(&flagged, width * (i64::from(c.merge_gap_buckets) + 1)) {
-            let (from, to) = ((first - width).max(w.from_us), last + width);
+            let (from, to) = ((first - width).max(w.from.us()), last + width);
             let (i, j) = (
                 t.partition_point(|x| *x < from),
                 t.partition_point(|x| *x < to),
@@ -204,7 +205,7 @@ impl DbConnections {
     /// Set-up times (ms) of the connections authorized in the window: (authorized at,
     /// set-up ms) with input and line, from the same backend's `connection received`.
     fn setups(&self, ctx: &DetectContext<'_>) -> PolarsResult<LazyFrame> {
-        connection_setups(ctx, ctx.window.from_us, ctx.window.to_us)
+        connection_setups(ctx, ctx.window.from.us(), ctx.window.to.us())
     }
 }
 
@@ -217,15 +218,16 @@ pub fn connection_setups(
     to_us: i64,
 ) -> PolarsResult<LazyFrame> {
     ctx.per_day("pg_setups", from_us, to_us, &|from_us, to_us| {
-        setups_between(ctx, TimeWindow { from_us, to_us })
+        setups_between(ctx, Window::between_us(from_us, to_us))
     })
 }
 
 /// [`connection_setups`] of `w`, computed (decomposable by day: each connection's
 /// `connection received` is looked up before it).
-fn setups_between(ctx: &DetectContext<'_>, w: TimeWindow) -> PolarsResult<LazyFrame> {
+fn setups_between(ctx: &DetectContext<'_>, w: Window) -> PolarsResult<LazyFrame> {
+    let (from, to) = w.bounds().expect("a day's window is bounded");
     let authorized = ctx
-        .scan_between("pg_log", w.from_us, w.to_us)?
+        .scan_between("pg_log", from.us(), to.us())?
         .filter(col("event_kind").eq(lit("connection_authorized")))
         .select([
             col("ts"),
@@ -236,7 +238,7 @@ fn setups_between(ctx: &DetectContext<'_>, w: TimeWindow) -> PolarsResult<LazyFr
             col("user_name"),
             col("database_name"),
         ]);
-    let pg_log = ctx.scan_between("pg_log", w.from_us - RECEIVED_TOLERANCE_US, w.to_us)?;
+    let pg_log = ctx.scan_between("pg_log", from.minus(RECEIVED_TOLERANCE_US).us(), to.us())?;
     let received = connection_received(authorized.clone(), pg_log);
     let key = || [col("input"), col("input_line")];
     Ok(authorized
@@ -256,7 +258,7 @@ fn setups_between(ctx: &DetectContext<'_>, w: TimeWindow) -> PolarsResult<LazyFr
 impl DbConnections {
     fn slow_setup(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
-        let width = i64::from(c.setup_bucket_minutes.max(1)) * 60_000_000;
+        let width = minutes(c.setup_bucket_minutes.max(1));
         let setups = self.setups(ctx)?.cache();
         let df = setups
             .clone()

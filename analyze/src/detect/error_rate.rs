@@ -15,6 +15,7 @@ use super::finding::{
 use super::frame::{bucket, i64s, request_text, runs, strs, top_counts, ts_us};
 use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
+use runlens_lake::time::{hours, minutes, Ts};
 
 /// `[detect.error_rate]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -135,7 +136,7 @@ pub fn deployment_before(
     at_us: i64,
     lookback_hours: u32,
 ) -> Option<(String, i64)> {
-    let from = at_us - i64::from(lookback_hours) * 3_600_000_000;
+    let from = Ts::from_us(at_us).minus(hours(lookback_hours)).us();
     let i = live.partition_point(|(t, _)| *t <= at_us);
     live[..i]
         .last()
@@ -233,9 +234,9 @@ impl Detector for ErrorRateBreach {
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
-        let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
+        let width = minutes(c.bucket_minutes.max(1));
         let w = ctx.window;
-        let buckets = error_buckets(ctx, w.from_us, w.to_us, width)?;
+        let buckets = error_buckets(ctx, w.from.us(), w.to.us(), width)?;
         let breached = breached_buckets(&buckets, c);
         let by_start: BTreeMap<i64, (u64, u64)> =
             buckets.iter().map(|(b, n, e)| (*b, (*n, *e))).collect();
@@ -243,15 +244,15 @@ impl Detector for ErrorRateBreach {
         let spans: Vec<(i64, i64, i64, i64)> =
             runs(&breached, width * (i64::from(c.merge_gap_buckets) + 1))
                 .into_iter()
-                .map(|(first, last)| (first, last, (first - width).max(w.from_us), last + width))
+                .map(|(first, last)| (first, last, (first - width).max(w.from.us()), last + width))
                 .collect();
         if spans.is_empty() {
             return Ok(Vec::new());
         }
         let ranges: Vec<(i64, i64)> = spans.iter().map(|s| (s.2, s.3)).collect();
         let failed = failed_requests(ctx, &ranges)?;
-        let lookback = i64::from(c.deployment_lookback_hours) * 3_600_000_000;
-        let live = live_deployments(ctx, w.from_us - width - lookback, w.to_us)?;
+        let lookback = hours(c.deployment_lookback_hours);
+        let live = live_deployments(ctx, w.from.minus(width).minus(lookback).us(), w.to.us())?;
         let mut out = Vec::new();
         for (first, last, from, to) in spans {
             let span = failed_between(&failed, from, to);
@@ -369,7 +370,7 @@ mod tests {
 
     #[test]
     fn the_deployment_live_before_within_the_lookback() {
-        const H: i64 = 3_600_000_000;
+        const H: i64 = runlens_lake::time::HOUR_US;
         let live = vec![(H, "a".to_string()), (5 * H, "b".to_string())];
         assert_eq!(
             deployment_before(&live, 6 * H, 24),

@@ -24,6 +24,7 @@ use super::finding::{
 use super::frame::{i64s, runs, strs};
 use super::{DetectContext, Detector, TimeWindow};
 use crate::AnalyzeError;
+use runlens_lake::time::{hours, minutes};
 
 /// `[detect.failed_logins]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -124,11 +125,8 @@ impl Detector for FailedLoginSpike {
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let w = ctx.window;
-        let lookback = TimeWindow {
-            from_us: w.from_us - i64::from(self.config.baseline_hours) * 3_600_000_000,
-            to_us: w.to_us,
-        };
-        let df = auth_events_per_day(ctx, &self.auth, lookback.from_us, lookback.to_us)?
+        let lookback_from = w.from.minus(hours(self.config.baseline_hours));
+        let df = auth_events_per_day(ctx, &self.auth, lookback_from.us(), w.to.us())?
             .sort(["ts", "input", "input_line"], Default::default())
             .collect()?;
         let (t, source, outcome, user, ip, target, reason, input, line) = (
@@ -166,16 +164,19 @@ pub fn find_spikes(
     window: TimeWindow,
     config: &FailedLoginsConfig,
 ) -> Vec<Finding> {
-    let width = i64::from(config.bucket_minutes.max(1)) * 60_000_000;
-    let span = (i64::from(config.window_minutes) * 60_000_000).max(width);
+    let width = minutes(config.bucket_minutes.max(1));
+    let span = minutes(config.window_minutes).max(width);
     let gap = width * (i64::from(config.merge_gap_buckets) + 1);
     let baseline_windows = (f64::from(config.baseline_hours) * 60.0
         / f64::from(config.window_minutes.max(1)))
     .max(1.0);
     let failures: Vec<&AuthAttempt> = attempts.iter().filter(|a| a.failure).collect();
     let (before, during): (Vec<&AuthAttempt>, Vec<&AuthAttempt>) =
-        failures.iter().partition(|a| a.ts < window.from_us);
-    let during: Vec<&AuthAttempt> = during.into_iter().filter(|a| a.ts < window.to_us).collect();
+        failures.iter().partition(|a| a.ts < window.from.us());
+    let during: Vec<&AuthAttempt> = during
+        .into_iter()
+        .filter(|a| a.ts < window.to.us())
+        .collect();
     let threshold = |baseline_count: u64, min: u64| -> u64 {
         let mean = baseline_count as f64 / baseline_windows;
         min.max((config.baseline_factor * mean).ceil() as u64)
@@ -387,7 +388,7 @@ fn successes_after(
     let (Some(successes), Some(first), Some(last)) = (successes, run.first(), run.last()) else {
         return 0;
     };
-    let until = last.ts + i64::from(config.takeover_minutes) * 60_000_000;
+    let until = last.ts.saturating_add(minutes(config.takeover_minutes));
     let lo = successes.partition_point(|a| a.ts < first.ts);
     let hi = successes.partition_point(|a| a.ts <= until);
     successes[lo..hi.max(lo)]
@@ -532,7 +533,7 @@ fn finding(
 mod tests {
     use super::*;
 
-    const MIN: i64 = 60_000_000;
+    const MIN: i64 = runlens_lake::time::MINUTE_US;
 
     fn attempt(ts: i64, ip: &str, user: &str, failure: bool) -> AuthAttempt {
         AuthAttempt {
@@ -549,10 +550,7 @@ mod tests {
     }
 
     fn window() -> TimeWindow {
-        TimeWindow {
-            from_us: 0,
-            to_us: 24 * 60 * MIN,
-        }
+        TimeWindow::between_us(0, 24 * 60 * MIN)
     }
 
     fn class(f: &Finding) -> &str {
@@ -652,10 +650,7 @@ mod tests {
     fn baseline_raises_the_bar_for_noisy_addresses() {
         // An office NAT that fails 6 times every 5 minutes all week is its own baseline.
         let cfg = FailedLoginsConfig::default();
-        let w = TimeWindow {
-            from_us: 7 * 24 * 60 * MIN,
-            to_us: 8 * 24 * 60 * MIN,
-        };
+        let w = TimeWindow::between_us(7 * 24 * 60 * MIN, 8 * 24 * 60 * MIN);
         let a: Vec<AuthAttempt> = (0..(8 * 24 * 60 / 5))
             .flat_map(|b| {
                 (0..6).map(move |i| attempt(b * 5 * MIN + i * MIN / 2, "9.9.9.9", "office", true))

@@ -243,12 +243,12 @@ impl Detector for HealthCheckFailures {
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
         let w = ctx.window;
-        let hits = route_hits(ctx, &c.route, None, w.from_us, w.to_us)?;
+        let hits = route_hits(ctx, &c.route, None, w.from.us(), w.to.us())?;
         let runs = consecutive_failures(
             &hits,
             |s| !(200..400).contains(&s),
             c.consecutive_failures,
-            i64::from(c.merge_gap_minutes) * 60_000_000,
+            runlens_lake::time::minutes(c.merge_gap_minutes),
         );
         Ok(runs
             .iter()
@@ -295,7 +295,7 @@ impl Detector for HealthCheckFailures {
 mod tests {
     use super::*;
 
-    const MIN: i64 = 60_000_000;
+    const MIN: i64 = runlens_lake::time::MINUTE_US;
 
     fn hit(minute: i64, monitor: &str, status: i64) -> RouteHit {
         RouteHit {

@@ -14,6 +14,7 @@ use super::finding::{
 use super::frame::{self, bucket, f64s, i64s, runs, strs, top_counts, ts_us};
 use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
+use runlens_lake::time::minutes;
 
 /// `[detect.latency]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -128,7 +129,7 @@ impl Detector for LatencyBreach {
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
-        let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
+        let width = minutes(c.bucket_minutes.max(1));
         let w = ctx.window;
         let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
             Ok(ctx
@@ -162,9 +163,9 @@ impl Detector for LatencyBreach {
                 "latency-w{width}-{}",
                 daily::settings_hash(&(&c.api_prefix, c.slow_response_ms))
             );
-            ctx.per_day(&key, w.from_us, w.to_us, &query)?
+            ctx.per_day(&key, w.from.us(), w.to.us(), &query)?
         } else {
-            query(w.from_us, w.to_us)?
+            query(w.from.us(), w.to.us())?
         };
         let df = lf
             .sort(["b", "region", "source", "api"], Default::default())
@@ -204,7 +205,7 @@ impl Detector for LatencyBreach {
         }
         let ranges: Vec<(i64, i64)> = breaches
             .iter()
-            .map(|b| ((b.3 - width).max(w.from_us), b.4 + width))
+            .map(|b| ((b.3 - width).max(w.from.us()), b.4 + width))
             .collect();
         let slow_responses = self.slow_responses(ctx, &ranges)?;
         let mut out = Vec::new();

@@ -25,6 +25,7 @@ pub mod webhooks;
 use chrono::{DateTime, Utc};
 use polars::prelude::*;
 use rayon::prelude::*;
+use runlens_lake::time::{Day, Ts, Window, DAY_US, HOUR_US};
 
 pub use config::DetectConfig;
 pub use finding::{Evidence, Finding, Severity};
@@ -32,32 +33,59 @@ pub use finding::{Evidence, Finding, Severity};
 use crate::tables::LakeTables;
 use crate::AnalyzeError;
 
-/// The half-open interval `[from, to)` a run evaluates, in microseconds since the
-/// epoch (UTC).
+/// The half-open interval `[from, to)` a run evaluates: bounded on both sides (a
+/// detector looks back from `from` and never past `to`). Arithmetic on its ends
+/// saturates ([`Ts`]), so a look-back from the first instant stays there.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct TimeWindow {
-    pub from_us: i64,
-    pub to_us: i64,
+    pub from: Ts,
+    pub to: Ts,
 }
 
 impl TimeWindow {
+    /// Every instant the lake can hold: what the report figures' reads run in.
+    pub const ALL: TimeWindow = TimeWindow::between(Ts::MIN, Ts::MAX);
+
     pub fn new(from: DateTime<Utc>, to: DateTime<Utc>) -> TimeWindow {
-        TimeWindow {
-            from_us: from.timestamp_micros(),
-            to_us: to.timestamp_micros(),
-        }
+        TimeWindow::between(Ts::from_utc(from), Ts::from_utc(to))
     }
 
-    pub fn from(&self) -> DateTime<Utc> {
-        finding::ts(self.from_us)
+    pub const fn between(from: Ts, to: Ts) -> TimeWindow {
+        TimeWindow { from, to }
     }
 
-    pub fn to(&self) -> DateTime<Utc> {
-        finding::ts(self.to_us)
+    /// `[from_us, to_us)` in microseconds since the epoch.
+    pub const fn between_us(from_us: i64, to_us: i64) -> TimeWindow {
+        TimeWindow::between(Ts::from_us(from_us), Ts::from_us(to_us))
+    }
+
+    /// The window of whole UTC days `first` to `last` (both included).
+    pub const fn days(first: Day, last: Day) -> TimeWindow {
+        TimeWindow::between(first.start(), last.end())
+    }
+
+    /// `from` as a chrono time (the epoch when chrono has none for it).
+    pub fn from_utc(&self) -> DateTime<Utc> {
+        finding::ts(self.from.us())
+    }
+
+    /// `to` as a chrono time (the epoch when chrono has none for it).
+    pub fn to_utc(&self) -> DateTime<Utc> {
+        finding::ts(self.to.us())
     }
 
     pub fn len_us(&self) -> i64 {
-        self.to_us - self.from_us
+        self.to.since(self.from)
+    }
+
+    /// Whether `t` (µs) is inside.
+    pub fn contains_us(&self, t: i64) -> bool {
+        self.window().contains(Ts::from_us(t))
+    }
+
+    /// As a [`Window`].
+    pub const fn window(&self) -> Window {
+        Window::between(self.from, self.to)
     }
 }
 
@@ -89,8 +117,7 @@ impl<'a> DetectContext<'a> {
         table: &str,
         ranges: impl IntoIterator<Item = (i64, i64)>,
     ) -> PolarsResult<Option<LazyFrame>> {
-        const GAP_US: i64 = 3_600_000_000;
-        let scans = frame::merge_ranges(ranges, GAP_US)
+        let scans = frame::merge_ranges(ranges, HOUR_US)
             .into_iter()
             .map(|(a, b)| self.scan_between(table, a, b))
             .collect::<PolarsResult<Vec<_>>>()?;
@@ -111,13 +138,10 @@ impl<'a> DetectContext<'a> {
         ranges: impl IntoIterator<Item = (i64, i64)>,
         query: &daily::DayQuery<'_>,
     ) -> PolarsResult<Option<LazyFrame>> {
-        const DAY_US: i64 = 86_400_000_000;
         let days = ranges.into_iter().filter(|r| r.0 < r.1).map(|(lo, hi)| {
-            let from = lo.div_euclid(DAY_US) * DAY_US;
-            let to = ((hi + DAY_US - 1).div_euclid(DAY_US) * DAY_US)
-                .min(self.window.to_us)
-                .max(hi);
-            (from, to)
+            let (lo, hi) = (Ts::from_us(lo), Ts::from_us(hi));
+            let to = hi.ceil(DAY_US).min(self.window.to).max(hi);
+            (lo.floor(DAY_US).us(), to.us())
         });
         let parts = frame::merge_ranges(days, 0)
             .into_iter()
@@ -152,7 +176,8 @@ impl<'a> DetectContext<'a> {
     pub fn scan_between(&self, table: &str, from_us: i64, to_us: i64) -> PolarsResult<LazyFrame> {
         let def = runlens_lake::schema::table(table)
             .ok_or_else(|| polars_err!(ComputeError: "no table named {table}"))?;
-        self.tables.scan_between(def, from_us, to_us)
+        self.tables
+            .scan_between(def, Window::between_us(from_us, to_us))
     }
 }
 
@@ -275,9 +300,9 @@ pub fn newest_ts(tables: &LakeTables) -> Result<Option<i64>, AnalyzeError> {
 /// The default window: the `hours` up to and including the newest record of the lake
 /// (`None` for an empty lake).
 pub fn default_window(tables: &LakeTables, hours: u32) -> Result<Option<TimeWindow>, AnalyzeError> {
-    Ok(newest_ts(tables)?.map(|n| TimeWindow {
-        from_us: n + 1 - i64::from(hours) * 3_600_000_000,
-        to_us: n + 1,
+    Ok(newest_ts(tables)?.map(|n| {
+        let to = Ts::from_us(n).plus(1);
+        TimeWindow::between(to.minus(runlens_lake::time::hours(hours)), to)
     }))
 }
 
@@ -305,17 +330,14 @@ pub fn detect(
         .collect();
     let mut findings = Vec::new();
     for r in results {
-        findings.extend(
-            r?.into_iter()
-                .filter(|f| f.start_us() >= window.from_us && f.start_us() < window.to_us),
-        );
+        findings.extend(r?.into_iter().filter(|f| window.contains_us(f.start_us())));
     }
     findings.sort_by(|a, b| {
         (a.start, a.severity, &a.kind, &a.id).cmp(&(b.start, b.severity, &b.kind, &b.id))
     });
     Ok(DetectReport {
-        from: window.from(),
-        to: window.to(),
+        from: window.from_utc(),
+        to: window.to_utc(),
         detectors: detectors.iter().map(|d| d.name()).collect(),
         findings,
     })

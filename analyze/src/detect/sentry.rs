@@ -14,6 +14,7 @@ use super::finding::{
 use super::frame::{i64s, runs, strs};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
+use runlens_lake::time::{hours, minutes, DAY_US};
 
 /// `[detect.sentry]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -87,7 +88,7 @@ impl Detector for SentryErrors {
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
         let w = ctx.window;
-        let from = w.from_us - i64::from(c.baseline_hours) * 3_600_000_000;
+        let from = w.from.minus(hours(c.baseline_hours)).us();
         let level = c
             .levels
             .iter()
@@ -95,7 +96,7 @@ impl Detector for SentryErrors {
             .reduce(|a, b| a.or(b))
             .unwrap_or(lit(true));
         let df = ctx
-            .scan_between("sentry_events", from, w.to_us)?
+            .scan_between("sentry_events", from, w.to.us())?
             .filter(level)
             .select([
                 col("ts"),
@@ -138,18 +139,18 @@ impl Detector for SentryErrors {
                 input_line: line[i],
             })
             .collect();
-        Ok(find(&events, w.from_us, w.to_us, c))
+        Ok(find(&events, w.from.us(), w.to.us(), c))
     }
 }
 
 /// The detection proper over events sorted by time, starting `baseline_hours` before
 /// `from` (those before `from` are history only).
 pub fn find(events: &[SentryEvent], from: i64, to: i64, c: &SentryConfig) -> Vec<Finding> {
-    let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
-    let baseline_us = i64::from(c.baseline_hours) * 3_600_000_000;
+    let width = minutes(c.bucket_minutes.max(1));
+    let baseline_us = hours(c.baseline_hours);
     let history_start = events.first().map_or(from, |e| e.ts);
     // Without this much history before a moment, nothing can be called new or a spike.
-    let min_history = baseline_us.min(24 * 3_600_000_000);
+    let min_history = baseline_us.min(DAY_US);
     let mut by_group: BTreeMap<&str, Vec<&SentryEvent>> = BTreeMap::new();
     for e in events {
         by_group.entry(e.group.as_str()).or_default().push(e);
@@ -161,7 +162,7 @@ pub fn find(events: &[SentryEvent], from: i64, to: i64, c: &SentryConfig) -> Vec
         // history before it in which it never appeared.
         let mut new_until = None;
         if first.ts >= from && first.ts < to && first.ts - history_start >= min_history {
-            let until = first.ts + i64::from(c.new_group_minutes) * 60_000_000;
+            let until = first.ts.saturating_add(minutes(c.new_group_minutes));
             let early: Vec<&SentryEvent> = evs.iter().filter(|e| e.ts < until).copied().collect();
             if early.len() as u64 >= c.new_group_min_events {
                 new_until = Some(until);
@@ -301,7 +302,7 @@ fn finding(
 mod tests {
     use super::*;
 
-    const H: i64 = 3_600_000_000;
+    const H: i64 = runlens_lake::time::HOUR_US;
 
     fn ev(ts: i64, group: &str, release: &str) -> SentryEvent {
         SentryEvent {
@@ -319,9 +320,17 @@ mod tests {
         // 10 days of one background error every 3 hours.
         let mut events: Vec<SentryEvent> = (0..80).map(|i| ev(i * 3 * H, "old", "r1")).collect();
         // Day 9: a new group with 30 events in 30 minutes on release r2.
-        events.extend((0..30).map(|i| ev(9 * 24 * H + i * 60_000_000, "new", "r2")));
+        events.extend(
+            (0..30).map(|i| ev(9 * 24 * H + i * runlens_lake::time::MINUTE_US, "new", "r2")),
+        );
         // Day 9, later: the old group spikes to 40 events in an hour.
-        events.extend((0..40).map(|i| ev(9 * 24 * H + 5 * H + i * 60_000_000, "old", "r2")));
+        events.extend((0..40).map(|i| {
+            ev(
+                9 * 24 * H + 5 * H + i * runlens_lake::time::MINUTE_US,
+                "old",
+                "r2",
+            )
+        }));
         events.sort_by_key(|e| e.ts);
         let c = SentryConfig::default();
         let f = find(&events, 8 * 24 * H, 10 * 24 * H, &c);
@@ -339,7 +348,9 @@ mod tests {
 
     #[test]
     fn no_history_means_nothing_is_new() {
-        let events: Vec<SentryEvent> = (0..30).map(|i| ev(i * 60_000_000, "g", "r")).collect();
+        let events: Vec<SentryEvent> = (0..30)
+            .map(|i| ev(i * runlens_lake::time::MINUTE_US, "g", "r"))
+            .collect();
         let f = find(&events, 0, 24 * H, &SentryConfig::default());
         assert!(f.is_empty(), "{f:#?}");
     }

@@ -11,6 +11,7 @@ use super::finding::{keys, metrics, ts, BucketCount, Evidence, Finding, Peak, Se
 use super::frame::{runs, top_counts};
 use super::{DetectContext, Detector};
 use crate::AnalyzeError;
+use runlens_lake::time;
 
 /// One alert: both windows must burn at least `factor`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -105,7 +106,7 @@ pub fn burning(
         pe[i + 1] = pe[i] + e;
     }
     let over = |i: usize, minutes: u32| -> (u64, f64) {
-        let k = ((i64::from(minutes) * 60_000_000) / width).max(1) as usize;
+        let k = (time::minutes(minutes) / width).max(1) as usize;
         let lo = (i + 1).saturating_sub(k);
         let (n, e) = (pn[i + 1] - pn[lo], pe[i + 1] - pe[lo]);
         (
@@ -143,7 +144,7 @@ impl Detector for SloBurn {
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
-        let width = i64::from(c.bucket_minutes.max(1)) * 60_000_000;
+        let width = time::minutes(c.bucket_minutes.max(1));
         let budget = (1.0 - c.objective).max(1e-9);
         let w = ctx.window;
         let longest = c
@@ -153,8 +154,8 @@ impl Detector for SloBurn {
             .map(|r| r.long_minutes)
             .max()
             .unwrap_or(0);
-        let from = (w.from_us - i64::from(longest) * 60_000_000).div_euclid(width) * width;
-        let sparse = error_buckets(ctx, from, w.to_us, width)?;
+        let from = w.from.minus(time::minutes(longest)).floor(width).us();
+        let sparse = error_buckets(ctx, from, w.to.us(), width)?;
         let Some(last) = sparse.last().map(|b| b.0) else {
             return Ok(Vec::new());
         };
@@ -183,7 +184,7 @@ impl Detector for SloBurn {
             let firing: Vec<i64> = dense
                 .iter()
                 .zip(&burn)
-                .filter(|((b, _, _), f)| f.is_some() && *b >= w.from_us)
+                .filter(|((b, _, _), f)| f.is_some() && *b >= w.from.us())
                 .map(|((b, _, _), _)| *b)
                 .collect();
             (tier, severity, burn, runs(&firing, width))
@@ -263,7 +264,7 @@ impl Detector for SloBurn {
 mod tests {
     use super::*;
 
-    const W: i64 = 5 * 60_000_000;
+    const W: i64 = 5 * time::MINUTE_US;
 
     fn rules() -> Vec<BurnRule> {
         SloConfig::default().page

@@ -59,7 +59,7 @@ impl Detector for WebhookFailures {
         let c = &self.config;
         let w = ctx.window;
         // Deliveries come from many Stripe addresses: one stream, not one per IP.
-        let hits: Vec<RouteHit> = route_hits(ctx, &c.route, Some("POST"), w.from_us, w.to_us)?
+        let hits: Vec<RouteHit> = route_hits(ctx, &c.route, Some("POST"), w.from.us(), w.to.us())?
             .into_iter()
             .map(|h| RouteHit {
                 subject: "stripe".into(),
@@ -124,7 +124,7 @@ mod tests {
 
     fn delivery(minute: i64, status: i64) -> RouteHit {
         RouteHit {
-            ts: minute * 60_000_000,
+            ts: minute * runlens_lake::time::MINUTE_US,
             status,
             subject: "stripe".into(),
             input: None,

@@ -109,7 +109,10 @@ pub fn context_with(tables: &LakeTables, auth: &AuthEventsConfig) -> PolarsResul
     for t in TABLES {
         ctx.register(t.name, tables.scan(t)?);
     }
-    ctx.register("auth_events", auth_events(tables, auth, None)?);
+    ctx.register(
+        "auth_events",
+        auth_events(tables, auth, runlens_lake::time::Window::ALL)?,
+    );
     Ok(ctx)
 }
 

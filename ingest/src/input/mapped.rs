@@ -8,11 +8,16 @@
 //!
 //! The price of a mapping: a file truncated while it is mapped (logrotate's
 //! `copytruncate`, PostgreSQL's `log_truncate_on_rotation` reusing a name) makes every
-//! access past its new end a `SIGBUS`. A handler installed with the first mapping
-//! turns a `SIGBUS` inside a mapped input into a clear message and exit status 1 — the
-//! lake is untouched, as after any interrupted run (`Lake::recover` removes what was
-//! staged), and running again ingests the file as it is then. A `SIGBUS` anywhere else
-//! goes on to the handler that was there before (Rust's own, or the default action).
+//! access past its new end a `SIGBUS`. A handler turns a `SIGBUS` inside a mapped input
+//! into a clear message and exit status 1 — the lake is untouched, as after any
+//! interrupted run (`Lake::recover` removes what was staged), and running again ingests
+//! the file as it is then. A `SIGBUS` anywhere else goes on to the handler that was
+//! there before (Rust's own, or the default action).
+//!
+//! A signal disposition is the whole process's, so the library does not install the
+//! handler itself: the binary does, first thing in `main`, with
+//! [`install_sigbus_handler`] (as do the benchmarks). Until it has, inputs are read,
+//! never mapped: a library must not turn its caller's truncated file into a crash.
 
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicPtr, AtomicUsize, Ordering};
@@ -75,7 +80,7 @@ pub(super) fn map(file: &std::fs::File, path: &Path, len: u64) -> Option<Buffer<
     if !file.metadata().ok()?.is_file() || len == 0 {
         return None;
     }
-    install_handler()?;
+    handler_installed()?;
     let slot = SLOTS_IN_USE.iter().position(|s| {
         s.claimed
             .compare_exchange(false, true, Ordering::AcqRel, Ordering::Relaxed)
@@ -117,10 +122,21 @@ pub(super) fn map(file: &std::fs::File, path: &Path, len: u64) -> Option<Buffer<
     }))
 }
 
-/// Installs [`on_sigbus`] once; `None` if that failed.
-fn install_handler() -> Option<()> {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
-    let ok = *INSTALLED.get_or_init(|| {
+/// Whether [`install_sigbus_handler`] succeeded.
+static INSTALLED: OnceLock<bool> = OnceLock::new();
+
+/// `Some` once the process has installed [`on_sigbus`].
+fn handler_installed() -> Option<()> {
+    INSTALLED.get().copied().unwrap_or(false).then_some(())
+}
+
+/// Installs the handler that turns a `SIGBUS` from an input truncated while it is
+/// mapped into a clear error (exit status 1); faults elsewhere go on to the handler
+/// that was there before. Call it once at the start of the process (more calls do
+/// nothing); until then large inputs are read rather than mapped. Returns whether the
+/// handler is in place.
+pub fn install_sigbus_handler() -> bool {
+    *INSTALLED.get_or_init(|| {
         // SAFETY: plain sigaction calls with zeroed, then filled, structures.
         unsafe {
             let mut previous: libc::sigaction = std::mem::zeroed();
@@ -134,8 +150,7 @@ fn install_handler() -> Option<()> {
             libc::sigemptyset(&mut ours.sa_mask);
             libc::sigaction(libc::SIGBUS, &ours, std::ptr::null_mut()) == 0
         }
-    });
-    ok.then_some(())
+    })
 }
 
 /// The `SIGBUS` handler: only async-signal-safe calls (`write`, `_exit`, `sigaction`).
@@ -229,6 +244,7 @@ mod tests {
     fn truncated_while_mapped_is_a_clear_error() {
         if let Some(path) = std::env::var_os(CHILD) {
             // The child: maps the file as an ingest reads it, then it shrinks.
+            assert!(super::install_sigbus_handler());
             let data = super::super::read_file(path.as_ref()).unwrap();
             truncate_then_touch(path.as_ref(), &data);
             return;
@@ -247,11 +263,35 @@ mod tests {
     }
 
     #[test]
+    fn without_the_handler_inputs_are_read_not_mapped() {
+        if let Some(path) = std::env::var_os(CHILD) {
+            // The child: the process installed no handler; the input shrinks after it
+            // was read, and its bytes are still there.
+            let data = super::super::read_file(path.as_ref()).unwrap();
+            truncate_then_touch(path.as_ref(), &data);
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = big_file(dir.path());
+        let out = as_child(
+            "input::mapped::tests::without_the_handler_inputs_are_read_not_mapped",
+            &path,
+        );
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{:?}\n{stdout}", out.status);
+        assert!(
+            stdout.contains("still running after reading 10"),
+            "{stdout}"
+        );
+    }
+
+    #[test]
     fn truncated_while_mapped_elsewhere_is_still_sigbus() {
         if let Some(path) = std::env::var_os(CHILD) {
             // The child: the handler installed by mapping an input, as in a run; then
             // a mapping of its own (not an input's) shrinks.
             let path = Path::new(&path);
+            assert!(super::install_sigbus_handler());
             let _input = super::super::read_file(&big_file(path.parent().unwrap())).unwrap();
             let file = std::fs::File::open(path).unwrap();
             // SAFETY: only read, and the truncation is the point of the test.

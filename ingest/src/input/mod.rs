@@ -16,6 +16,8 @@ use crate::s3::{self, S3Options, S3Uri};
 mod mapped;
 mod walk;
 
+pub use mapped::install_sigbus_handler;
+
 /// Where an input's bytes come from.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Origin {

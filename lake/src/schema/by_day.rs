@@ -6,7 +6,7 @@ use polars::prelude::*;
 
 use super::{day_of, LakeRow, Prov, RowColumns};
 
-const DAY_MICROS: i64 = 86_400_000_000;
+use crate::time::DAY_US;
 
 /// Splits `rows` by UTC day and builds each day's frame, rows sorted by time (then
 /// line and record).
@@ -16,16 +16,13 @@ pub(super) fn frames_by_day<R: LakeRow + 'static>(
 ) -> PolarsResult<Vec<(chrono::NaiveDate, DataFrame)>> {
     let mut by_day: BTreeMap<i64, Vec<&R>> = Default::default();
     for r in &rows {
-        by_day
-            .entry(r.ts().div_euclid(DAY_MICROS))
-            .or_default()
-            .push(r);
+        by_day.entry(r.ts().div_euclid(DAY_US)).or_default().push(r);
     }
     by_day
         .into_iter()
         .map(|(day, mut refs)| {
             refs.sort_by_key(|r| (r.ts(), r.prov()));
-            Ok((day_of(day * DAY_MICROS), R::to_frame(&refs, input)?))
+            Ok((day_of(day * DAY_US), R::to_frame(&refs, input)?))
         })
         .collect()
 }
@@ -61,7 +58,7 @@ impl<R: LakeRow> DayColumns<R> {
             let key = (r.ts(), r.prov());
             let day = self
                 .days
-                .entry(r.ts().div_euclid(DAY_MICROS))
+                .entry(r.ts().div_euclid(DAY_US))
                 .or_insert_with(|| Day {
                     columns: R::Columns::with_capacity(hint),
                     keys: Vec::with_capacity(hint),
@@ -87,7 +84,7 @@ impl<R: LakeRow> DayColumns<R> {
                     order.sort_by_key(|&i| d.keys[i as usize]);
                     df = df.take(&IdxCa::from_vec("order".into(), order))?;
                 }
-                Ok((day_of(day * DAY_MICROS), df))
+                Ok((day_of(day * DAY_US), df))
             })
             .collect()
     }
@@ -109,7 +106,7 @@ mod tests {
 
     #[test]
     fn appended_batches_give_the_frames_of_all_rows() {
-        let day = DAY_MICROS;
+        let day = DAY_US;
         let rows = vec![
             row(5, 1, "a"),
             row(day + 1, 2, "next day"),

@@ -26,7 +26,7 @@ use super::{day_of, LakeRow, PgLogEntry, Prov};
 /// entries of one statement (made by the ingest's PostgreSQL normalizer).
 pub type Normalized = std::rc::Rc<(String, String)>;
 
-const DAY_MICROS: i64 = 86_400_000_000;
+use crate::time::DAY_US;
 
 /// One `pg_log` row's values, borrowed.
 #[derive(Debug, Default, Clone, Copy)]
@@ -403,7 +403,7 @@ impl PgDayColumns {
         };
         let day = self
             .days
-            .entry(v.ts.div_euclid(DAY_MICROS))
+            .entry(v.ts.div_euclid(DAY_US))
             .or_insert_with(|| Day {
                 columns: PgColumns::with_capacity(hint),
                 last: None,
@@ -444,10 +444,7 @@ impl PgDayColumns {
                     });
                     order
                 });
-                Ok((
-                    day_of(day * DAY_MICROS),
-                    d.columns.finish(input, &text, order)?,
-                ))
+                Ok((day_of(day * DAY_US), d.columns.finish(input, &text, order)?))
             })
             .collect()
     }
@@ -512,7 +509,7 @@ mod tests {
 
     #[test]
     fn frames_equal_the_generic_columns() {
-        let day = DAY_MICROS;
+        let day = DAY_US;
         let mut rows = vec![
             row(5, 1, "a", Some("u1")),
             row(day + 1, 2, "next day", None),

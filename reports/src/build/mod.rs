@@ -15,6 +15,7 @@ use runlens_analyze::detect::{self, DetectConfig, TimeWindow};
 use runlens_analyze::metrics::{
     bin_quantile, LatencyBin, Metrics, Traffic, LATENCY_BUCKET_US, TRAFFIC_BUCKET_US,
 };
+use runlens_analyze::time::{Ts, HOUR_US};
 use runlens_analyze::{AnalyzeError, LakeTables};
 use serde::Deserialize;
 
@@ -122,15 +123,8 @@ impl Figures {
                 .into_iter()
                 .map(|f| f.ts_us)
                 .collect(),
-            findings: detect::detect(
-                tables,
-                detect_config,
-                TimeWindow {
-                    from_us: from,
-                    to_us: to,
-                },
-            )?
-            .findings,
+            findings: detect::detect(tables, detect_config, TimeWindow::between_us(from, to))?
+                .findings,
         })
     }
 
@@ -233,7 +227,7 @@ impl Slot {
     /// The start (UTC µs) of the slot holding `us`.
     fn start(self, us: i64, tz: Tz) -> i64 {
         match self {
-            Slot::Hour => us.div_euclid(3_600_000_000) * 3_600_000_000,
+            Slot::Hour => Ts::from_us(us).floor(HOUR_US).us(),
             Slot::Day | Slot::Week => {
                 let mut day = ts(us).with_timezone(&tz).date_naive();
                 if self == Slot::Week {
@@ -251,7 +245,7 @@ impl Slot {
         while at < to {
             out.push(at);
             let next = match self {
-                Slot::Hour => at + 3_600_000_000,
+                Slot::Hour => at.saturating_add(HOUR_US),
                 Slot::Day | Slot::Week => {
                     let day = ts(at).with_timezone(&tz).date_naive()
                         + Days::new(if self == Slot::Day { 1 } else { 7 });
@@ -311,14 +305,9 @@ pub fn build(
 ) -> Result<Report, BuildError> {
     let tz: Tz = window.timezone.parse().unwrap_or(chrono_tz::UTC);
     let metrics = Metrics::new(tables, detect_config);
-    let (from, to) = (
-        window.start.timestamp_micros(),
-        window.end.timestamp_micros(),
-    );
-    let (pfrom, pto) = (
-        window.previous_start.timestamp_micros(),
-        window.previous_end.timestamp_micros(),
-    );
+    let (now_span, previous_span) = (window.span(), window.previous_span());
+    let (from, to) = (now_span.from.us(), now_span.to.us());
+    let (pfrom, pto) = (previous_span.from.us(), previous_span.to.us());
     let period = window.period;
     let slot = Slot::of(period);
     let now = Figures::read(&metrics, tables, detect_config, (from, to), (slot, tz))?;
@@ -459,7 +448,7 @@ mod tests {
         let days = Slot::Day.all(w.start.timestamp_micros(), w.end.timestamp_micros(), tz);
         assert_eq!(days.len(), 7);
         // 31 March 2024 is 23 hours long in Berlin.
-        assert_eq!(days[6] - days[5], 86_400_000_000);
+        assert_eq!(days[6] - days[5], runlens_analyze::time::DAY_US);
         assert_eq!(Slot::Day.start(w.end.timestamp_micros() - 1, tz), days[6]);
         let q = Period::Quarterly
             .window_containing(NaiveDate::from_ymd_opt(2024, 2, 1).unwrap(), chrono_tz::UTC);

@@ -16,7 +16,7 @@ pub(super) fn nonexistent_roles(
 ) -> Result<BTreeSet<String>, BuildError> {
     let def = runlens_lake::schema::table("pg_log").expect("pg_log is a lake table");
     let df = tables
-        .scan_between(def, from, to)?
+        .scan_between(def, runlens_analyze::time::Window::between_us(from, to))?
         .filter(
             col("auth_reason")
                 .eq(lit("role does not exist"))

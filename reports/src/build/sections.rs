@@ -473,7 +473,7 @@ pub(super) fn deployments_section(
     metrics: &Metrics<'_>,
     (from, to): (i64, i64),
 ) -> Result<Section, BuildError> {
-    const HOUR: i64 = 3_600_000_000;
+    const HOUR: i64 = runlens_analyze::time::HOUR_US;
     let live: Vec<_> = metrics
         .deployments(from, to)?
         .into_iter()

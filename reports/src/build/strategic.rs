@@ -100,7 +100,7 @@ pub(super) fn capacity_section(
     let mut per_hour: BTreeMap<i64, u64> = BTreeMap::new();
     for (t, _) in &now.setups {
         *per_hour
-            .entry(t.div_euclid(3_600_000_000) * 3_600_000_000)
+            .entry(Ts::from_us(*t).floor(HOUR_US).us())
             .or_default() += 1;
     }
     let hours: Vec<(i64, u64)> = per_hour.into_iter().collect();
@@ -112,7 +112,7 @@ pub(super) fn capacity_section(
     let volume: Vec<(i64, u64)> = metrics
         .lake_bytes_per_day()
         .into_iter()
-        .map(|(d, b)| (d * 86_400_000_000, b))
+        .map(|(d, b)| (d.start().us(), b))
         .filter(|(d, _)| *d >= from && *d < to)
         .collect();
     let by_volume = per_slot(&volume, |v| v.0, &weeks, Slot::Week, tz);
@@ -148,7 +148,7 @@ pub(super) fn capacity_section(
     let peak = |f: &Figures| {
         let mut h: BTreeMap<i64, u64> = BTreeMap::new();
         for (t, _) in &f.setups {
-            *h.entry(t.div_euclid(3_600_000_000)).or_default() += 1;
+            *h.entry(t.div_euclid(HOUR_US)).or_default() += 1;
         }
         h.values().copied().max().map(|v| v as f64)
     };

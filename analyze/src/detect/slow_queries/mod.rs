@@ -19,6 +19,7 @@ use super::finding::{
 use super::frame::{self, bucket, f64s, i64s, span, strs, ts_us};
 use super::{daily, DetectContext, Detector};
 use crate::AnalyzeError;
+use runlens_lake::time::{hours, minutes};
 
 mod days;
 mod periods;
@@ -300,7 +301,7 @@ impl SlowQueries {
     fn slow_queries(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
         let w = ctx.window;
-        let df = self.window_stats(ctx, w.from_us, w.to_us)?;
+        let df = self.window_stats(ctx, w.from.us(), w.to.us())?;
         let (fp, calls, total, mean, p95, max, query) = (
             strs(&df, "fingerprint")?,
             i64s(&df, "calls")?,
@@ -312,7 +313,7 @@ impl SlowQueries {
         );
         let wanted: Vec<(String, i64, i64)> = fp
             .iter()
-            .map(|f| (f.clone().unwrap_or_default(), w.from_us, w.to_us))
+            .map(|f| (f.clone().unwrap_or_default(), w.from.us(), w.to.us()))
             .collect();
         let slow_calls = self.calls(ctx, &wanted, Some(c.slow_query_ms))?;
         let mut out = Vec::new();
@@ -381,8 +382,8 @@ impl SlowQueries {
     fn regressions(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
         let c = &self.config;
         let w = ctx.window;
-        let period = i64::from(c.period_minutes.max(1)) * 60_000_000;
-        let first_period = w.from_us.div_euclid(period) * period;
+        let period = minutes(c.period_minutes.max(1));
+        let first_period = w.from.floor(period).us();
         let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
             Ok(self
                 .statements(ctx, from_us, to_us)?
@@ -396,7 +397,7 @@ impl SlowQueries {
                         .alias("p95"),
                 ]))
         };
-        let (from, to) = (first_period - 2 * period, w.to_us);
+        let (from, to) = (first_period.saturating_sub(2 * period), w.to.us());
         // Periods that nest in a day make the query decomposable by day.
         let df = if daily::nests_in_day(period) {
             ctx.per_day(&format!("pg_periods-p{period}"), from, to, &query)?
@@ -453,11 +454,13 @@ impl SlowQueries {
         }
         let wanted: Vec<(String, i64, i64)> = pending
             .iter()
-            .map(|(f, at, _, _, _, last)| (f.clone(), (at - period).max(w.from_us), last + period))
+            .map(|(f, at, _, _, _, last)| {
+                (f.clone(), (at - period).max(w.from.us()), last + period)
+            })
             .collect();
         let all_calls = self.calls(ctx, &wanted, None)?;
-        let lookback = i64::from(c.deployment_lookback_hours) * 3_600_000_000;
-        let live = live_deployments(ctx, w.from_us - period - lookback, w.to_us)?;
+        let lookback = hours(c.deployment_lookback_hours);
+        let live = live_deployments(ctx, w.from.minus(period).minus(lookback).us(), w.to.us())?;
         let mut out = Vec::new();
         for ((f, at, why, base, severity, last), (_, from, to)) in pending.into_iter().zip(wanted) {
             let m = &stats[&f];
@@ -585,7 +588,7 @@ impl Detector for SlowQueries {
 mod tests {
     use super::*;
 
-    const P: i64 = 3_600_000_000;
+    const P: i64 = runlens_lake::time::HOUR_US;
 
     fn st(calls: u64, p50: f64, p95: f64) -> PeriodStats {
         PeriodStats {
