@@ -316,7 +316,12 @@ fn query_table_escapes_control_characters_and_csv_keeps_them() {
         "control characters reach the terminal: {table:?}"
     );
     let csv = runlens(&lake)
-        .args(["query", "--format", "csv", "SELECT DISTINCT auth_user FROM pg_log WHERE auth_user IS NOT NULL"])
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "SELECT DISTINCT auth_user FROM pg_log WHERE auth_user IS NOT NULL",
+        ])
         .assert()
         .success()
         .get_output()

@@ -551,16 +551,43 @@ fn division_by_zero_fails_naming_nullif() {
 #[test]
 fn mixed_types_are_refused_as_in_postgresql() {
     for (sql, says) in [
-        ("SELECT CASE WHEN status >= 500 THEN 1 ELSE 'a' END FROM http_requests", "CASE"),
-        ("SELECT CASE WHEN status >= 500 THEN status ELSE region END FROM http_requests", "`status` is a number and `region` is text"),
-        ("SELECT CASE status WHEN 200 THEN 'ok' WHEN 404 THEN 0 END FROM http_requests", "CASE"),
-        ("SELECT CASE WHEN status = 200 THEN true ELSE 0 END FROM http_requests", "a boolean"),
-        ("SELECT coalesce(status, 'none') FROM http_requests", "COALESCE"),
+        (
+            "SELECT CASE WHEN status >= 500 THEN 1 ELSE 'a' END FROM http_requests",
+            "CASE",
+        ),
+        (
+            "SELECT CASE WHEN status >= 500 THEN status ELSE region END FROM http_requests",
+            "`status` is a number and `region` is text",
+        ),
+        (
+            "SELECT CASE status WHEN 200 THEN 'ok' WHEN 404 THEN 0 END FROM http_requests",
+            "CASE",
+        ),
+        (
+            "SELECT CASE WHEN status = 200 THEN true ELSE 0 END FROM http_requests",
+            "a boolean",
+        ),
+        (
+            "SELECT coalesce(status, 'none') FROM http_requests",
+            "COALESCE",
+        ),
         ("SELECT ifnull(region, 0) FROM http_requests", "COALESCE"),
-        ("SELECT greatest(status, region) FROM http_requests", "GREATEST"),
-        ("SELECT status FROM http_requests UNION SELECT region FROM http_requests", "column `status` of a UNION"),
-        ("SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 'a'", "UNION"),
-        ("SELECT date FROM http_requests UNION ALL SELECT status FROM http_requests", "a date or timestamp"),
+        (
+            "SELECT greatest(status, region) FROM http_requests",
+            "GREATEST",
+        ),
+        (
+            "SELECT status FROM http_requests UNION SELECT region FROM http_requests",
+            "column `status` of a UNION",
+        ),
+        (
+            "SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 'a'",
+            "UNION",
+        ),
+        (
+            "SELECT date FROM http_requests UNION ALL SELECT status FROM http_requests",
+            "a date or timestamp",
+        ),
     ] {
         let why = refusal(sql);
         assert!(why.contains(says), "{sql}: {why}");

@@ -158,7 +158,10 @@ mod tests {
             ],
         )
         .unwrap_err();
-        assert!(why.contains("is a boolean in one SELECT and a number in another"), "{why}");
+        assert!(
+            why.contains("is a boolean in one SELECT and a number in another"),
+            "{why}"
+        );
         assert!(why.contains("CAST(status AS BOOLEAN)"), "{why}");
     }
 

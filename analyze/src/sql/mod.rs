@@ -166,11 +166,7 @@ fn terminal_series(s: &Series) -> PolarsResult<Series> {
     Ok(match s.dtype() {
         DataType::String | DataType::Categorical(..) | DataType::Enum(..) => {
             let text = s.cast(&DataType::String)?;
-            let escaped: StringChunked = text
-                .str()?
-                .iter()
-                .map(|v| v.map(terminal_text))
-                .collect();
+            let escaped: StringChunked = text.str()?.iter().map(|v| v.map(terminal_text)).collect();
             escaped.with_name(s.name().clone()).into_series()
         }
         DataType::List(_) => s

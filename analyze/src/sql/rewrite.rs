@@ -309,9 +309,10 @@ impl RewritingVisitor for Widen<'_> {
             }
             Expr::Function {
                 input,
-                function: function @ (FunctionExpr::Coalesce
-                | FunctionExpr::MaxHorizontal
-                | FunctionExpr::MinHorizontal),
+                function:
+                    function @ (FunctionExpr::Coalesce
+                    | FunctionExpr::MaxHorizontal
+                    | FunctionExpr::MinHorizontal),
             } => {
                 let meeting = match function {
                     FunctionExpr::Coalesce => mix::Meeting::Coalesce,
