@@ -1,5 +1,6 @@
 //! End-to-end: `runlens detect` through the binary — output formats, exit codes and
-//! configuration errors — on the captured PostgreSQL log.
+//! configuration errors — on the captured PostgreSQL log; and the escaping of hostile
+//! log text in `detect`'s and `query`'s tables.
 
 use std::path::{Path, PathBuf};
 
@@ -286,4 +287,45 @@ fn table_output_escapes_control_characters_and_json_keeps_them() {
         spike["keys"]["user"],
         "\u{1b}[2J\u{1b}[31mroot\u{1b}[0m\rP0-all-clear\u{9b}1A"
     );
+}
+
+/// `runlens query --format table` prints log text as `detect`'s table does: control
+/// characters as visible escapes, in plain columns, in lists, and in column names; CSV
+/// keeps the values exact.
+#[test]
+fn query_table_escapes_control_characters_and_csv_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let lake = hostile_user_lake(&dir);
+    let user = "\u{1b}[2J\u{1b}[31mroot\u{1b}[0m\rP0-all-clear\u{9b}1A";
+    let sql = "SELECT auth_user, array_agg(auth_user) AS users, count(*) AS \"n\u{1b}[8m\" \
+               FROM pg_log WHERE auth_user IS NOT NULL GROUP BY auth_user";
+    let table = runlens(&lake)
+        .args(["query", "--format", "table", sql])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    let table = String::from_utf8(table).unwrap();
+    assert!(table.contains(r"\u{1b}[2J\u{1b}[31mroot"), "{table}");
+    assert!(table.contains(r"\u{9b}1A"), "{table}");
+    assert!(table.contains(r"n\u{1b}[8m"), "{table}");
+    assert!(table.contains("(1 rows)"), "{table}");
+    assert!(
+        !table.contains(['\u{1b}', '\u{9b}', '\r']),
+        "control characters reach the terminal: {table:?}"
+    );
+    let csv = runlens(&lake)
+        .args([
+            "query",
+            "--format",
+            "csv",
+            "SELECT DISTINCT auth_user FROM pg_log WHERE auth_user IS NOT NULL",
+        ])
+        .assert()
+        .success()
+        .get_output()
+        .stdout
+        .clone();
+    assert!(String::from_utf8(csv).unwrap().contains(user));
 }

@@ -471,3 +471,135 @@ fn windows_polars_evaluates_wrongly_are_refused() {
         ("SELECT id, sum(response_bytes) OVER (ORDER BY date, ts ROWS BETWEEN UNBOUNDED PRECEDING AND CURRENT ROW) AS s FROM http_requests WHERE route <> '/api/huge' ORDER BY ts LIMIT 5", true),
     ]);
 }
+
+/// `x` = −2⁶³, the one 64-bit integer whose negation and absolute value are not 64-bit.
+const MIN_X: &str = "(SELECT -9223372036854775807 - 1 AS x) t";
+
+/// Integer functions fail where the result leaves the 64-bit range, as in DuckDB
+/// (PostgreSQL's "bigint out of range"), where polars wraps around: `abs` and negation of
+/// −2⁶³, casts to narrower integers, `x // -1`; `power` of integers is a float.
+#[test]
+fn integer_functions_fail_instead_of_wrapping() {
+    let sql = |q: &str| q.replace("MIN_X", MIN_X);
+    for (q, says) in [
+        ("SELECT abs(x) FROM MIN_X", "abs(-9223372036854775808)"),
+        ("SELECT -x FROM MIN_X", "integer overflow"),
+        ("SELECT x // -1 FROM MIN_X", "integer overflow"),
+        ("SELECT abs(status - 200 - 9223372036854775807 - 1) FROM http_requests WHERE status = 200", "abs(-9223372036854775808)"),
+    ] {
+        let e = runlens(&sql(q)).expect_err(q).to_string();
+        assert!(e.contains(says), "{q}: {e}");
+    }
+    let queries: Vec<(String, bool)> = [
+        // Both fail: the overflows above, and casts whose value does not fit.
+        ("SELECT abs(x) FROM MIN_X", false),
+        ("SELECT -x FROM MIN_X", false),
+        ("SELECT x // -1 FROM MIN_X", false),
+        ("SELECT CAST(3000000000 AS INT)", false),
+        ("SELECT CAST(response_bytes AS INTEGER) FROM http_requests WHERE route = '/api/huge'", false),
+        ("SELECT CAST(status AS TINYINT) FROM http_requests", false),
+        ("SELECT CAST(1e30 AS BIGINT)", false),
+        ("SELECT CAST(-1 AS UINTEGER)", false),
+        // Answers at the edges of the range.
+        ("SELECT x, x % -1 AS r, sign(x) AS s, abs(x + 1) AS a, -(x + 1) AS n FROM MIN_X", false),
+        ("SELECT CAST(status AS SMALLINT) AS s, round(status) AS r, ceil(status) AS c, abs(-status) AS a FROM http_requests WHERE status IS NOT NULL ORDER BY ts LIMIT 3", true),
+        ("SELECT power(2, 63) AS a, power(2, 62) AS b, power(-3, 41) AS c, power(status, 2) AS d FROM http_requests WHERE status IS NOT NULL ORDER BY ts LIMIT 2", true),
+    ]
+    .iter()
+    .map(|(q, ordered)| (sql(q), *ordered))
+    .collect();
+    let cases: Vec<(&str, bool)> = queries.iter().map(|(q, o)| (q.as_str(), *o)).collect();
+    assert_agree(&cases);
+}
+
+/// Division by zero fails as in PostgreSQL ("division by zero"), naming the NULLIF that
+/// gives NULL instead, for `/` of integers and floats as for `//` and `%`: polars gives
+/// NULL, `inf` or `NaN`, and DuckDB `inf` for `/` (it fails for `//` and `%`).
+#[test]
+fn division_by_zero_fails_naming_nullif() {
+    for sql in [
+        "SELECT 1 / 0",
+        "SELECT 1.5 / 0",
+        "SELECT 0.0 / 0.0",
+        "SELECT status / (status - status) FROM http_requests",
+        "SELECT response_bytes * 1.0 / (status - status) FROM http_requests",
+        "SELECT 7 % 0",
+        "SELECT 7.5 % 0",
+        "SELECT 7 // 0",
+        "SELECT count(*) / sum(CASE WHEN status = 999 THEN 1 ELSE 0 END) FROM http_requests",
+    ] {
+        let e = runlens(sql).expect_err(sql).to_string();
+        assert!(e.contains("division by zero"), "{sql}: {e}");
+        assert!(e.contains("NULLIF("), "{sql}: {e}");
+    }
+    assert_agree(&[
+        // The fix named: NULL where the divisor is 0.
+        ("SELECT 1 / NULLIF(0, 0) AS a, 7 % NULLIF(0, 0) AS b, 7.5 / NULLIF(0.0, 0) AS c", false),
+        ("SELECT status / NULLIF(status - 200, 0) AS q, response_bytes % NULLIF(status - 200, 0) AS r FROM http_requests ORDER BY ts LIMIT 8", true),
+        // NULL divided by zero is NULL, not an error.
+        ("SELECT response_bytes / 0 AS a, response_bytes % 0 AS b, response_bytes * 1.5 / 0 AS c FROM http_requests WHERE response_bytes IS NULL", false),
+        // Float remainders take the dividend's sign, as integer ones do.
+        ("SELECT -7.5 % 2 AS a, 7.5 % -2 AS b, -7 % 2.5 AS c", false),
+        ("SELECT (response_bytes - 2500) % 7.5 AS r FROM http_requests WHERE route <> '/api/huge' ORDER BY ts LIMIT 12", true),
+    ]);
+}
+
+/// Values of unrelated types meeting in a CASE, COALESCE, GREATEST/LEAST or UNION are
+/// refused as PostgreSQL refuses them ("CASE types integer and text cannot be matched"),
+/// where polars turns the numbers into text; the CASTs the refusal names answer as
+/// DuckDB does, and numbers of different kinds still mix.
+#[test]
+fn mixed_types_are_refused_as_in_postgresql() {
+    for (sql, says) in [
+        (
+            "SELECT CASE WHEN status >= 500 THEN 1 ELSE 'a' END FROM http_requests",
+            "CASE",
+        ),
+        (
+            "SELECT CASE WHEN status >= 500 THEN status ELSE region END FROM http_requests",
+            "`status` is a number and `region` is text",
+        ),
+        (
+            "SELECT CASE status WHEN 200 THEN 'ok' WHEN 404 THEN 0 END FROM http_requests",
+            "CASE",
+        ),
+        (
+            "SELECT CASE WHEN status = 200 THEN true ELSE 0 END FROM http_requests",
+            "a boolean",
+        ),
+        (
+            "SELECT coalesce(status, 'none') FROM http_requests",
+            "COALESCE",
+        ),
+        ("SELECT ifnull(region, 0) FROM http_requests", "COALESCE"),
+        (
+            "SELECT greatest(status, region) FROM http_requests",
+            "GREATEST",
+        ),
+        (
+            "SELECT status FROM http_requests UNION SELECT region FROM http_requests",
+            "column `status` of a UNION",
+        ),
+        (
+            "SELECT 1 AS n UNION ALL SELECT 2 UNION ALL SELECT 'a'",
+            "UNION",
+        ),
+        (
+            "SELECT date FROM http_requests UNION ALL SELECT status FROM http_requests",
+            "a date or timestamp",
+        ),
+    ] {
+        let why = refusal(sql);
+        assert!(why.contains(says), "{sql}: {why}");
+        assert!(why.contains("CAST("), "{sql}: {why}");
+    }
+    assert_agree(&[
+        ("SELECT CASE WHEN status >= 500 THEN CAST(status AS VARCHAR) ELSE region END AS k, count(*) FROM http_requests GROUP BY 1", false),
+        ("SELECT coalesce(CAST(status AS VARCHAR), 'none') AS s, count(*) FROM http_requests GROUP BY 1", false),
+        ("SELECT CAST(status AS VARCHAR) AS s FROM http_requests WHERE status = 500 UNION SELECT region FROM http_requests", false),
+        ("SELECT coalesce(response_bytes, 0.5) AS c, greatest(status, 250.5) AS g FROM http_requests ORDER BY ts LIMIT 12", true),
+        ("SELECT CASE WHEN status IS NULL THEN NULL WHEN status > 300 THEN status ELSE 0.5 END AS c FROM http_requests ORDER BY ts LIMIT 8", true),
+        ("SELECT coalesce(region, NULL, 'none') AS r, count(*) FROM http_requests GROUP BY 1", false),
+        ("SELECT 1 AS n UNION ALL SELECT 2.5 UNION ALL SELECT NULL", false),
+    ]);
+}

@@ -7,9 +7,12 @@
 //!
 //! A query answers what DuckDB or PostgreSQL would answer, or fails: constructs polars
 //! evaluates wrongly are refused before they run ([`guard`]), and the plan is rewritten
-//! so that integers are signed 64-bit and their arithmetic checked ([`rewrite`]).
+//! so that integers are signed 64-bit and their arithmetic checked ([`rewrite`]), values
+//! of unrelated types do not mix ([`mix`]) and division by zero fails. The table format
+//! escapes control characters of the values for the terminal.
 
 mod guard;
+mod mix;
 mod rewrite;
 
 use std::collections::HashMap;
@@ -23,6 +26,7 @@ use polars::sql::SQLContext;
 use runlens_lake::TABLES;
 
 use crate::detect::auth_events::{auth_events, AuthEventsConfig};
+use crate::detect::finding::terminal_text;
 use crate::tables::LakeTables;
 use crate::AnalyzeError;
 
@@ -142,6 +146,51 @@ pub fn query_with(
     }
 }
 
+/// `df` with its text (and column names) safe to print on a terminal: control characters
+/// of log data written as visible escapes ([`terminal_text`]), as in `detect`'s table.
+/// The other formats keep the values exact.
+fn terminal_safe(df: &DataFrame) -> PolarsResult<DataFrame> {
+    let columns = df
+        .columns()
+        .iter()
+        .map(|c| {
+            let name = PlSmallStr::from(terminal_text(c.name()).as_ref());
+            Ok(terminal_series(c.as_materialized_series())?
+                .with_name(name)
+                .into_column())
+        })
+        .collect::<PolarsResult<Vec<_>>>()?;
+    DataFrame::new(df.height(), columns)
+}
+
+/// `s` with every text value in it (nested in lists and structs too) escaped for a
+/// terminal. Bytes are shown escaped by polars itself.
+fn terminal_series(s: &Series) -> PolarsResult<Series> {
+    Ok(match s.dtype() {
+        DataType::String | DataType::Categorical(..) | DataType::Enum(..) => {
+            let text = s.cast(&DataType::String)?;
+            let escaped: StringChunked = text.str()?.iter().map(|v| v.map(terminal_text)).collect();
+            escaped.with_name(s.name().clone()).into_series()
+        }
+        DataType::List(_) => s
+            .list()?
+            .apply_to_inner(&|inner| terminal_series(&inner))?
+            .into_series(),
+        DataType::Struct(_) => {
+            let ca = s.struct_()?;
+            let fields = ca
+                .fields_as_series()
+                .iter()
+                .map(terminal_series)
+                .collect::<PolarsResult<Vec<_>>>()?;
+            let mut out = StructChunked::from_series(s.name().clone(), ca.len(), fields.iter())?;
+            out.zip_outer_validity(ca);
+            out.into_series()
+        }
+        _ => s.clone(),
+    })
+}
+
 /// Writes `df` to `out` in `format`.
 pub fn write_result(
     df: &mut DataFrame,
@@ -152,7 +201,7 @@ pub fn write_result(
         OutputFormat::Table => {
             // How many rows and columns polars prints is set by the binary through
             // the POLARS_FMT_* environment variables (see the CLI's query command).
-            writeln!(out, "{df}")?;
+            writeln!(out, "{}", terminal_safe(df)?)?;
             writeln!(out, "({} rows)", df.height())?;
         }
         OutputFormat::Csv => {

@@ -19,8 +19,15 @@
 //! - `x // y` of integers divides truncating toward zero (`-7 // 2 = -3`, where polars
 //!   floors to -4), and `//` of non-integers, whose polars result differs from DuckDB's, is
 //!   refused; `x % 0` and `x // 0` fail as in DuckDB and PostgreSQL;
+//! - `abs` of integers fails on −2⁶³ (polars returns −2⁶³), as unary minus does (polars'
+//!   SQL writes it `0 - x`); `power` of integers computes in floating point, as SQL's;
+//! - `/` (and `%` of floats) fails on a zero divisor as in PostgreSQL, where polars gives
+//!   NULL, `inf` or `NaN`, and a float `%` takes the dividend's sign;
 //! - `sum` of integers (and its running and windowed forms) fails when the total leaves
 //!   the 64-bit range.
+//!
+//! Values of unrelated types meeting in one result (CASE branches, COALESCE, GREATEST,
+//! LEAST, the SELECTs of a UNION) are refused ([`mix`]).
 //!
 //! `rank()` and `dense_rank()` fail where the ORDER BY value is NULL, which polars leaves
 //! unranked.
@@ -36,6 +43,7 @@ use std::sync::Arc;
 use polars::prelude::*;
 use polars_plan::plans::visitor::{RewriteRecursion, RewritingVisitor, TreeWalker};
 
+use super::mix;
 use crate::AnalyzeError;
 
 /// The plan `plan` with integers widened to `Int64` and integer arithmetic checked (see
@@ -143,10 +151,11 @@ pub(super) fn rewrite(plan: DslPlan) -> Result<DslPlan, AnalyzeError> {
             input: Arc::new(rewrite(Arc::unwrap_or_clone(input))?),
             function,
         },
-        DslPlan::Union { inputs, args } => DslPlan::Union {
-            inputs: inputs.into_iter().map(rewrite).collect::<Result<_, _>>()?,
-            args,
-        },
+        DslPlan::Union { inputs, args } => {
+            let inputs: Vec<DslPlan> = inputs.into_iter().map(rewrite).collect::<Result<_, _>>()?;
+            union_types(&inputs, args.diagonal)?;
+            DslPlan::Union { inputs, args }
+        }
         DslPlan::HConcat { inputs, options } => DslPlan::HConcat {
             inputs: inputs.into_iter().map(rewrite).collect::<Result<_, _>>()?,
             options,
@@ -156,6 +165,30 @@ pub(super) fn rewrite(plan: DslPlan) -> Result<DslPlan, AnalyzeError> {
         // Scans, and nodes that compute no expression of their own.
         other => other,
     })
+}
+
+/// Refuses a UNION whose SELECTs give one column values of unrelated types (see
+/// [`mix`]): column by column in order, or by name for `UNION BY NAME` (`diagonal`).
+fn union_types(inputs: &[DslPlan], diagonal: bool) -> Result<(), AnalyzeError> {
+    let schemas = inputs
+        .iter()
+        .map(|p| LazyFrame::from(p.clone()).collect_schema())
+        .collect::<PolarsResult<Vec<_>>>()?;
+    let Some(first) = schemas.first() else {
+        return Ok(());
+    };
+    for (i, name) in first.iter_names().enumerate() {
+        let column: Vec<(String, DataType)> = schemas
+            .iter()
+            .filter_map(|s| match diagonal {
+                true => s.get(name),
+                false => s.get_at_index(i).map(|(_, t)| t),
+            })
+            .map(|t| (name.to_string(), t.clone()))
+            .collect();
+        mix::check(mix::Meeting::Union, &column).map_err(AnalyzeError::Refused)?;
+    }
+    Ok(())
 }
 
 /// `input` rewritten, and its schema.
@@ -199,6 +232,19 @@ impl Widen<'_> {
         self.refused = Some(why);
         polars_err!(ComputeError: "refused")
     }
+
+    /// Refuses `parts` meeting in one result when their types are unrelated (see [`mix`]).
+    fn mix<'e>(
+        &mut self,
+        meeting: mix::Meeting,
+        parts: impl IntoIterator<Item = &'e Expr>,
+    ) -> PolarsResult<()> {
+        let typed: Vec<(String, DataType)> = parts
+            .into_iter()
+            .filter_map(|e| Some((shown(e), self.dtype(e)?)))
+            .collect();
+        mix::check(meeting, &typed).map_err(|why| self.refuse(why))
+    }
 }
 
 impl RewritingVisitor for Widen<'_> {
@@ -239,8 +285,56 @@ impl RewritingVisitor for Widen<'_> {
                              DuckDB or PostgreSQL do: write floor(x / y) or trunc(x / y)"
                         )))
                     }
+                    (_, Some(l), Some(r))
+                        if matches!(op, Operator::TrueDivide | Operator::Modulus)
+                            && is_number(&l)
+                            && is_number(&r) =>
+                    {
+                        float_div(op, Arc::unwrap_or_clone(left), Arc::unwrap_or_clone(right))
+                    }
                     _ => Expr::BinaryExpr { left, op, right },
                 }
+            }
+            Expr::Ternary {
+                predicate,
+                truthy,
+                falsy,
+            } => {
+                self.mix(mix::Meeting::Case, [&*truthy, &*falsy])?;
+                Expr::Ternary {
+                    predicate,
+                    truthy,
+                    falsy,
+                }
+            }
+            Expr::Function {
+                input,
+                function:
+                    function @ (FunctionExpr::Coalesce
+                    | FunctionExpr::MaxHorizontal
+                    | FunctionExpr::MinHorizontal),
+            } => {
+                let meeting = match function {
+                    FunctionExpr::Coalesce => mix::Meeting::Coalesce,
+                    _ => mix::Meeting::GreatestLeast,
+                };
+                self.mix(meeting, &input)?;
+                Expr::Function { input, function }
+            }
+            Expr::Function {
+                input,
+                function: FunctionExpr::Abs,
+            } if input.len() == 1 && self.dtype(&input[0]).as_ref().is_some_and(is_int) => {
+                abs_checked(input.into_iter().next().expect("one input"))
+            }
+            // SQL's power() of integers is a float (PostgreSQL's and DuckDB's `double`);
+            // polars' wraps around in the base's integer type (2⁶³ reads -2⁶³).
+            Expr::Function {
+                mut input,
+                function: function @ FunctionExpr::Pow(PowFunction::Generic),
+            } if input.len() == 2 && self.dtype(&input[0]).as_ref().is_some_and(is_int) => {
+                input[0] = input[0].clone().cast(DataType::Float64);
+                Expr::Function { input, function }
             }
             Expr::Function {
                 input,
@@ -303,6 +397,33 @@ impl RewritingVisitor for Widen<'_> {
 /// A known integer type, or an integer literal whose width polars decides later.
 fn is_int(t: &DataType) -> bool {
     t.is_integer() || matches!(t, DataType::Unknown(UnknownKind::Int(_)))
+}
+
+/// A known numeric type, or a numeric literal whose width polars decides later.
+fn is_number(t: &DataType) -> bool {
+    t.is_primitive_numeric()
+        || matches!(
+            t,
+            DataType::Unknown(UnknownKind::Int(_) | UnknownKind::Float)
+        )
+}
+
+/// `e` as an error shows it: a column by its name, a literal by its value.
+fn shown(e: &Expr) -> String {
+    match e {
+        Expr::Column(name) => name.to_string(),
+        Expr::Literal(v) => match v.extract_str() {
+            Some(s) => format!("'{s}'"),
+            None => match v.to_any_value() {
+                Some(v) => format!("{v}"),
+                None => format!("{e}"),
+            },
+        },
+        Expr::Alias(inner, _) => shown(inner),
+        // What polars' SQL front end wraps around an expression.
+        Expr::Cast { expr, .. } => shown(expr),
+        other => format!("{other}"),
+    }
 }
 
 /// The integer operations that can overflow or whose sign convention differs from SQL's.
@@ -368,16 +489,7 @@ fn checked(op: IntOp, left: Expr, right: Expr) -> Expr {
         let a = cols[0].strict_cast(&DataType::Int64)?;
         let b = cols[1].strict_cast(&DataType::Int64)?;
         // A literal operand arrives as one value.
-        let a = if a.len() == 1 && len != 1 {
-            a.new_from_index(0, len)
-        } else {
-            a
-        };
-        let b = if b.len() == 1 && len != 1 {
-            b.new_from_index(0, len)
-        } else {
-            b
-        };
+        let (a, b) = (broadcast(a, len), broadcast(b, len));
         let (a, b) = (a.i64()?, b.i64()?);
         let out: Int64Chunked = a
             .iter()
@@ -392,6 +504,84 @@ fn checked(op: IntOp, left: Expr, right: Expr) -> Expr {
     let out =
         |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), DataType::Int64));
     named(map_multiple(f, [left, right], out), &name)
+}
+
+/// The column `c` (of a literal, one value) as `len` values.
+fn broadcast(c: Column, len: usize) -> Column {
+    if c.len() == 1 && len != 1 {
+        c.new_from_index(0, len)
+    } else {
+        c
+    }
+}
+
+/// `left / right` or `left % right` of numbers (one a float, or `/` of integers) in
+/// floating point, failing on a zero divisor as PostgreSQL does, where polars gives
+/// `inf`, `NaN` or NULL (and DuckDB `inf` for `/`). `%` takes the dividend's sign
+/// (`-7.5 % 2 = -1.5`, C's `fmod`), as DuckDB's, where polars takes the divisor's.
+fn float_div(op: Operator, left: Expr, right: Expr) -> Expr {
+    let rem = op == Operator::Modulus;
+    let symbol = if rem { "%" } else { "/" };
+    let f = move |cols: &mut [Column]| -> PolarsResult<Column> {
+        let out_name = cols[0].name().clone();
+        let len = cols[0].len().max(cols[1].len());
+        let a = broadcast(cols[0].cast(&DataType::Float64)?, len);
+        let b = broadcast(cols[1].cast(&DataType::Float64)?, len);
+        let (a, b) = (a.f64()?, b.f64()?);
+        let quotient: Float64Chunked = a
+            .iter()
+            .zip(b.iter())
+            .map(|(x, y)| match (x, y) {
+                (Some(x), Some(0.0)) => Err(polars_err!(ComputeError:
+                    "division by zero: {x} {symbol} 0; write NULLIF(divisor, 0) to get NULL \
+                     instead, e.g. x {symbol} NULLIF(y, 0)")),
+                (Some(x), Some(y)) => Ok(Some(if rem { x % y } else { x / y })),
+                _ => Ok(None),
+            })
+            .collect::<PolarsResult<_>>()?;
+        let out = quotient_type(cols[0].dtype(), cols[1].dtype());
+        quotient.with_name(out_name).into_column().cast(&out)
+    };
+    let out_field = |_: &Schema, fields: &[Field]| {
+        let out = quotient_type(fields[0].dtype(), fields[1].dtype());
+        Ok(Field::new(fields[0].name().clone(), out))
+    };
+    let name = if rem { "checked_rem" } else { "checked_div" };
+    named(map_multiple(f, [left, right], out_field), name)
+}
+
+/// Float32 when both operands are, else Float64 (polars' type of their quotient).
+fn quotient_type(a: &DataType, b: &DataType) -> DataType {
+    match (a, b) {
+        (DataType::Float32, DataType::Float32) => DataType::Float32,
+        _ => DataType::Float64,
+    }
+}
+
+/// `abs(x)` of integers, failing on the one value whose absolute value is no 64-bit
+/// integer (−2⁶³), where polars wraps it around to itself.
+fn abs_checked(x: Expr) -> Expr {
+    let f = |cols: &mut [Column]| -> PolarsResult<Column> {
+        let out_name = cols[0].name().clone();
+        let v = cols[0].strict_cast(&DataType::Int64)?;
+        let out: Int64Chunked = v
+            .i64()?
+            .iter()
+            .map(|x| match x {
+                Some(x) => x.checked_abs().map(Some).ok_or_else(|| {
+                    polars_err!(ComputeError:
+                        "integer overflow: abs({x}) does not fit in a signed 64-bit integer \
+                         (bigint out of range); take abs(CAST(x AS DOUBLE)) to compute it \
+                         approximately")
+                }),
+                None => Ok(None),
+            })
+            .collect::<PolarsResult<_>>()?;
+        Ok(out.with_name(out_name).into_column())
+    };
+    let out =
+        |_: &Schema, fields: &[Field]| Ok(Field::new(fields[0].name().clone(), DataType::Int64));
+    named(map_multiple(f, [x], out), "checked_abs")
 }
 
 /// `total` (a sum of the integers `of`), failing where the true total leaves the 64-bit
