@@ -38,7 +38,7 @@ use std::time::{Duration, Instant};
 use polars::prelude::*;
 
 pub use manifest::{InputEntry, Manifest, Run};
-pub use transaction::Transaction;
+pub use transaction::{StagedFile, Transaction};
 
 const MANIFEST: &str = "_manifest.json";
 const TXN_DIR: &str = "_txn";
