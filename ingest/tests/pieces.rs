@@ -166,7 +166,10 @@ fn files_in_order(lake: &Lake) -> std::collections::BTreeMap<String, DataFrame> 
             let input = df.column("input").unwrap().str().unwrap().get(0).unwrap();
             let dir = Path::new(&path).parent().unwrap().file_name().unwrap();
             let key = format!("{} {} {input}", t.name, dir.to_string_lossy());
-            assert!(files.insert(key, df).is_none(), "one file per input and day");
+            assert!(
+                files.insert(key, df).is_none(),
+                "one file per input and day"
+            );
         }
     }
     files

@@ -127,7 +127,10 @@ pub fn release(bytes: &[u8]) {
     if bytes.is_empty() {
         return;
     }
-    let (start, end) = (bytes.as_ptr() as usize, bytes.as_ptr() as usize + bytes.len());
+    let (start, end) = (
+        bytes.as_ptr() as usize,
+        bytes.as_ptr() as usize + bytes.len(),
+    );
     let inside = SLOTS_IN_USE.iter().any(|s| {
         let from = s.start.load(Ordering::Acquire);
         from != 0 && start >= from && end <= s.end.load(Ordering::Relaxed)

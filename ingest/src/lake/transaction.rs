@@ -246,7 +246,10 @@ pub struct StagedFile<'t> {
 impl StagedFile<'_> {
     /// Appends a row group (encoded for the file's schema).
     pub fn write(&mut self, group: &parquet::EncodedRowGroup) -> Result<(), LakeError> {
-        let writer = self.writer.as_mut().expect("a staged file is written until finished");
+        let writer = self
+            .writer
+            .as_mut()
+            .expect("a staged file is written until finished");
         let written = writer.write(group);
         written.map_err(|source| self.out.error_or(source))
     }

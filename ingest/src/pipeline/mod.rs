@@ -214,7 +214,10 @@ pub fn ingest(
         for (i, input, result) in round {
             match result {
                 Ok(done) => results[i] = Some(done),
-                Err(Claimed { content_hash, bytes }) => match claimed.get(&content_hash) {
+                Err(Claimed {
+                    content_hash,
+                    bytes,
+                }) => match claimed.get(&content_hash) {
                     Some(by) => {
                         let status = InputStatus::AlreadyIngested {
                             run_id: txn.run_id().to_owned(),

@@ -16,8 +16,13 @@
 //!    ([`crate::input::release`]). Then the next window.
 //! 3. Formats that merge across pieces ([`Format::finish`], Vercel) keep every piece's
 //!    rows until the whole input is parsed, then get them all, renumbered; their rows
-//!    become columns and are written a window at a time after that. Their row structs
-//!    are what stays in memory in proportion to the input (see BENCHMARKS.md).
+//!    become columns and are written a window at a time after that: a repeat may come
+//!    anywhere after the first row of its request and fill that row's gaps, so their
+//!    row structs stay in memory in proportion to the input.
+//!
+//! Besides those, what grows with the input is the footer each open staged file keeps
+//! until it is finished (the metadata and page statistics of its row groups, ≈ 100 KB
+//! per row group, one per piece and day): BENCHMARKS.md, "Bounded memory".
 //!
 //! All or nothing: an input whose parse fails, or that turns out to have nothing
 //! worth ingesting ([`Parsed::discard`]), leaves no staged file behind.

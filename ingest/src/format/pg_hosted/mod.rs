@@ -451,7 +451,9 @@ mod tests {
             env!("CARGO_MANIFEST_DIR")
         );
         let raw = std::fs::read(&path).unwrap();
-        crate::input::decompress(&path, raw.into()).unwrap().to_vec()
+        crate::input::decompress(&path, raw.into())
+            .unwrap()
+            .to_vec()
     }
 
     /// The entries of `data`, in input order, as the analysts see them.
@@ -478,7 +480,8 @@ mod tests {
     #[test]
     fn complete_len_never_cuts_an_entry_short() {
         use super::{cloudsql::CloudSql, cloudwatch::CloudWatch, cnpg::Cnpg};
-        let page: Value = serde_json::from_slice(&sample("cloudwatch-get-log-events.json")).unwrap();
+        let page: Value =
+            serde_json::from_slice(&sample("cloudwatch-get-log-events.json")).unwrap();
         let events_alone: String = page["events"]
             .as_array()
             .unwrap()
