@@ -178,10 +178,7 @@ fn runs_backwards(data: &[u8]) -> bool {
     let blank = |l: &&[u8]| l.iter().all(u8::is_ascii_whitespace);
     let first = data.split(|&b| b == b'\n').find(|l| !blank(l));
     let last = data.rsplit(|&b| b == b'\n').find(|l| !blank(l));
-    match (
-        first.and_then(|l| time_of(l)),
-        last.and_then(|l| time_of(l)),
-    ) {
+    match (first.and_then(time_of), last.and_then(time_of)) {
         (Some(first), Some(last)) => first > last,
         _ => false,
     }
