@@ -105,6 +105,7 @@ impl Config {
                 max_input_bytes: ingest.max_input_bytes,
             },
             lock_timeout: std::time::Duration::from_secs(self.lake.lock_timeout_seconds),
+            pieces_in_flight: None,
         }
     }
 }

@@ -51,7 +51,7 @@ use polars::prelude::*;
 
 pub use manifest::{InputEntry, Manifest, Run};
 pub use schema::{TableDef, TABLES};
-pub use transaction::Transaction;
+pub use transaction::{StagedFile, Transaction};
 
 const MANIFEST: &str = "_manifest.json";
 const TXN_DIR: &str = "_txn";

@@ -218,14 +218,35 @@ fn compress_page(page: Page) -> PolarsResult<CompressedPage> {
 
 /// Writes a Parquet file with `schema` whose row groups are `groups`, in order.
 pub fn write<W: Write>(out: W, schema: &Schema, groups: &[EncodedRowGroup]) -> PolarsResult<u64> {
-    let mut writer = ParquetWriter::new(out)
-        .with_compression(compression())
-        .with_statistics(StatisticsOptions::default())
-        .batched(schema)?;
+    let mut writer = FileWriter::new(out, schema)?;
     for group in groups {
-        writer.write_row_group(group.rows, &group.columns)?;
+        writer.write(group)?;
     }
     writer.finish()
+}
+
+/// A Parquet file written a row group at a time, as the groups come.
+pub struct FileWriter<W: Write>(polars_io::parquet::write::BatchedWriter<W>);
+
+impl<W: Write> FileWriter<W> {
+    /// Starts a file of `schema` in `out`.
+    pub fn new(out: W, schema: &Schema) -> PolarsResult<Self> {
+        ParquetWriter::new(out)
+            .with_compression(compression())
+            .with_statistics(StatisticsOptions::default())
+            .batched(schema)
+            .map(FileWriter)
+    }
+
+    /// Appends `group` (encoded with [`encode`] for the file's schema).
+    pub fn write(&mut self, group: &EncodedRowGroup) -> PolarsResult<()> {
+        self.0.write_row_group(group.rows, &group.columns)
+    }
+
+    /// Writes the footer; returns the size of the file.
+    pub fn finish(self) -> PolarsResult<u64> {
+        self.0.finish()
+    }
 }
 
 #[cfg(test)]

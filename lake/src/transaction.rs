@@ -73,6 +73,44 @@ impl Transaction<'_> {
         }
     }
 
+    /// Starts a staged Parquet file of one table's rows of one UTC day, written a row
+    /// group at a time ([`StagedFile::write`]) and staged by [`StagedFile::finish`];
+    /// one dropped unfinished leaves nothing behind.
+    pub fn create(
+        &self,
+        table: &str,
+        day: chrono::NaiveDate,
+        schema: &Schema,
+    ) -> Result<StagedFile<'_>, LakeError> {
+        let dir = format!("{table}/date={day}");
+        let name = {
+            let mut staged = self.staged();
+            let n = staged.next.entry(dir.clone()).or_default();
+            let name = format!("{dir}/part-{}-{n}.parquet", self.run_id);
+            *n += 1;
+            name
+        };
+        let abs_dir = self.lake.root.join(&dir);
+        fs::create_dir_all(&abs_dir).map_err(io(&abs_dir))?;
+        let tmp = self.lake.root.join(format!("{name}.tmp"));
+        let file = File::create(&tmp).map_err(io(&tmp))?;
+        let out = Parked::new(tmp.clone(), file);
+        match parquet::FileWriter::new(out.clone(), schema) {
+            Ok(writer) => Ok(StagedFile {
+                txn: self,
+                name,
+                tmp,
+                out,
+                writer: Some(writer),
+                staged: false,
+            }),
+            Err(source) => {
+                let _ = fs::remove_file(&tmp);
+                Err(LakeError::Parquet { path: tmp, source })
+            }
+        }
+    }
+
     /// Writes `df`, one table's rows of one UTC day, as a staged Parquet file of one
     /// row group (for tools that build tables directly, such as benchmarks).
     pub fn write_frame(
@@ -189,6 +227,162 @@ impl Transaction<'_> {
         if clean {
             let _ = fs::remove_file(root.join(journal));
         }
+    }
+}
+
+/// A staged file being written (see [`Transaction::create`]). Between writes its file
+/// may be closed ([`StagedFile::park`]), so that an input of many days holds no open
+/// file per day.
+pub struct StagedFile<'t> {
+    txn: &'t Transaction<'t>,
+    name: String,
+    tmp: std::path::PathBuf,
+    out: Parked,
+    /// `None` once finished.
+    writer: Option<parquet::FileWriter<Parked>>,
+    staged: bool,
+}
+
+impl StagedFile<'_> {
+    /// Appends a row group (encoded for the file's schema).
+    pub fn write(&mut self, group: &parquet::EncodedRowGroup) -> Result<(), LakeError> {
+        let writer = self
+            .writer
+            .as_mut()
+            .expect("a staged file is written until finished");
+        let written = writer.write(group);
+        written.map_err(|source| self.out.error_or(source))
+    }
+
+    /// Writes what is buffered and closes the file until the next write.
+    pub fn park(&mut self) -> Result<(), LakeError> {
+        self.out.park().map_err(io(&self.tmp))
+    }
+
+    /// Writes the footer, fsyncs the file and stages it; returns its name (relative to
+    /// the lake root). On an error the file is removed and nothing is staged.
+    pub fn finish(mut self) -> Result<String, LakeError> {
+        let writer = self.writer.take().expect("finished once");
+        writer
+            .finish()
+            .map_err(|source| self.out.error_or(source))?;
+        self.out.park().map_err(io(&self.tmp))?;
+        File::open(&self.tmp)
+            .and_then(|f| f.sync_all())
+            .map_err(io(&self.tmp))?;
+        self.txn.staged().files.push(self.name.clone());
+        self.staged = true;
+        Ok(self.name.clone())
+    }
+}
+
+impl Drop for StagedFile<'_> {
+    /// Unfinished, or finishing failed: nothing of it is staged.
+    fn drop(&mut self) {
+        if !self.staged {
+            let _ = fs::remove_file(&self.tmp);
+        }
+    }
+}
+
+/// The file of a [`StagedFile`], written through a buffer, closed while parked and
+/// reopened (to append) by the next write; it keeps its first I/O error, which says
+/// what the disk said ("No space left on device") where polars only says "underlying
+/// IO error".
+#[derive(Clone)]
+struct Parked(std::sync::Arc<std::sync::Mutex<ParkedState>>);
+
+struct ParkedState {
+    path: std::path::PathBuf,
+    file: Option<File>,
+    buffer: Vec<u8>,
+    error: Option<std::io::Error>,
+}
+
+/// Bytes a [`Parked`] file buffers before it writes.
+const PARKED_BUFFER: usize = 256 << 10;
+
+impl Parked {
+    fn new(path: std::path::PathBuf, file: File) -> Self {
+        Parked(std::sync::Arc::new(std::sync::Mutex::new(ParkedState {
+            path,
+            file: Some(file),
+            buffer: Vec::new(),
+            error: None,
+        })))
+    }
+
+    fn state(&self) -> std::sync::MutexGuard<'_, ParkedState> {
+        self.0.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn park(&self) -> std::io::Result<()> {
+        let mut state = self.state();
+        state.drain()?;
+        state.file = None;
+        state.buffer = Vec::new();
+        Ok(())
+    }
+
+    /// The first I/O error, or else `source`, as the error of this file.
+    fn error_or(&self, source: PolarsError) -> LakeError {
+        let mut state = self.state();
+        match state.error.take() {
+            Some(e) => LakeError::Io {
+                path: state.path.clone(),
+                source: e,
+            },
+            None => LakeError::Parquet {
+                path: state.path.clone(),
+                source,
+            },
+        }
+    }
+}
+
+impl ParkedState {
+    /// Writes the buffer to the file, opening it if parked.
+    fn drain(&mut self) -> std::io::Result<()> {
+        if self.buffer.is_empty() {
+            return Ok(());
+        }
+        let result = match &mut self.file {
+            Some(f) => f.write_all(&self.buffer),
+            None => fs::OpenOptions::new()
+                .append(true)
+                .open(&self.path)
+                .and_then(|mut f| {
+                    f.write_all(&self.buffer)?;
+                    self.file = Some(f);
+                    Ok(())
+                }),
+        };
+        self.buffer.clear();
+        if let (Err(e), None) = (&result, &self.error) {
+            self.error = Some(match e.raw_os_error() {
+                Some(code) => std::io::Error::from_raw_os_error(code),
+                None => std::io::Error::new(e.kind(), e.to_string()),
+            });
+        }
+        result
+    }
+}
+
+impl Write for Parked {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let mut state = self.state();
+        if state.buffer.len() + buf.len() > PARKED_BUFFER {
+            state.drain()?;
+        }
+        state.buffer.extend_from_slice(buf);
+        if state.buffer.len() >= PARKED_BUFFER {
+            state.drain()?;
+        }
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.state().drain()
     }
 }
 

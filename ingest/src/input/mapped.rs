@@ -122,6 +122,39 @@ pub(super) fn map(file: &std::fs::File, path: &Path, len: u64) -> Option<Buffer<
     }))
 }
 
+/// Gives the pages of `bytes`, if they are part of a mapped input, back to the page
+/// cache: they leave this process's resident memory and are read again from the file
+/// if touched later (the mapping is private and never written, so nothing is lost).
+/// Other memory is left alone. An ingest calls it on what it has read, so that its
+/// resident memory stays bounded whatever the size of the input (a mapped file's
+/// pages count as the process's own while they are mapped in).
+pub fn release(bytes: &[u8]) {
+    if bytes.is_empty() {
+        return;
+    }
+    let (start, end) = (
+        bytes.as_ptr() as usize,
+        bytes.as_ptr() as usize + bytes.len(),
+    );
+    let inside = SLOTS_IN_USE.iter().any(|s| {
+        let from = s.start.load(Ordering::Acquire);
+        from != 0 && start >= from && end <= s.end.load(Ordering::Relaxed)
+    });
+    if !inside {
+        return;
+    }
+    // SAFETY: sysconf has no preconditions.
+    let page = usize::try_from(unsafe { libc::sysconf(libc::_SC_PAGESIZE) }).unwrap_or(4096);
+    // A mapping starts on a page and its last page is mapped whole.
+    let from = start / page * page;
+    let to = end.div_ceil(page) * page;
+    // SAFETY: the range lies within a live private, read-only file mapping (`bytes`
+    // borrows it); MADV_DONTNEED only drops pages that the file provides again.
+    unsafe {
+        libc::madvise(from as *mut libc::c_void, to - from, libc::MADV_DONTNEED);
+    }
+}
+
 /// Whether [`install_sigbus_handler`] succeeded.
 static INSTALLED: OnceLock<bool> = OnceLock::new();
 

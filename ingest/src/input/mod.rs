@@ -240,6 +240,8 @@ pub fn is_compressed(raw: &[u8]) -> bool {
         || raw.starts_with(b"BZh")
 }
 
+pub use mapped::release;
+
 /// Files at least this large are mapped rather than read.
 const MAPPED_BYTES: u64 = 16 << 20;
 
@@ -290,7 +292,7 @@ pub fn check_within(name: &str, data: &[u8], limits: &Limits) -> Result<(), Inpu
             limit: limits.max_input_bytes,
         });
     }
-    let mut start = 0;
+    let (mut start, mut released) = (0, 0);
     for nl in memchr::memchr_iter(b'\n', data).chain([data.len()]) {
         if nl - start > limits.max_record_bytes {
             return Err(InputError::RecordTooLong {
@@ -300,8 +302,27 @@ pub fn check_within(name: &str, data: &[u8], limits: &Limits) -> Result<(), Inpu
             });
         }
         start = nl + 1;
+        if start - released >= RELEASE_BYTES {
+            release(&data[released..start]);
+            released = start;
+        }
     }
+    release(&data[released..]);
     Ok(())
+}
+
+/// How much of a mapped input a pass over it reads before it gives those pages back
+/// ([`release`]).
+pub const RELEASE_BYTES: usize = 32 << 20;
+
+/// Calls `f` on `data` in consecutive parts of [`RELEASE_BYTES`], each given back
+/// ([`release`]) once `f` is done with it: a pass over a whole mapped input in bounded
+/// resident memory.
+pub fn in_released_parts(data: &[u8], mut f: impl FnMut(&[u8])) {
+    for part in data.chunks(RELEASE_BYTES) {
+        f(part);
+        release(part);
+    }
 }
 
 /// Decompressed content beyond this many bytes is kept in a temporary file, mapped,
@@ -326,11 +347,11 @@ pub fn decompress_within(
         read_within(
             name,
             Some("gzip"),
-            flate2::read::MultiGzDecoder::new(&raw[..]),
+            flate2::read::MultiGzDecoder::new(Releasing::new(&raw)),
             limits,
         )
     } else if raw.starts_with(&[0x28, 0xb5, 0x2f, 0xfd]) {
-        let decoder = zstd::stream::read::Decoder::new(&raw[..]).map_err(|source| {
+        let decoder = zstd::stream::read::Decoder::new(Releasing::new(&raw)).map_err(|source| {
             InputError::Decompress {
                 input: name.to_owned(),
                 codec: "zstd",
@@ -343,11 +364,41 @@ pub fn decompress_within(
         read_within(
             name,
             Some("bzip2"),
-            bzip2::read::MultiBzDecoder::new(&raw[..]),
+            bzip2::read::MultiBzDecoder::new(Releasing::new(&raw)),
             limits,
         )
     } else {
         Ok(raw)
+    }
+}
+
+/// A reader of stored bytes (a mapped compressed file) that gives back what it has
+/// read ([`release`]).
+struct Releasing<'a> {
+    data: &'a [u8],
+    pos: usize,
+    released: usize,
+}
+
+impl<'a> Releasing<'a> {
+    fn new(data: &'a [u8]) -> Self {
+        Releasing {
+            data,
+            pos: 0,
+            released: 0,
+        }
+    }
+}
+
+impl Read for Releasing<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (&self.data[self.pos..]).read(buf)?;
+        self.pos += n;
+        if self.pos - self.released >= RELEASE_BYTES || (n == 0 && self.pos > self.released) {
+            release(&self.data[self.released..self.pos]);
+            self.released = self.pos;
+        }
+        Ok(n)
     }
 }
 

@@ -10,7 +10,7 @@
 
 mod pieces;
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
 
 use rayon::prelude::*;
@@ -50,7 +50,16 @@ pub struct IngestOptions {
     pub limits: crate::input::Limits,
     /// How long to wait for another writer's lock on the lake (see [`Lake::lock`]).
     pub lock_timeout: std::time::Duration,
+    /// Pieces of one input parsed at once before their rows are written (see
+    /// [`pieces`]): with `chunk_bytes`, what bounds an input's memory. `None`:
+    /// [`PIECES_IN_FLIGHT_PER_THREAD`] per rayon thread.
+    pub pieces_in_flight: Option<usize>,
 }
+
+/// Pieces of an input parsed at once per rayon thread, unless
+/// [`IngestOptions::pieces_in_flight`] says otherwise: enough that no thread waits
+/// long for the slowest piece of a window.
+pub const PIECES_IN_FLIGHT_PER_THREAD: usize = 4;
 
 /// The default of `[ingest] earliest_time`: 2000-01-01T00:00:00Z.
 pub const DEFAULT_EARLIEST_TIME: &str = "2000-01-01T00:00:00Z";
@@ -81,6 +90,7 @@ impl Default for IngestOptions {
             latest_ahead: std::time::Duration::from_secs(DEFAULT_LATEST_AHEAD_HOURS * 3600),
             limits: crate::input::Limits::default(),
             lock_timeout: crate::lake::DEFAULT_LOCK_TIMEOUT,
+            pieces_in_flight: None,
         }
     }
 }
@@ -160,37 +170,73 @@ pub fn ingest(
 
     let found = input::discover(args, &opts.s3);
     let progress = progress_bar(opts.progress, found.len() as u64);
-    let claimed = Mutex::new(HashSet::new());
-    let results: Vec<(InputOutcome, Option<InputEntry>)> = found
-        .into_par_iter()
-        .map(|found| {
-            let result = match found {
-                Ok(input) => {
-                    progress.set_message(input.name.clone());
-                    let run = RunContext {
-                        manifest: &manifest,
-                        claimed: &claimed,
-                        txn: &txn,
-                        opts,
-                        ingest_ts,
-                        plausible: &plausible,
-                    };
-                    one_input(&input, &run)
+    let mut results: Vec<Option<(InputOutcome, Option<InputEntry>)>> =
+        (0..found.len()).map(|_| None).collect();
+    let mut todo = Vec::new();
+    for (i, found) in found.into_iter().enumerate() {
+        match found {
+            Ok(input) => todo.push((i, input)),
+            Err(e) => {
+                let mut outcome = failed(e.to_string(), None);
+                outcome.input = e.subject().to_owned();
+                results[i] = Some((outcome, None));
+                progress.inc(1);
+            }
+        }
+    }
+    // Rounds: an input whose content another input of the round has claimed waits for
+    // the round's end. If that one staged it, the copy is already ingested; if it
+    // staged nothing (it failed, or waits for a record to be complete), it let go of
+    // the claim and the copy takes its turn in the next round.
+    while !todo.is_empty() {
+        let claimed = Mutex::new(HashMap::new());
+        let round: Vec<(usize, Input, Result<_, Claimed>)> = todo
+            .into_par_iter()
+            .map(|(i, input)| {
+                progress.set_message(input.name.clone());
+                let run = RunContext {
+                    manifest: &manifest,
+                    claimed: &claimed,
+                    txn: &txn,
+                    opts,
+                    ingest_ts,
+                    plausible: &plausible,
+                };
+                let result = one_input(&input, &run);
+                if result.is_ok() {
+                    progress.inc(1);
                 }
-                Err(e) => {
-                    let mut outcome = failed(e.to_string(), None);
-                    outcome.input = e.subject().to_owned();
-                    (outcome, None)
-                }
-            };
-            progress.inc(1);
-            result
-        })
-        .collect();
+                (i, input, result)
+            })
+            .collect();
+        let claimed = claimed.into_inner().unwrap_or_else(|e| e.into_inner());
+        todo = Vec::new();
+        for (i, input, result) in round {
+            match result {
+                Ok(done) => results[i] = Some(done),
+                Err(Claimed {
+                    content_hash,
+                    bytes,
+                }) => match claimed.get(&content_hash) {
+                    Some(by) => {
+                        let status = InputStatus::AlreadyIngested {
+                            run_id: txn.run_id().to_owned(),
+                            as_input: by.clone(),
+                        };
+                        let mut outcome = InputOutcome::nothing_written(status, None, bytes);
+                        outcome.input = input.name.clone();
+                        results[i] = Some((outcome, None));
+                        progress.inc(1);
+                    }
+                    None => todo.push((i, input)),
+                },
+            }
+        }
+    }
     progress.finish_and_clear();
 
     let mut outcomes = Vec::with_capacity(results.len());
-    for (outcome, entry) in results {
+    for (outcome, entry) in results.into_iter().flatten() {
         if let Some(mut entry) = entry {
             entry.run_id = txn.run_id().to_owned();
             txn.add_input(entry);
@@ -248,24 +294,29 @@ fn progress_bar(show: bool, len: u64) -> indicatif::ProgressBar {
 /// The BLAKE3 hash of `data` (hex), a large input's two halves hashed in parallel:
 /// BLAKE3 is a tree whose root joins the largest power-of-two number of 1 KiB chunks
 /// on the left with the rest on the right, so the halves' chaining values merged give
-/// the very hash of the whole (a test checks it against `blake3::hash`).
+/// the very hash of the whole (a test checks it against `blake3::hash`). The pages of
+/// a mapped input are given back as they are hashed ([`input::release`]).
 fn hash(data: &[u8]) -> String {
     use blake3::hazmat::{left_subtree_len, merge_subtrees_root, HasherExt, Mode};
+    let feed = |mut hasher: blake3::Hasher, data: &[u8]| {
+        input::in_released_parts(data, |part| {
+            hasher.update(part);
+        });
+        hasher
+    };
     if data.len() < 4 << 20 {
-        return blake3::hash(data).to_hex().to_string();
+        return feed(blake3::Hasher::new(), data)
+            .finalize()
+            .to_hex()
+            .to_string();
     }
     let split = left_subtree_len(data.len() as u64) as usize;
     let (left, right) = rayon::join(
+        || feed(blake3::Hasher::new(), &data[..split]).finalize_non_root(),
         || {
-            blake3::Hasher::new()
-                .update(&data[..split])
-                .finalize_non_root()
-        },
-        || {
-            blake3::Hasher::new()
-                .set_input_offset(split as u64)
-                .update(&data[split..])
-                .finalize_non_root()
+            let mut right = blake3::Hasher::new();
+            right.set_input_offset(split as u64);
+            feed(right, &data[split..]).finalize_non_root()
         },
     );
     merge_subtrees_root(&left, &right, Mode::Hash)
@@ -276,8 +327,8 @@ fn hash(data: &[u8]) -> String {
 /// What every input of one ingest shares.
 struct RunContext<'r> {
     manifest: &'r Manifest,
-    /// Content hashes taken by an input of this run already.
-    claimed: &'r Mutex<HashSet<String>>,
+    /// Content hashes taken by an input of this round, with its name (see [`Claim`]).
+    claimed: &'r Mutex<HashMap<String, String>>,
     txn: &'r Transaction<'r>,
     opts: &'r IngestOptions,
     ingest_ts: i64,
@@ -285,7 +336,43 @@ struct RunContext<'r> {
     plausible: &'r std::ops::Range<i64>,
 }
 
-fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<InputEntry>) {
+/// An input whose content another input of the round has claimed: it is decided once
+/// the round is over.
+struct Claimed {
+    content_hash: String,
+    /// Decompressed bytes.
+    bytes: u64,
+}
+
+/// An input's claim on its content for the round: let go when dropped, unless
+/// [`Claim::keep`] says the input staged it.
+struct Claim<'r> {
+    claimed: &'r Mutex<HashMap<String, String>>,
+    content_hash: String,
+    kept: bool,
+}
+
+impl Claim<'_> {
+    fn keep(mut self) {
+        self.kept = true;
+    }
+}
+
+impl Drop for Claim<'_> {
+    fn drop(&mut self) {
+        if !self.kept {
+            self.claimed
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .remove(&self.content_hash);
+        }
+    }
+}
+
+fn one_input(
+    input: &Input,
+    run: &RunContext<'_>,
+) -> Result<(InputOutcome, Option<InputEntry>), Claimed> {
     let RunContext {
         manifest,
         claimed,
@@ -305,7 +392,7 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
     let live = input.modified_ago().is_some_and(|ago| ago < opts.settle);
     let raw = match input.read_raw(&opts.s3, &opts.limits) {
         Ok(d) => d,
-        Err(e) => return (named(failed(e.to_string(), None)), None),
+        Err(e) => return Ok((named(failed(e.to_string(), None)), None)),
     };
     let already = |prev: &InputEntry, bytes: usize| {
         let status = InputStatus::AlreadyIngested {
@@ -320,23 +407,23 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
     let raw_hash = std::cell::OnceCell::new();
     let raw_hash_of = || raw_hash.get_or_init(|| hash(&raw)).clone();
     if let Some(prev) = manifest.by_raw(raw.len() as u64, raw_hash_of) {
-        return (already(prev, raw.len()), None);
+        return Ok((already(prev, raw.len()), None));
     }
     // A buffer that the columns of a piece may point into (see schema/pg_columns.rs).
     let data: polars_buffer::Buffer<u8> = if compressed {
         match crate::input::decompress_within(&input.name, raw.clone(), &opts.limits) {
             Ok(d) => d,
-            Err(e) => return (named(failed(e.to_string(), None)), None),
+            Err(e) => return Ok((named(failed(e.to_string(), None)), None)),
         }
     } else {
         if let Err(e) = crate::input::check_within(&input.name, &raw, &opts.limits) {
-            return (named(failed(e.to_string(), None)), None);
+            return Ok((named(failed(e.to_string(), None)), None));
         }
         raw.clone()
     };
     if data.iter().all(u8::is_ascii_whitespace) {
         let why = format!("{}: the input is empty; nothing to ingest", input.name);
-        return (named(failed(why, None)), None);
+        return Ok((named(failed(why, None)), None));
     }
     phase("read");
     let content_hash = if compressed {
@@ -346,20 +433,23 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
     };
     phase("hashed");
     if let Some(prev) = manifest.by_content(&content_hash) {
-        return (already(prev, data.len()), None);
+        return Ok((already(prev, data.len()), None));
     }
-    if !claimed
-        .lock()
-        .unwrap_or_else(|e| e.into_inner())
-        .insert(content_hash.clone())
-    {
-        let status = InputStatus::AlreadyIngested {
-            run_id: txn.run_id().to_owned(),
-            as_input: "another input of this run".into(),
-        };
-        let outcome = InputOutcome::nothing_written(status, None, data.len() as u64);
-        return (named(outcome), None);
-    }
+    let claim = {
+        let mut taken = claimed.lock().unwrap_or_else(|e| e.into_inner());
+        if taken.contains_key(&content_hash) {
+            return Err(Claimed {
+                content_hash,
+                bytes: data.len() as u64,
+            });
+        }
+        taken.insert(content_hash.clone(), input.name.clone());
+        Claim {
+            claimed,
+            content_hash: content_hash.clone(),
+            kept: false,
+        }
+    };
 
     // A grown copy of content ingested before (under this name or another: an appended
     // file, a rotated one) continues where that one stopped.
@@ -373,11 +463,11 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
         let mut outcome =
             InputOutcome::nothing_written(InputStatus::Pending, None, data.len() as u64);
         outcome.held_back = (data.len() - start) as u64;
-        return (named(outcome), None);
+        return Ok((named(outcome), None));
     }
     let format = match choose_format(input, &data, previous.map(|p| p.format.as_str()), opts) {
         Ok(f) => f,
-        Err(why) => return (named(failed(why, None)), None),
+        Err(why) => return Ok((named(failed(why, None)), None)),
     };
     // Of a file still being written, only its complete records.
     let end = if live {
@@ -393,7 +483,7 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
             data.len() as u64,
         );
         outcome.held_back = held_back;
-        return (named(outcome), None);
+        return Ok((named(outcome), None));
     }
     let (content_hash, raw) = if end == data.len() {
         let raw = RawFingerprint {
@@ -415,13 +505,16 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
         &body,
         &ctx,
         opts.chunk_bytes,
+        opts.pieces_in_flight
+            .unwrap_or_else(|| PIECES_IN_FLIGHT_PER_THREAD * rayon::current_num_threads()),
         (base_lines, base_records),
         plausible,
+        txn,
     ) {
         Ok(p) => p,
-        Err(why) => return (named(failed(why, Some(format.name()))), None),
+        Err(why) => return Ok((named(failed(why, Some(format.name()))), None)),
     };
-    phase("parsed");
+    phase("parsed and staged");
     let records = parsed.records();
     let body_lines = parsed.lines();
     let warnings = parsed.warnings();
@@ -429,27 +522,22 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
     let quarantined = rows.remove("quarantine").unwrap_or(0);
     rows.retain(|_, n| *n > 0);
     if records == 0 {
+        parsed.discard(txn);
         let why = format!(
             "{}: no records found in {} bytes (parsed as {}); nothing was ingested — check that this is the file you meant",
             input.name,
             body.len(),
             format.name()
         );
-        return (named(failed(why, Some(format.name()))), None);
+        return Ok((named(failed(why, Some(format.name()))), None));
     }
     if quarantined == records {
-        return (
-            named(failed(
-                nothing_parsed(input, format, &parsed),
-                Some(format.name()),
-            )),
-            None,
-        );
-    }
-    if let Err(why) = parsed.stage(txn) {
-        return (named(failed(why, Some(format.name()))), None);
+        let why = nothing_parsed(input, format, &parsed);
+        parsed.discard(txn);
+        return Ok((named(failed(why, Some(format.name()))), None));
     }
     phase("staged");
+    claim.keep();
     let lines = base_lines + body_lines;
     let entry = InputEntry {
         input: input.name.clone(),
@@ -483,7 +571,7 @@ fn one_input(input: &Input, run: &RunContext<'_>) -> (InputOutcome, Option<Input
         held_back,
         warnings,
     };
-    (outcome, Some(entry))
+    Ok((outcome, Some(entry)))
 }
 
 /// The named format, the format of an earlier ingest of the same input, or the best sniff.

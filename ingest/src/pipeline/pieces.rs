@@ -1,18 +1,31 @@
-//! One input on its way to the lake, in pieces parsed in parallel.
+//! One input on its way to the lake, in pieces parsed in parallel, a window of them at
+//! a time, so that what an input holds in memory is bounded by the window, not by the
+//! input's size.
 //!
-//! 1. The input is cut where its format allows ([`Format::split`]) and every piece is
-//!    parsed on its own rayon task, numbered from its own first line and record. The
-//!    task checks that every record it read produced a row or a quarantine entry and,
-//!    for formats that need no look at the whole input, turns its rows into columns
-//!    (one DataFrame per table and day) and encodes and compresses them as Parquet
-//!    right away — all but the line and record numbers — so that neither row structs
-//!    nor columns pile up.
-//! 2. Once every piece is parsed, each piece's offset in the input is known; formats
-//!    that merge across pieces ([`Format::finish`]) get all pieces' rows, renumbered,
-//!    and their rows become columns then.
-//! 3. [`Parsed::stage`] encodes what is left (the numbers, shifted by the piece's
-//!    offsets; all columns of formats that finish), in parallel, and writes each
-//!    table's day as one staged file whose row groups are the pieces' in input order.
+//! 1. The input is cut where its format allows ([`Format::split`]). A window of pieces
+//!    (`pieces_in_flight`, a few per thread) is parsed at once, each piece on its own
+//!    rayon task, numbered from its own first line and record. The task checks that
+//!    every record it read produced a row or a quarantine entry and, for formats that
+//!    need no look at the whole input, turns its rows into columns (one DataFrame per
+//!    table and day) and encodes and compresses them as Parquet right away — all but
+//!    the line and record numbers — so that neither row structs nor columns pile up.
+//! 2. Once a window is parsed, the pieces before it are all numbered, so its pieces'
+//!    offsets are known: their numbers are encoded, and their row groups appended, in
+//!    input order, to the input's staged files (one per table and day, see
+//!    [`Transaction::create`]); the window's bytes of a mapped input are given back
+//!    ([`crate::input::release`]). Then the next window.
+//! 3. Formats that merge across pieces ([`Format::finish`], Vercel) keep every piece's
+//!    rows until the whole input is parsed, then get them all, renumbered; their rows
+//!    become columns and are written a window at a time after that: a repeat may come
+//!    anywhere after the first row of its request and fill that row's gaps, so their
+//!    row structs stay in memory in proportion to the input.
+//!
+//! Besides those, what grows with the input is the footer each open staged file keeps
+//! until it is finished (the metadata and page statistics of its row groups, ≈ 100 KB
+//! per row group, one per piece and day): BENCHMARKS.md, "Bounded memory".
+//!
+//! All or nothing: an input whose parse fails, or that turns out to have nothing
+//! worth ingesting ([`Parsed::discard`]), leaves no staged file behind.
 
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -24,7 +37,7 @@ use rayon::prelude::*;
 
 use crate::format::{Format, ParseContext};
 use crate::lake::parquet::{self, EncodedRowGroup};
-use crate::lake::{LakeError, Transaction};
+use crate::lake::{LakeError, StagedFile, Transaction};
 use crate::schema::{
     Batch, BatchColumns, Frame, InputWarning, PgDayColumns, PgSink, Prov, Quarantined, TableDef,
 };
@@ -34,6 +47,8 @@ enum Content {
     Rows(Batch),
     /// Parquet row groups whose line and record numbers still need the piece's offsets.
     Encoded(Vec<PartlyEncoded>),
+    /// Written to the input's staged files.
+    Staged,
 }
 
 /// A table's rows of one UTC day from one piece, encoded but for the provenance
@@ -118,10 +133,11 @@ struct Piece {
     content: Content,
 }
 
-/// A parsed input: every record accounted for, ready to be staged.
+/// A parsed input: every record accounted for, its rows staged.
 pub struct Parsed {
     pieces: Vec<Piece>,
-    input: String,
+    /// The staged files of its rows.
+    files: Vec<String>,
 }
 
 impl Parsed {
@@ -175,23 +191,44 @@ impl Parsed {
         out
     }
 
-    /// Encodes every piece's rows and stages one Parquet file per table and day;
-    /// returns the files staged. All or nothing: when one cannot be written (a full
-    /// disk), those already staged are taken back ([`Transaction::discard`]) and the
-    /// error names the input.
-    pub fn stage(self, txn: &Transaction<'_>) -> Result<Vec<String>, String> {
+    /// Takes back the input's staged files: nothing of it will be committed.
+    pub fn discard(self, txn: &Transaction<'_>) {
+        txn.discard(&self.files);
+    }
+}
+
+/// The staged files of one input, one per table and day, each growing by a row group
+/// per piece in input order.
+struct Stager<'t> {
+    txn: &'t Transaction<'t>,
+    input: &'t str,
+    files: BTreeMap<(&'static str, chrono::NaiveDate), StagedFile<'t>>,
+}
+
+impl<'t> Stager<'t> {
+    fn new(txn: &'t Transaction<'t>, input: &'t str) -> Self {
+        Stager {
+            txn,
+            input,
+            files: BTreeMap::new(),
+        }
+    }
+
+    /// Encodes the numbers of `pieces` (numbered within the input), in parallel, and
+    /// appends their row groups to the staged files in input order; then closes the
+    /// files until the next window.
+    fn write(&mut self, pieces: &mut [Piece]) -> Result<(), String> {
         let input = self.input;
-        let encoded: Vec<Vec<DayGroup>> = self
-            .pieces
-            .into_par_iter()
+        let groups: Vec<Vec<DayGroup>> = pieces
+            .par_iter_mut()
             .map(|piece| {
                 let (lines, records) = (piece.lines_before, piece.records_before);
-                match piece.content {
+                match std::mem::replace(&mut piece.content, Content::Staged) {
                     Content::Encoded(parts) => parts
                         .into_iter()
                         .map(|part| part.finish(lines, records))
                         .collect::<PolarsResult<Vec<DayGroup>>>(),
-                    Content::Rows(batch) => batch.into_frames(&input).and_then(|frames| {
+                    Content::Rows(batch) => batch.into_frames(input).and_then(|frames| {
                         frames
                             .into_par_iter()
                             .map(|(t, day, df)| {
@@ -199,47 +236,52 @@ impl Parsed {
                             })
                             .collect()
                     }),
+                    Content::Staged => Ok(Vec::new()),
                 }
                 .map_err(|e| format!("{input}: encoding rows: {e}"))
             })
             .collect::<Result<_, String>>()?;
-        let mut files: BTreeMap<(&'static str, chrono::NaiveDate), (Schema, Vec<EncodedRowGroup>)> =
-            BTreeMap::new();
-        for (table, day, schema, group) in encoded.into_iter().flatten() {
-            files
-                .entry((table.name, day))
-                .or_insert_with(|| (schema, Vec::new()))
-                .1
-                .push(group);
-        }
-        // Once one write failed, the others are not started: they would be discarded.
-        let failed = std::sync::atomic::AtomicBool::new(false);
-        let written: Vec<Option<Result<String, LakeError>>> = files
-            .into_par_iter()
-            .map(|((table, day), (schema, groups))| {
-                if failed.load(std::sync::atomic::Ordering::Relaxed) {
-                    return None;
+        for (table, day, schema, group) in groups.into_iter().flatten() {
+            let file = match self.files.entry((table.name, day)) {
+                std::collections::btree_map::Entry::Occupied(e) => e.into_mut(),
+                std::collections::btree_map::Entry::Vacant(e) => {
+                    let created = self.txn.create(table.name, day, &schema);
+                    e.insert(created.map_err(|e| write_failed(input, e))?)
                 }
-                let result = txn.write(table, day, &schema, &groups);
-                if result.is_err() {
-                    failed.store(true, std::sync::atomic::Ordering::Relaxed);
-                }
-                Some(result)
-            })
-            .collect();
-        let (staged, errors): (Vec<_>, Vec<_>) =
-            written.into_iter().flatten().partition(Result::is_ok);
-        let staged: Vec<String> = staged.into_iter().filter_map(Result::ok).collect();
-        match errors.into_iter().find_map(Result::err) {
-            None => Ok(staged),
-            Some(e) => {
-                txn.discard(&staged);
-                Err(format!(
-                    "{input}: writing it to the lake failed, so nothing of it was ingested (the next run ingests it again): {e}"
-                ))
+            };
+            if let Err(e) = file.write(&group) {
+                return Err(write_failed(input, e));
             }
         }
+        for file in self.files.values_mut() {
+            if let Err(e) = file.park() {
+                return Err(write_failed(input, e));
+            }
+        }
+        Ok(())
     }
+
+    /// Finishes and stages every file; on an error, none is staged.
+    fn finish(self) -> Result<Vec<String>, String> {
+        let mut staged = Vec::with_capacity(self.files.len());
+        let (txn, input) = (self.txn, self.input);
+        for (_, file) in self.files {
+            match file.finish() {
+                Ok(name) => staged.push(name),
+                Err(e) => {
+                    txn.discard(&staged);
+                    return Err(write_failed(input, e));
+                }
+            }
+        }
+        Ok(staged)
+    }
+}
+
+fn write_failed(input: &str, e: LakeError) -> String {
+    format!(
+        "{input}: writing it to the lake failed, so nothing of it was ingested (the next run ingests it again): {e}"
+    )
 }
 
 /// Adds a piece's offsets to the provenance columns of its frame.
@@ -253,35 +295,80 @@ fn shift(mut df: DataFrame, lines: u64, records: u64) -> PolarsResult<DataFrame>
     Ok(df)
 }
 
-/// Parses `data` with `format` in pieces of about `chunk_bytes` (see the module
-/// documentation). `base` is the (lines, records) of the input before `data` (an
-/// appended input continues its numbering). With `columns` false, pieces keep their
-/// rows (for [`super::parse_bytes`]).
+/// Parses `data` with `format` in pieces of about `chunk_bytes`, `in_flight` pieces at
+/// a time, and stages its rows in `txn` as it goes (see the module documentation).
+/// `base` is the (lines, records) of the input before `data` (an appended input
+/// continues its numbering).
+#[allow(clippy::too_many_arguments)]
 pub(super) fn parse(
     format: &dyn Format,
     data: &Buffer<u8>,
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
+    in_flight: usize,
     base: (u64, u64),
     plausible: &Range<i64>,
+    txn: &Transaction<'_>,
 ) -> Result<Parsed, String> {
-    let columns = (!format.finishes()).then_some(data);
-    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, columns, plausible)?;
-    if format.finishes() {
-        finish(format, &mut pieces, ctx)?;
+    let bounds = bounds(format, data, chunk_bytes);
+    let finishes = format.finishes();
+    let mut stager = Stager::new(txn, ctx.input);
+    let mut pieces: Vec<Piece> = Vec::with_capacity(bounds.len());
+    let (mut lines, mut records) = base;
+    for window in bounds.chunks(in_flight.max(1)) {
+        let mut parsed: Vec<Piece> = window
+            .par_iter()
+            .map(|&(s, e)| {
+                let columns = (!finishes).then(|| data.clone().sliced(s..e));
+                parse_piece(format, &data[s..e], (s, e), ctx, columns, plausible)
+            })
+            .collect::<Result<_, String>>()?;
+        for piece in &mut parsed {
+            piece.lines_before = lines;
+            piece.records_before = records;
+            lines += piece.lines;
+            records += piece.records;
+            if let Content::Rows(batch) = &mut piece.content {
+                batch.shift(piece.lines_before, piece.records_before);
+            }
+        }
+        if !finishes {
+            stager.write(&mut parsed)?;
+        }
+        crate::input::release(&data[window[0].0..window[window.len() - 1].1]);
+        pieces.extend(parsed);
     }
-    // Rows still held are numbered within the input; columns are shifted when staged.
-    for piece in &mut pieces {
-        piece.lines_before += base.0;
-        piece.records_before += base.1;
-        if let Content::Rows(batch) = &mut piece.content {
-            batch.shift(base.0, base.1);
+    if finishes {
+        finish(format, &mut pieces, ctx)?;
+        for window in pieces.chunks_mut(in_flight.max(1)) {
+            stager.write(window)?;
         }
     }
     Ok(Parsed {
         pieces,
-        input: ctx.input.to_owned(),
+        files: stager.finish()?,
     })
+}
+
+/// The pieces `data` is cut into: (start, end) byte ranges in input order. The pages
+/// of a mapped input the format's split looked at are given back.
+fn bounds(format: &dyn Format, data: &[u8], chunk_bytes: usize) -> Vec<(usize, usize)> {
+    let mut cuts = if data.len() > chunk_bytes {
+        format.split(data, chunk_bytes)
+    } else {
+        Vec::new()
+    };
+    crate::input::release(data);
+    cuts.retain(|&c| c > 0 && c < data.len());
+    cuts.sort_unstable();
+    cuts.dedup();
+    let mut bounds = Vec::with_capacity(cuts.len() + 1);
+    let mut start = 0;
+    for c in cuts.into_iter().chain([data.len()]) {
+        bounds.push((start, c));
+        start = c;
+    }
+    bounds
 }
 
 /// The rows of every piece, joined and numbered within the input (for tests and
@@ -292,50 +379,10 @@ pub(super) fn parse_rows(
     ctx: &ParseContext<'_>,
     chunk_bytes: usize,
 ) -> Result<Batch, String> {
-    let mut pieces = parse_pieces(format, data, ctx, chunk_bytes, None, &(i64::MIN..i64::MAX))?;
-    if format.finishes() {
-        finish(format, &mut pieces, ctx)?;
-    }
-    let batches = pieces
-        .into_iter()
-        .filter_map(|p| match p.content {
-            Content::Rows(b) => Some(b),
-            Content::Encoded(_) => None,
-        })
-        .collect();
-    Ok(Batch::join(batches))
-}
-
-/// Parses `data` in pieces; with `columns` (the buffer `data` is), pieces become columns
-/// whose text may point into it.
-fn parse_pieces(
-    format: &dyn Format,
-    data: &[u8],
-    ctx: &ParseContext<'_>,
-    chunk_bytes: usize,
-    columns: Option<&Buffer<u8>>,
-    plausible: &Range<i64>,
-) -> Result<Vec<Piece>, String> {
-    let mut cuts = if data.len() > chunk_bytes {
-        format.split(data, chunk_bytes)
-    } else {
-        Vec::new()
-    };
-    cuts.retain(|&c| c > 0 && c < data.len());
-    cuts.sort_unstable();
-    cuts.dedup();
-    let mut bounds = Vec::with_capacity(cuts.len() + 1);
-    let mut start = 0;
-    for c in cuts.into_iter().chain([data.len()]) {
-        bounds.push((start, c));
-        start = c;
-    }
-    let mut pieces: Vec<Piece> = bounds
+    let plausible = i64::MIN..i64::MAX;
+    let mut pieces: Vec<Piece> = bounds(format, data, chunk_bytes)
         .into_par_iter()
-        .map(|(s, e)| {
-            let columns = columns.map(|b| b.clone().sliced(s..e));
-            parse_piece(format, &data[s..e], (s, e), ctx, columns, plausible)
-        })
+        .map(|(s, e)| parse_piece(format, &data[s..e], (s, e), ctx, None, &plausible))
         .collect::<Result<_, String>>()?;
     let (mut lines, mut records) = (0, 0);
     for piece in &mut pieces {
@@ -347,7 +394,17 @@ fn parse_pieces(
             batch.shift(piece.lines_before, piece.records_before);
         }
     }
-    Ok(pieces)
+    if format.finishes() {
+        finish(format, &mut pieces, ctx)?;
+    }
+    let batches = pieces
+        .into_iter()
+        .filter_map(|p| match p.content {
+            Content::Rows(b) => Some(b),
+            Content::Encoded(_) | Content::Staged => None,
+        })
+        .collect();
+    Ok(Batch::join(batches))
 }
 
 /// Bytes of a piece parsed at a time before its rows become columns: small enough for
@@ -551,7 +608,7 @@ fn finish(format: &dyn Format, pieces: &mut [Piece], ctx: &ParseContext<'_>) -> 
         .iter_mut()
         .map(|p| match &mut p.content {
             Content::Rows(b) => std::mem::take(b),
-            Content::Encoded(_) => Batch::default(),
+            Content::Encoded(_) | Content::Staged => Batch::default(),
         })
         .collect();
     std::panic::catch_unwind(AssertUnwindSafe(|| format.finish(&mut batches))).map_err(|_| {

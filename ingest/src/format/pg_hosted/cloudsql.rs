@@ -124,17 +124,21 @@ impl Format for CloudSql {
     }
 
     fn split(&self, data: &[u8], target: usize) -> Vec<usize> {
-        if json_records::layout(data) != json_records::Layout::Lines || runs_backwards(data) {
+        if !one_entry_per_line(data) {
             return Vec::new();
         }
-        stderr::split(data, target, |line| {
-            serde_json::from_slice::<LogEntry>(line).is_ok_and(|e| {
-                !e.continues()
-                    && e.text_payload
-                        .as_str()
-                        .is_some_and(|t| stderr::starts_entry(first_line(t).as_bytes()))
-            })
-        })
+        stderr::split(data, target, starts_entry)
+    }
+
+    /// Up to the start of the last entry line that starts a PostgreSQL entry: its
+    /// continuation lines come in entries of their own (one per stderr line) that may
+    /// not be written yet, and so may the parts of an entry Cloud Logging split for
+    /// size. The JSON array `gcloud` prints is complete only once the file has settled.
+    fn complete_len(&self, data: &[u8]) -> usize {
+        if !one_entry_per_line(data) {
+            return 0;
+        }
+        stderr::complete_before_last_entry(data, starts_entry)
     }
 
     fn parse(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch) {
@@ -146,6 +150,22 @@ impl Format for CloudSql {
     }
 }
 
+/// Whether `data` holds one Cloud Logging entry per line, oldest first.
+fn one_entry_per_line(data: &[u8]) -> bool {
+    json_records::layout(data) == json_records::Layout::Lines && !runs_backwards(data)
+}
+
+/// Whether the entry on `line` starts a PostgreSQL entry (and does not continue the
+/// text of the entry before it).
+fn starts_entry(line: &[u8]) -> bool {
+    serde_json::from_slice::<LogEntry>(line).is_ok_and(|e| {
+        !e.continues()
+            && e.text_payload
+                .as_str()
+                .is_some_and(|t| stderr::starts_entry(first_line(t).as_bytes()))
+    })
+}
+
 /// The time of an entry.
 fn time_of(raw: &[u8]) -> Option<i64> {
     serde_json::from_slice::<LogEntry>(raw)
@@ -155,14 +175,10 @@ fn time_of(raw: &[u8]) -> Option<i64> {
 
 /// Whether the first entry of `data` is later than its last (newest first).
 fn runs_backwards(data: &[u8]) -> bool {
-    let lines: Vec<&[u8]> = data
-        .split(|&b| b == b'\n')
-        .filter(|l| !l.iter().all(u8::is_ascii_whitespace))
-        .collect();
-    match (
-        lines.first().and_then(|l| time_of(l)),
-        lines.last().and_then(|l| time_of(l)),
-    ) {
+    let blank = |l: &&[u8]| l.iter().all(u8::is_ascii_whitespace);
+    let first = data.split(|&b| b == b'\n').find(|l| !blank(l));
+    let last = data.rsplit(|&b| b == b'\n').find(|l| !blank(l));
+    match (first.and_then(time_of), last.and_then(time_of)) {
         (Some(first), Some(last)) => first > last,
         _ => false,
     }

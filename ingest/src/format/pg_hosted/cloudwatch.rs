@@ -68,6 +68,26 @@ fn is_export(data: &[u8]) -> bool {
         .is_some_and(|l| export_stamp(l).is_some())
 }
 
+/// For an input of one record per line (an S3 export, or the events alone), whether a
+/// line starts a PostgreSQL entry; `None` for pages.
+fn entry_lines(data: &[u8]) -> Option<fn(&[u8]) -> bool> {
+    if is_export(data) {
+        return Some(|line| {
+            export_stamp(line).is_some_and(|(n, _)| stderr::starts_entry(&line[n..]))
+        });
+    }
+    if json_records::layout(data) != json_records::Layout::Lines {
+        return None;
+    }
+    Some(|line| {
+        serde_json::from_slice::<Event>(line).is_ok_and(|e| {
+            e.message
+                .as_str()
+                .is_some_and(|m| stderr::starts_entry(first_line(m).as_bytes()))
+        })
+    })
+}
+
 /// Whether a JSON object looks like a CloudWatch event (as opposed to a page).
 fn is_event(obj: &serde_json::Map<String, serde_json::Value>) -> bool {
     obj.get("message").is_some_and(serde_json::Value::is_string)
@@ -150,22 +170,18 @@ impl Format for CloudWatch {
     }
 
     fn split(&self, data: &[u8], target: usize) -> Vec<usize> {
-        if is_export(data) {
-            return stderr::split(data, target, |line| {
-                export_stamp(line).is_some_and(|(n, _)| stderr::starts_entry(&line[n..]))
-            });
+        match entry_lines(data) {
+            Some(starts) => stderr::split(data, target, starts),
+            None => Vec::new(),
         }
-        if json_records::layout(data) != json_records::Layout::Lines {
-            return Vec::new();
-        }
-        // The events alone, one per line.
-        stderr::split(data, target, |line| {
-            serde_json::from_slice::<Event>(line).is_ok_and(|e| {
-                e.message
-                    .as_str()
-                    .is_some_and(|m| stderr::starts_entry(first_line(m).as_bytes()))
-            })
-        })
+    }
+
+    /// Up to the start of the last line (an exported line or an event alone) that
+    /// starts an entry: the entry's further lines (an export writes a message's line
+    /// breaks as they are) and its `DETAIL`/`STATEMENT` events may not be written yet.
+    /// Pages are one JSON document, complete only once the file has settled.
+    fn complete_len(&self, data: &[u8]) -> usize {
+        entry_lines(data).map_or(0, |starts| stderr::complete_before_last_entry(data, starts))
     }
 
     fn parse(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch) {

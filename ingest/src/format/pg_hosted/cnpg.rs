@@ -207,13 +207,20 @@ impl Format for Cnpg {
         if json_records::layout(data) != json_records::Layout::Lines {
             return Vec::new();
         }
-        stderr::split(data, target, |line| {
-            serde_json::from_slice::<Value>(line).is_ok_and(|v| match v.as_object().map(kind) {
-                Some(Kind::Record(_)) => true,
-                Some(Kind::Stderr(m)) => stderr::starts_entry(first_line(m).as_bytes()),
-                _ => false,
-            })
-        })
+        stderr::split(data, target, starts_entry)
+    }
+
+    /// Up to the start of the last line that starts an entry (the cut points of
+    /// [`Format::split`]): a raw stderr line in `msg` may still get continuation lines
+    /// in the lines after it. (A csvlog `record` is whole on its line; when it is the
+    /// last entry it waits all the same, until the next one or until the file settles.)
+    /// Input that is not one JSON object per line is complete only once the file has
+    /// settled.
+    fn complete_len(&self, data: &[u8]) -> usize {
+        if json_records::layout(data) != json_records::Layout::Lines {
+            return 0;
+        }
+        stderr::complete_before_last_entry(data, starts_entry)
     }
 
     fn parse(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch) {
@@ -223,6 +230,15 @@ impl Format for Cnpg {
     fn parse_into(&self, data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch, sink: PgSink<'_>) {
         parse(data, ctx, out, Some(sink))
     }
+}
+
+/// Whether the line is a csvlog `record` or a raw stderr line that starts an entry.
+fn starts_entry(line: &[u8]) -> bool {
+    serde_json::from_slice::<Value>(line).is_ok_and(|v| match v.as_object().map(kind) {
+        Some(Kind::Record(_)) => true,
+        Some(Kind::Stderr(m)) => stderr::starts_entry(first_line(m).as_bytes()),
+        _ => false,
+    })
 }
 
 fn parse(data: &[u8], ctx: &ParseContext<'_>, out: &mut Batch, sink: Option<PgSink<'_>>) {

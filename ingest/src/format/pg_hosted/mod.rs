@@ -24,6 +24,15 @@
 //! PostgreSQL text, which is quarantined with the reason. `input_line` is the line of
 //! the envelope (of the event, for CloudWatch pages) where the entry starts; a
 //! quarantined line keeps the whole envelope as its raw text.
+//!
+//! A file still being written (see `[ingest] settle_seconds`) gives up to the start of
+//! its last line that starts an entry ([`Format::complete_len`]): that entry's further
+//! lines, `DETAIL`s and `STATEMENT`s come in envelopes of their own, possibly not
+//! written yet. Like the cut points of [`Format::split`], the rule looks at lines, not
+//! sources: in a live file where sources interleave, an entry of one source that
+//! starts before another source's last entry is taken even if its own `DETAIL` is
+//! still to come. Input that is one JSON document (an array, pages) is taken only
+//! once the file has settled.
 
 use std::collections::HashMap;
 
@@ -434,5 +443,83 @@ mod tests {
             .quarantine
             .iter()
             .all(|q| q.format.as_deref() == Some("w")));
+    }
+
+    fn sample(name: &str) -> Vec<u8> {
+        let path = format!(
+            "{}/../data-samples/postgres/hosted/{name}",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let raw = std::fs::read(&path).unwrap();
+        crate::input::decompress(&path, raw.into())
+            .unwrap()
+            .to_vec()
+    }
+
+    /// The entries of `data`, in input order, as the analysts see them.
+    fn entries(format: &dyn Format, data: &[u8]) -> Vec<String> {
+        let ctx = crate::format::test_context();
+        let mut out = Batch::default();
+        format.parse(data, &ctx, &mut out);
+        out.pg_log.sort_by_key(|r| r.src.line);
+        out.pg_log
+            .iter()
+            .map(|r| {
+                format!(
+                    "{} {:?} {:?} {:?} {:?} {:?}",
+                    r.src.line, r.severity, r.message, r.detail, r.hint, r.statement
+                )
+            })
+            .collect()
+    }
+
+    /// Of every prefix of a wrapper's input (a file cut anywhere while it is written),
+    /// the complete part gives exactly the first entries of the whole input: none cut
+    /// short of a `DETAIL`, `HINT` or continuation line still to come. Inputs that are
+    /// one JSON document wait until they are whole.
+    #[test]
+    fn complete_len_never_cuts_an_entry_short() {
+        use super::{cloudsql::CloudSql, cloudwatch::CloudWatch, cnpg::Cnpg};
+        let page: Value =
+            serde_json::from_slice(&sample("cloudwatch-get-log-events.json")).unwrap();
+        let events_alone: String = page["events"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|e| format!("{e}\n"))
+            .collect();
+        let inputs: [(&dyn Format, Vec<u8>); 4] = [
+            (&CloudSql, sample("cloudsql-sink.json")),
+            (&Cnpg, sample("cnpg-pod.json")),
+            (&CloudWatch, sample("cloudwatch-export-000000.gz")),
+            (&CloudWatch, events_alone.into_bytes()),
+        ];
+        for (format, data) in inputs {
+            let whole = entries(format, &data);
+            let mut longest = 0;
+            for len in 0..=data.len() {
+                let complete = format.complete_len(&data[..len]);
+                assert!(complete <= len, "{}: {complete} > {len}", format.name());
+                assert!(complete >= longest, "{}: shrank at {len}", format.name());
+                longest = complete;
+                let got = entries(format, &data[..complete]);
+                assert_eq!(
+                    got[..],
+                    whole[..got.len()],
+                    "{} cut at {len}, complete to {complete}",
+                    format.name()
+                );
+            }
+            // The last entry waits for what may follow it; all before it is taken.
+            let taken = entries(format, &data[..longest]);
+            assert_eq!(taken.len() + 1, whole.len(), "{}", format.name());
+        }
+        for (format, document) in [
+            (&CloudSql as &dyn Format, sample("cloudsql-gcloud.json")),
+            (&CloudWatch, sample("cloudwatch-filter-log-events.json")),
+            (&CloudWatch, sample("cloudwatch-get-log-events.json")),
+        ] {
+            assert_eq!(format.complete_len(&document), 0, "{}", format.name());
+        }
     }
 }

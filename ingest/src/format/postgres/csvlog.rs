@@ -239,18 +239,26 @@ pub fn entry_of(fields: &[String], clock: &mut Clock) -> Result<RawEntry, String
 }
 
 /// Cut points at record starts (outside quotes), about `target` bytes apart.
+///
+/// The quotes of the whole input are counted, a part at a time, each part's pages given
+/// back once counted ([`crate::input::in_released_parts`]).
 pub fn split(data: &[u8], target: usize) -> Vec<usize> {
     let mut cuts = Vec::new();
     let mut next = target.max(1);
     let mut in_quotes = false;
-    for i in memchr::memchr2_iter(b'"', b'\n', data) {
-        if data[i] == b'"' {
-            in_quotes = !in_quotes;
-        } else if !in_quotes && i + 1 >= next && i + 1 < data.len() {
-            cuts.push(i + 1);
-            next = i + 1 + target.max(1);
+    let mut offset = 0;
+    crate::input::in_released_parts(data, |part| {
+        for j in memchr::memchr2_iter(b'"', b'\n', part) {
+            let i = offset + j;
+            if part[j] == b'"' {
+                in_quotes = !in_quotes;
+            } else if !in_quotes && i + 1 >= next && i + 1 < data.len() {
+                cuts.push(i + 1);
+                next = i + 1 + target.max(1);
+            }
         }
-    }
+        offset += part.len();
+    });
     cuts
 }
 

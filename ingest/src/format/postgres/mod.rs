@@ -223,31 +223,11 @@ impl Format for Postgres {
     /// entry, whose continuation lines (DETAIL, STATEMENT, a statement's further lines,
     /// syslog's `[N-2]` parts) may not have been written yet.
     fn complete_len(&self, data: &[u8]) -> usize {
-        let last_line_start =
-            |end: usize| memchr::memrchr(b'\n', &data[..end]).map_or(0, |i| i + 1);
         match Flavour::detect(data) {
             Flavour::Jsonlog => memchr::memrchr(b'\n', data).map_or(0, |i| i + 1),
             Flavour::Csvlog => csvlog::complete_len(data),
-            flavour => {
-                let starts: fn(&[u8]) -> bool = match flavour {
-                    Flavour::Syslog => syslog::starts_entry,
-                    _ => stderr::starts_entry,
-                };
-                let mut end = data.len();
-                while end > 0 {
-                    let start = last_line_start(end);
-                    let line = &data[start..end];
-                    let line = line.strip_suffix(b"\n").unwrap_or(line);
-                    if starts(line) {
-                        return start;
-                    }
-                    if start == 0 {
-                        break;
-                    }
-                    end = start - 1;
-                }
-                0
-            }
+            Flavour::Syslog => stderr::complete_before_last_entry(data, syslog::starts_entry),
+            Flavour::Stderr => stderr::complete_before_last_entry(data, stderr::starts_entry),
         }
     }
 

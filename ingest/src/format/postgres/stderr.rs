@@ -515,6 +515,26 @@ pub fn split(data: &[u8], target: usize, starts: impl Fn(&[u8]) -> bool) -> Vec<
     cuts
 }
 
+/// The length of the part of `data` (an input still being written) that ends before
+/// the last line for which `starts` holds: the last entry may still get continuation
+/// lines (`DETAIL`, `STATEMENT`, a statement's further lines), so it waits with all
+/// after it. Zero when no line starts an entry.
+pub fn complete_before_last_entry(data: &[u8], starts: impl Fn(&[u8]) -> bool) -> usize {
+    let mut end = data.len();
+    while end > 0 {
+        let start = memchr::memrchr(b'\n', &data[..end]).map_or(0, |i| i + 1);
+        let line = &data[start..end];
+        if starts(line.strip_suffix(b"\n").unwrap_or(line)) {
+            return start;
+        }
+        if start == 0 {
+            break;
+        }
+        end = start - 1;
+    }
+    0
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
