@@ -21,8 +21,9 @@ use runlens_ingest::format::postgres::Postgres;
 use runlens_ingest::pipeline::parse_bytes;
 use runlens_ingest::{FormatOptions, ParseContext};
 
-#[path = "../../src/allocator.rs"]
-mod allocator;
+/// The allocator the `runlens` binary uses (see `src/main.rs`).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 /// The hand-made reader csvlog used before csv-core (`csvlog::record` until issue 14).
 fn handmade_record(data: &[u8], mut pos: usize) -> (Vec<String>, usize) {
@@ -99,7 +100,7 @@ fn best(rounds: usize, mut f: impl FnMut()) -> Duration {
 }
 
 fn main() {
-    allocator::keep_freed_memory();
+    runlens_ingest::memory::keep_freed_memory();
     let copies: usize = std::env::args()
         .nth(1)
         .map(|a| a.parse().expect("COPIES is a number"))
