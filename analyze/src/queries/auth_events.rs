@@ -13,11 +13,12 @@
 //!   function's log line.
 
 use polars::prelude::*;
+use runlens_lake::kinds::EventKind;
 use serde::Deserialize;
 
-use super::backend::{connection_received, RECEIVED_TOLERANCE_US};
-use super::frame::ts_between;
-use super::TimeWindow;
+use super::connections::{connection_received, RECEIVED_TOLERANCE_US};
+use crate::detect::frame::ts_between;
+use crate::detect::TimeWindow;
 use crate::tables::LakeTables;
 
 /// `[detect.auth_events]`: how authentication attempts are recognised.
@@ -97,9 +98,9 @@ pub fn auth_events(
     })
 }
 
-/// [`auth_events`] of `[from_us, to_us)`, whole days kept (see [`super::daily`]).
+/// [`auth_events`] of `[from_us, to_us)`, whole days kept (see [`crate::detect::daily`]).
 pub fn auth_events_per_day(
-    ctx: &super::DetectContext<'_>,
+    ctx: &crate::detect::DetectContext<'_>,
     config: &AuthEventsConfig,
     from_us: i64,
     to_us: i64,
@@ -107,7 +108,10 @@ pub fn auth_events_per_day(
     let query = |from_us: i64, to_us: i64| {
         auth_events(ctx.tables, config, Some(TimeWindow { from_us, to_us }))
     };
-    let key = format!("auth_events-{}", super::daily::settings_hash(config));
+    let key = format!(
+        "auth_events-{}",
+        crate::detect::daily::settings_hash(config)
+    );
     ctx.per_day(&key, from_us, to_us, &query)
 }
 
@@ -219,8 +223,8 @@ fn vercel(config: &AuthEventsConfig, within: &Within<'_>) -> PolarsResult<LazyFr
 fn postgres(within: &Within<'_>) -> PolarsResult<LazyFrame> {
     let attempts = within("pg_log", 0)?.filter(
         col("event_kind")
-            .eq(lit("auth_failure"))
-            .or(col("event_kind").eq(lit("connection_authorized"))),
+            .eq(lit(EventKind::AuthFailure.as_str()))
+            .or(col("event_kind").eq(lit(EventKind::ConnectionAuthorized.as_str()))),
     );
     // The client address of stderr logs that do not carry it in the prefix.
     let link = connection_received(attempts.clone(), within("pg_log", RECEIVED_TOLERANCE_US)?);
@@ -234,7 +238,7 @@ fn postgres(within: &Within<'_>) -> PolarsResult<LazyFrame> {
         .select([
             col("ts"),
             lit("postgres").alias("source"),
-            when(col("event_kind").eq(lit("auth_failure")))
+            when(col("event_kind").eq(lit(EventKind::AuthFailure.as_str())))
                 .then(lit("failure"))
                 .otherwise(lit("success"))
                 .alias("outcome"),
@@ -242,7 +246,7 @@ fn postgres(within: &Within<'_>) -> PolarsResult<LazyFrame> {
             col("client_host")
                 .fill_null(col("received_ip"))
                 .alias("client_ip"),
-            when(col("event_kind").eq(lit("auth_failure")))
+            when(col("event_kind").eq(lit(EventKind::AuthFailure.as_str())))
                 .then(col("auth_reason").fill_null(col("message")))
                 .otherwise(lit(NULL).cast(DataType::String))
                 .alias("reason"),
