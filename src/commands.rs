@@ -448,7 +448,7 @@ fn detect(args: DetectArgs, config: &Config) -> anyhow::Result<ExitCode> {
                     out,
                     "\n{} {:<24} {} … {}  id {}\n  {}\n  {}",
                     f.severity,
-                    t(&f.kind),
+                    f.kind.as_str(),
                     f.start.format("%Y-%m-%d %H:%M:%S"),
                     f.end.format("%Y-%m-%d %H:%M:%S"),
                     f.id,

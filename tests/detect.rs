@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use runlens_analyze::chrono::{DateTime, NaiveDate, Utc};
-use runlens_analyze::detect::{self, DetectConfig, Finding, Severity, TimeWindow};
+use runlens_analyze::detect::{self, DetectConfig, Finding, FindingKind, Severity, TimeWindow};
 use runlens_analyze::time::{DAY_US, HOUR_US};
 use runlens_analyze::LakeTables;
 use runlens_ingest::{ingest, IngestOptions, Lake};
@@ -99,7 +99,7 @@ fn incident_window(i: &Value) -> (i64, i64) {
 fn recalled<'a>(i: &Value, findings: &'a [Finding]) -> Option<&'a Finding> {
     let start = us(i["start"].as_str().unwrap());
     findings.iter().find(|f| {
-        f.kind == i["kind"].as_str().unwrap() && (f.start_us() - start).abs() <= BUCKET_US
+        f.kind.as_str() == i["kind"].as_str().unwrap() && (f.start_us() - start).abs() <= BUCKET_US
     })
 }
 
@@ -154,7 +154,7 @@ fn every_injected_incident_is_found_and_alerts_are_precise(data: &Generated) {
     assert!(precision >= 0.95, "precision {precision}");
     // Every kind of truth.json is among the kinds found.
     for kind in kinds.keys() {
-        assert!(findings.iter().any(|f| f.kind == *kind), "{kind}");
+        assert!(findings.iter().any(|f| f.kind.as_str() == *kind), "{kind}");
     }
     // Evidence cites where the records came from.
     for f in &alerts {
@@ -274,9 +274,9 @@ fn a_clean_month_raises_no_alert() {
     let data = generated(30, 5_000, 12, IncidentSource::None);
     assert!(data.truth.is_empty());
     let findings = run(&data.lake, data.window);
-    let mut by_kind: BTreeMap<(String, Severity), usize> = BTreeMap::new();
+    let mut by_kind: BTreeMap<(FindingKind, Severity), usize> = BTreeMap::new();
     for f in &findings {
-        *by_kind.entry((f.kind.clone(), f.severity)).or_default() += 1;
+        *by_kind.entry((f.kind, f.severity)).or_default() += 1;
     }
     println!(
         "clean month (seed 12, 30 days, 5,000 requests/day): {} findings {by_kind:?}",
@@ -316,7 +316,7 @@ fn captured_postgres_logs_show_the_password_burst_and_the_exhaustion() {
         let burst = report
             .findings
             .iter()
-            .find(|f| f.kind == "failed_login_spike")
+            .find(|f| f.kind == FindingKind::FailedLoginSpike)
             .unwrap_or_else(|| panic!("{file}: no failed_login_spike in {:#?}", report.findings));
         assert_eq!(burst.keys["source"], "postgres", "{file}");
         assert_eq!(burst.keys["ip"], "127.0.0.1", "{file}");
@@ -332,7 +332,7 @@ fn captured_postgres_logs_show_the_password_burst_and_the_exhaustion() {
         let exhaustion = report
             .findings
             .iter()
-            .find(|f| f.kind == "db_connection_exhaustion")
+            .find(|f| f.kind == FindingKind::DbConnectionExhaustion)
             .unwrap_or_else(|| panic!("{file}: no exhaustion in {:#?}", report.findings));
         assert_eq!(exhaustion.metrics["refused_connections"], 4.0, "{file}");
         for s in burst

@@ -3,11 +3,14 @@
 //! - [`tables`] opens the lake's tables as polars lazy frames (only committed files) and
 //!   summarizes them for `runlens tables`;
 //! - [`detect`] runs the runbook's detectors over a window and returns findings;
+//! - [`queries`] holds the aggregations detectors and [`metrics`] (the reports' figures)
+//!   share;
 //! - [`sql`] runs analysts' SQL over every table by name and writes the result in the
 //!   output formats of `runlens query`.
 
 pub mod detect;
 pub mod metrics;
+pub mod queries;
 pub mod sql;
 pub mod tables;
 

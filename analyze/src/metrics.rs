@@ -10,13 +10,14 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
+use runlens_lake::kinds::{EventKind, MaintenanceKind};
 
-use crate::detect::auth_events::auth_events_per_day;
-use crate::detect::db_connections::connection_setups;
-use crate::detect::error_rate::error_buckets;
 use crate::detect::frame::{f64s, i64s, strs, ts_us};
-use crate::detect::slow_queries::{fingerprint_days, fingerprint_totals};
 use crate::detect::{daily, DetectConfig, DetectContext, TimeWindow};
+use crate::queries::auth_events::auth_events_per_day;
+use crate::queries::connections::connection_setups;
+use crate::queries::requests::error_buckets;
+use crate::queries::statements::{fingerprint_days, fingerprint_totals};
 use crate::tables::LakeTables;
 use crate::AnalyzeError;
 use runlens_lake::layout::file_epoch_day as partition_day;
@@ -105,7 +106,7 @@ pub struct StatementDay {
 #[derive(Debug, Clone, PartialEq)]
 pub struct MaintenanceEvent {
     pub ts_us: i64,
-    pub kind: String,
+    pub kind: MaintenanceKind,
     pub message: String,
 }
 
@@ -360,14 +361,14 @@ impl<'a> Metrics<'a> {
                 .scan_between("pg_log", from_us, to_us)?
                 .filter(
                     col("event_kind")
-                        .eq(lit("checkpoint"))
-                        .or(col("event_kind").eq(lit("autovacuum")))
+                        .eq(lit(EventKind::Checkpoint.as_str()))
+                        .or(col("event_kind").eq(lit(EventKind::Autovacuum.as_str())))
                         .or(backup.clone()),
                 )
                 .select([
                     ts_us().alias("t"),
                     when(backup)
-                        .then(lit("backup"))
+                        .then(lit(MaintenanceKind::Backup.as_str()))
                         .otherwise(col("event_kind"))
                         .alias("kind"),
                     col("message").fill_null(lit("")),
@@ -379,13 +380,18 @@ impl<'a> Metrics<'a> {
             .sort(["t"], Default::default())
             .collect()?;
         let (t, kind, message) = (i64s(&df, "t")?, strs(&df, "kind")?, strs(&df, "message")?);
-        Ok((0..df.height())
-            .map(|i| MaintenanceEvent {
-                ts_us: t[i].unwrap_or_default(),
-                kind: kind[i].clone().unwrap_or_default(),
-                message: message[i].clone().unwrap_or_default(),
+        (0..df.height())
+            .map(|i| {
+                let k = kind[i].as_deref().unwrap_or_default();
+                Ok(MaintenanceEvent {
+                    ts_us: t[i].unwrap_or_default(),
+                    kind: k.parse().map_err(
+                        |_| polars_err!(ComputeError: "pg_maintenance: unknown kind {k:?}"),
+                    )?,
+                    message: message[i].clone().unwrap_or_default(),
+                })
             })
-            .collect())
+            .collect()
     }
 
     /// Sentry groups with events in the range, most events first.

@@ -2,6 +2,8 @@
 //! writes and `analyze`/`reports` read, without the parsers or the AWS SDK.
 //!
 //! - [`schema`] declares each table and its columns once;
+//! - [`kinds`] names the kinds every crate shares: `event_kind`, finding kinds,
+//!   severities;
 //! - [`layout`] names the `date=` partitions;
 //! - [`parquet`] encodes row groups and writes the files;
 //! - [`manifest`] remembers what was ingested; [`Transaction`] publishes atomically;
@@ -35,6 +37,7 @@
 //! One writer at a time: [`Lake::lock`] waits for the lock only so long, then names
 //! the writer holding it (recorded in `.lock`).
 
+pub mod kinds;
 pub mod layout;
 pub mod manifest;
 pub mod parquet;

@@ -3,7 +3,6 @@
 
 use serde::Deserialize;
 
-use super::auth_events::AuthEventsConfig;
 use super::db_connections::DbConnectionsConfig;
 use super::error_rate::ErrorRateConfig;
 use super::failed_logins::FailedLoginsConfig;
@@ -13,6 +12,7 @@ use super::sentry::SentryConfig;
 use super::slo::SloConfig;
 use super::slow_queries::SlowQueriesConfig;
 use super::webhooks::WebhooksConfig;
+use crate::queries::auth_events::AuthEventsConfig;
 
 /// `[detect]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]

@@ -9,16 +9,17 @@
 use std::collections::BTreeMap;
 
 use polars::prelude::*;
+use runlens_lake::kinds::EventKind;
 use serde::{Deserialize, Serialize};
 
-use super::backend::{connection_received, RECEIVED_TOLERANCE_US};
 use super::finding::{
-    keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
+    keys, metrics, ts, BucketCount, Evidence, Finding, FindingKind, Peak, SampleRecord, Severity,
 };
 use super::frame::{bucket, f64s, i64s, runs, samples, strs, top_counts, ts_between, ts_us};
 use super::{daily, DetectContext, Detector};
+use crate::queries::connections::connection_setups;
 use crate::AnalyzeError;
-use runlens_lake::time::{minutes, Window};
+use runlens_lake::time::minutes;
 
 /// `[detect.db_connections]`
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -79,7 +80,7 @@ impl DbConnections {
             .reduce(|a, b| a.or(b))
             .unwrap_or(lit(false));
         col("event_kind")
-            .eq(lit("too_many_clients"))
+            .eq(lit(EventKind::TooManyClients.as_str()))
             .or(by_state.fill_null(lit(false)))
     }
 
@@ -165,26 +166,21 @@ impl DbConnections {
                 .max_by_key(|b| b.count)
                 .map(|b| (b.start, b.count))
                 .unwrap_or((ts(first), 0));
-            out.push(Finding::new(
-                "db_connection_exhaustion",
-                c.exhaustion_severity,
-                start,
-                end,
-                Peak {
+            out.push(Finding::builder(FindingKind::DbConnectionExhaustion, c.exhaustion_severity, start, end, Peak {
                     at: peak.0,
                     metric: "refused_connections".into(),
                     value: peak.1 as f64,
-                },
-                format!(
+                })
+                    .summary(format!(
                     "PostgreSQL refused {total} connections for lack of slots (database {}, user {}) from {} to {}.",
                     database.as_deref().unwrap_or("?"),
                     user.as_deref().unwrap_or("?"),
                     ts(start).format("%Y-%m-%d %H:%M:%S"),
                     ts(end).format("%H:%M:%S"),
-                ),
-                keys([("database", database.as_deref()), ("user", user.as_deref())]),
-                metrics([("refused_connections", total as f64)]),
-                Evidence {
+                ))
+                    .keys(keys([("database", database.as_deref()), ("user", user.as_deref())]))
+                    .metrics(metrics([("refused_connections", total as f64)]))
+                    .evidence(Evidence {
                     buckets: series,
                     top,
                     samples: (i..j.min(i + 3))
@@ -196,8 +192,8 @@ impl DbConnections {
                             text: message[k].clone().unwrap_or_default(),
                         })
                         .collect(),
-                },
-            ));
+                })
+                    .build());
         }
         Ok(out)
     }
@@ -207,52 +203,6 @@ impl DbConnections {
     fn setups(&self, ctx: &DetectContext<'_>) -> PolarsResult<LazyFrame> {
         connection_setups(ctx, ctx.window.from.us(), ctx.window.to.us())
     }
-}
-
-/// Connections authorized in `[from_us, to_us)` with their set-up time: input,
-/// input_line, ts, user_name, database_name, setup_ms (whole days kept, see
-/// [`super::daily`]).
-pub fn connection_setups(
-    ctx: &DetectContext<'_>,
-    from_us: i64,
-    to_us: i64,
-) -> PolarsResult<LazyFrame> {
-    ctx.per_day("pg_setups", from_us, to_us, &|from_us, to_us| {
-        setups_between(ctx, Window::between_us(from_us, to_us))
-    })
-}
-
-/// [`connection_setups`] of `w`, computed (decomposable by day: each connection's
-/// `connection received` is looked up before it).
-fn setups_between(ctx: &DetectContext<'_>, w: Window) -> PolarsResult<LazyFrame> {
-    let (from, to) = w.bounds().expect("a day's window is bounded");
-    let authorized = ctx
-        .scan_between("pg_log", from.us(), to.us())?
-        .filter(col("event_kind").eq(lit("connection_authorized")))
-        .select([
-            col("ts"),
-            col("input"),
-            col("input_line"),
-            col("pid"),
-            col("date"),
-            col("user_name"),
-            col("database_name"),
-        ]);
-    let pg_log = ctx.scan_between("pg_log", from.minus(RECEIVED_TOLERANCE_US).us(), to.us())?;
-    let received = connection_received(authorized.clone(), pg_log);
-    let key = || [col("input"), col("input_line")];
-    Ok(authorized
-        .join(received, key(), key(), JoinArgs::new(JoinType::Inner))
-        .select([
-            col("input"),
-            col("input_line"),
-            col("ts"),
-            col("user_name"),
-            col("database_name"),
-            ((ts_us() - col("received_ts").cast(DataType::Int64)).cast(DataType::Float64)
-                / lit(1000.0))
-            .alias("setup_ms"),
-        ]))
 }
 
 impl DbConnections {
@@ -323,31 +273,26 @@ impl DbConnections {
                 .flatten()
                 .unwrap_or(last);
             let connections: u64 = span.iter().map(|r| r.1).sum();
-            out.push(Finding::new(
-                "db_connection_slow",
-                c.setup_severity,
-                start,
-                end,
-                Peak {
+            out.push(Finding::builder(FindingKind::DbConnectionSlow, c.setup_severity, start, end, Peak {
                     at: ts(worst.0),
                     metric: "setup_p95_ms".into(),
                     value: worst.2,
-                },
-                format!(
+                })
+                    .summary(format!(
                     "PostgreSQL connection set-up took {:.0} ms at p95 (target {:.0} ms, slowest {:.0} ms) from {} to {}.",
                     worst.2,
                     c.max_setup_ms,
                     worst.3,
                     ts(first).format("%Y-%m-%d %H:%M"),
                     ts(last + width).format("%H:%M"),
-                ),
-                keys([("metric", Some("connection_setup"))]),
-                metrics([
+                ))
+                    .keys(keys([("metric", Some("connection_setup"))]))
+                    .metrics(metrics([
                     ("connections", connections as f64),
                     ("setup_p95_ms", worst.2),
                     ("setup_max_ms", worst.3),
-                ]),
-                Evidence {
+                ]))
+                    .evidence(Evidence {
                     buckets: span
                         .iter()
                         .map(|r| BucketCount {
@@ -375,8 +320,8 @@ impl DbConnections {
                         ),
                         3,
                     )?,
-                },
-            ));
+                })
+                    .build());
         }
         Ok(out)
     }
@@ -387,8 +332,11 @@ impl Detector for DbConnections {
         "db_connections"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["db_connection_exhaustion", "db_connection_slow"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[
+            FindingKind::DbConnectionExhaustion,
+            FindingKind::DbConnectionSlow,
+        ]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {

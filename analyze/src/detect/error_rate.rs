@@ -6,16 +6,17 @@
 
 use std::collections::BTreeMap;
 
-use polars::prelude::*;
 use serde::Deserialize;
 
 use super::finding::{
-    keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
+    keys, metrics, ts, BucketCount, Evidence, Finding, FindingKind, Peak, SampleRecord, Severity,
 };
-use super::frame::{bucket, i64s, request_text, runs, strs, top_counts, ts_us};
-use super::{daily, DetectContext, Detector};
+use super::frame::{runs, top_counts};
+use super::{DetectContext, Detector};
+use crate::queries::deployments::{deployment_before, live_deployments};
+use crate::queries::requests::{error_buckets, failed_between, failed_requests};
 use crate::AnalyzeError;
-use runlens_lake::time::{hours, minutes, Ts};
+use runlens_lake::time::{hours, minutes};
 
 /// `[detect.error_rate]`
 #[derive(Debug, Clone, PartialEq, Deserialize)]
@@ -53,11 +54,6 @@ impl Default for ErrorRateConfig {
     }
 }
 
-/// A failed request: a 5xx status, or -1 (no response).
-pub fn is_error() -> Expr {
-    col("status").gt_eq(lit(500)).or(col("status").eq(lit(-1)))
-}
-
 pub struct ErrorRateBreach {
     config: ErrorRateConfig,
 }
@@ -68,168 +64,13 @@ impl ErrorRateBreach {
     }
 }
 
-/// Requests and failed requests per bucket of `http_requests` in `[from, to)`, sorted.
-pub fn error_buckets(
-    ctx: &DetectContext<'_>,
-    from_us: i64,
-    to_us: i64,
-    width: i64,
-) -> PolarsResult<Vec<(i64, u64, u64)>> {
-    let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
-        Ok(ctx
-            .scan_between("http_requests", from_us, to_us)?
-            .group_by([bucket(width).alias("b")])
-            .agg([
-                len().cast(DataType::Int64).alias("n"),
-                is_error().cast(DataType::Int64).sum().alias("e"),
-            ]))
-    };
-    // Buckets that nest in a day make the query decomposable by day.
-    let lf = if daily::nests_in_day(width) {
-        ctx.per_day(&format!("http_errors-w{width}"), from_us, to_us, &query)?
-    } else {
-        query(from_us, to_us)?
-    };
-    let df = lf.sort(["b"], Default::default()).collect()?;
-    let (b, n, e) = (i64s(&df, "b")?, i64s(&df, "n")?, i64s(&df, "e")?);
-    Ok(b.into_iter()
-        .zip(n)
-        .zip(e)
-        .map(|((b, n), e)| {
-            (
-                b.unwrap_or_default(),
-                n.unwrap_or_default() as u64,
-                e.unwrap_or_default() as u64,
-            )
-        })
-        .collect())
-}
-
-/// Deployments that went live (`READY` or `PROMOTED`) in `[from, to)`: (when, id),
-/// sorted by time. A small table, read once per detector run.
-pub fn live_deployments(
-    ctx: &DetectContext<'_>,
-    from_us: i64,
-    to_us: i64,
-) -> PolarsResult<Vec<(i64, String)>> {
-    let df = ctx
-        .scan_between("deployments", from_us, to_us)?
-        .filter(
-            col("event")
-                .eq(lit("READY"))
-                .or(col("event").eq(lit("PROMOTED"))),
-        )
-        .select([ts_us().alias("t"), col("deployment_id")])
-        .sort(["t", "deployment_id"], Default::default())
-        .collect()?;
-    Ok(i64s(&df, "t")?
-        .into_iter()
-        .zip(strs(&df, "deployment_id")?)
-        .filter_map(|(t, d)| Some((t?, d?)))
-        .collect())
-}
-
-/// The deployment of `live` (sorted) that last went live at or before `at_us`, within
-/// `lookback_hours`: (deployment id, when).
-pub fn deployment_before(
-    live: &[(i64, String)],
-    at_us: i64,
-    lookback_hours: u32,
-) -> Option<(String, i64)> {
-    let from = Ts::from_us(at_us).minus(hours(lookback_hours)).us();
-    let i = live.partition_point(|(t, _)| *t <= at_us);
-    live[..i]
-        .last()
-        .filter(|(t, _)| *t >= from)
-        .map(|(t, d)| (d.clone(), *t))
-}
-
-/// A failed request, with what attribution and evidence need.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FailedRequest {
-    pub ts: i64,
-    pub route: String,
-    pub region: String,
-    pub deployment: String,
-    /// `METHOD path status client_ip`.
-    pub text: String,
-    pub input: Option<String>,
-    pub input_line: Option<i64>,
-}
-
-/// The failed requests inside any of `ranges` (`[from, to)` pairs sorted by start and
-/// by end, as runs of buckets are), sorted by time: one scan for all of a detector's
-/// findings.
-pub fn failed_requests(
-    ctx: &DetectContext<'_>,
-    ranges: &[(i64, i64)],
-) -> PolarsResult<Vec<FailedRequest>> {
-    // Failed requests are few: those of the days around the ranges are kept, and the
-    // ranges' picked here (an OR of many time ranges would be evaluated on every row).
-    let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
-        Ok(ctx
-            .scan_between("http_requests", from_us, to_us)?
-            .filter(is_error())
-            .select([
-                ts_us().alias("t"),
-                col("route")
-                    .fill_null(col("path"))
-                    .fill_null(lit("-"))
-                    .alias("route"),
-                col("region").fill_null(lit("-")),
-                col("deployment_id").fill_null(lit("-")),
-                request_text().alias("text"),
-                col("input"),
-                col("input_line"),
-            ]))
-    };
-    let Some(rows) = ctx.per_day_around("http_failed", ranges.iter().copied(), &query)? else {
-        return Ok(Vec::new());
-    };
-    let df = rows
-        .sort(["t", "input", "input_line"], Default::default())
-        .collect()?;
-    let (t, route, region, dep, text, input, line) = (
-        i64s(&df, "t")?,
-        strs(&df, "route")?,
-        strs(&df, "region")?,
-        strs(&df, "deployment_id")?,
-        strs(&df, "text")?,
-        strs(&df, "input")?,
-        i64s(&df, "input_line")?,
-    );
-    let inside = |t: i64| {
-        let k = ranges.partition_point(|r| r.1 <= t);
-        ranges[k..].iter().take_while(|r| r.0 <= t).any(|r| t < r.1)
-    };
-    Ok((0..df.height())
-        .filter(|i| inside(t[*i].unwrap_or_default()))
-        .map(|i| FailedRequest {
-            ts: t[i].unwrap_or_default(),
-            route: route[i].clone().unwrap_or_default(),
-            region: region[i].clone().unwrap_or_default(),
-            deployment: dep[i].clone().unwrap_or_default(),
-            text: text[i].clone().unwrap_or_default(),
-            input: input[i].clone(),
-            input_line: line[i],
-        })
-        .collect())
-}
-
-/// The failed requests of sorted `all` in `[from, to)`.
-pub fn failed_between(all: &[FailedRequest], from_us: i64, to_us: i64) -> &[FailedRequest] {
-    let a = all.partition_point(|r| r.ts < from_us);
-    let b = all.partition_point(|r| r.ts < to_us);
-    &all[a..b]
-}
-
 impl Detector for ErrorRateBreach {
     fn name(&self) -> &'static str {
         "error_rate"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["error_rate_breach"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::ErrorRateBreach]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
@@ -319,20 +160,22 @@ impl Detector for ErrorRateBreach {
             let mut top = routes.clone();
             top.extend(regions);
             top.extend(deployments);
-            out.push(Finding::new(
-                "error_rate_breach",
-                severity,
-                start,
-                end,
-                Peak {
-                    at: peak_at,
-                    metric: "error_ratio".into(),
-                    value: peak,
-                },
-                summary,
-                k,
-                m,
-                Evidence {
+            out.push(
+                Finding::builder(
+                    FindingKind::ErrorRateBreach,
+                    severity,
+                    start,
+                    end,
+                    Peak {
+                        at: peak_at,
+                        metric: "error_ratio".into(),
+                        value: peak,
+                    },
+                )
+                .summary(summary)
+                .keys(k)
+                .metrics(m)
+                .evidence(Evidence {
                     buckets: series,
                     top,
                     samples: span
@@ -346,8 +189,9 @@ impl Detector for ErrorRateBreach {
                             text: r.text.clone(),
                         })
                         .collect(),
-                },
-            ));
+                })
+                .build(),
+            );
         }
         Ok(out)
     }
@@ -367,39 +211,6 @@ pub fn breached_buckets(buckets: &[(i64, u64, u64)], c: &ErrorRateConfig) -> Vec
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_deployment_live_before_within_the_lookback() {
-        const H: i64 = runlens_lake::time::HOUR_US;
-        let live = vec![(H, "a".to_string()), (5 * H, "b".to_string())];
-        assert_eq!(
-            deployment_before(&live, 6 * H, 24),
-            Some(("b".into(), 5 * H))
-        );
-        assert_eq!(
-            deployment_before(&live, 5 * H, 24),
-            Some(("b".into(), 5 * H))
-        );
-        assert_eq!(deployment_before(&live, 4 * H, 24), Some(("a".into(), H)));
-        assert_eq!(deployment_before(&live, 0, 24), None);
-        assert_eq!(deployment_before(&live, 40 * H, 24), None, "too long ago");
-    }
-
-    #[test]
-    fn failed_between_slices_by_time() {
-        let r = |ts| FailedRequest {
-            ts,
-            route: String::new(),
-            region: String::new(),
-            deployment: String::new(),
-            text: String::new(),
-            input: None,
-            input_line: None,
-        };
-        let all = vec![r(1), r(2), r(3), r(5)];
-        let got: Vec<i64> = failed_between(&all, 2, 5).iter().map(|x| x.ts).collect();
-        assert_eq!(got, vec![2, 3]);
-    }
 
     #[test]
     fn breach_needs_ratio_volume_and_errors() {

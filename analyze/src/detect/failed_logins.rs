@@ -17,12 +17,15 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use serde::Deserialize;
 
-use super::auth_events::{auth_events_per_day, AuthEventsConfig};
+use runlens_lake::kinds::AttackClass;
+
 use super::finding::{
-    keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, SampleRecord, Severity,
+    keys, metrics, ts, BucketCount, Evidence, Finding, FindingKind, Offender, Peak, SampleRecord,
+    Severity,
 };
 use super::frame::{i64s, runs, strs};
 use super::{DetectContext, Detector, TimeWindow};
+use crate::queries::auth_events::{auth_events_per_day, AuthEventsConfig};
 use crate::AnalyzeError;
 use runlens_lake::time::{hours, minutes};
 
@@ -119,8 +122,8 @@ impl Detector for FailedLoginSpike {
         "failed_logins"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["failed_login_spike"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::FailedLoginSpike]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
@@ -204,9 +207,9 @@ pub fn find_spikes(
         for run in flagged_runs(events, width, span, gap, |b| b.len() as u64 >= min) {
             let users: BTreeSet<&str> = run.iter().filter_map(|a| a.user.as_deref()).collect();
             let class = if users.len() >= config.stuffing_min_users {
-                "credential_stuffing"
+                AttackClass::CredentialStuffing
             } else {
-                "brute_force"
+                AttackClass::BruteForce
             };
             let only_user = (users.len() == 1).then(|| *users.iter().next().unwrap_or(&""));
             // A success from the attacking address on one of the attacked accounts.
@@ -217,18 +220,20 @@ pub fn find_spikes(
                     .is_none_or(|u| users.is_empty() || users.contains(u))
             });
             findings.push(finding(
-                &run,
-                class,
-                source,
-                keys([("ip", Some(ip.as_str())), ("user", only_user)]),
-                successes,
+                Burst {
+                    run: &run,
+                    class,
+                    source,
+                    keys: keys([("ip", Some(ip.as_str())), ("user", only_user)]),
+                    successes,
+                    what: format!(
+                        "from {ip} against {} account{}",
+                        users.len(),
+                        if users.len() == 1 { "" } else { "s" }
+                    ),
+                },
                 width,
                 config,
-                format!(
-                    "from {ip} against {} account{}",
-                    users.len(),
-                    if users.len() == 1 { "" } else { "s" }
-                ),
             ));
         }
     }
@@ -260,14 +265,16 @@ pub fn find_spikes(
                 a.ip.as_deref().is_some_and(|ip| ips.contains(ip))
             });
             findings.push(finding(
-                &run,
-                "distributed",
-                source,
-                keys([("user", Some(user.as_str()))]),
-                successes,
+                Burst {
+                    run: &run,
+                    class: AttackClass::Distributed,
+                    source,
+                    keys: keys([("user", Some(user.as_str()))]),
+                    successes,
+                    what: format!("against {user} from {} addresses", ips.len()),
+                },
                 width,
                 config,
-                format!("against {user} from {} addresses", ips.len()),
             ));
         }
     }
@@ -295,18 +302,20 @@ pub fn find_spikes(
             let users: BTreeSet<&str> = run.iter().filter_map(|a| a.user.as_deref()).collect();
             let ips: BTreeSet<&str> = run.iter().filter_map(|a| a.ip.as_deref()).collect();
             findings.push(finding(
-                &run,
-                "password_spraying",
-                source,
-                BTreeMap::new(),
-                0,
+                Burst {
+                    run: &run,
+                    class: AttackClass::PasswordSpraying,
+                    source,
+                    keys: BTreeMap::new(),
+                    successes: 0,
+                    what: format!(
+                        "against {} accounts from {} addresses",
+                        users.len(),
+                        ips.len()
+                    ),
+                },
                 width,
                 config,
-                format!(
-                    "against {} accounts from {} addresses",
-                    users.len(),
-                    ips.len()
-                ),
             ));
         }
     }
@@ -397,20 +406,33 @@ fn successes_after(
         .count() as u64
 }
 
-#[allow(clippy::too_many_arguments)]
-fn finding(
-    run: &[&AuthAttempt],
-    class: &str,
-    source: &str,
-    mut k: BTreeMap<String, String>,
+/// A burst of failed sign-ins one of the passes flagged, to report as a finding.
+struct Burst<'r, 'a> {
+    /// The failures, in time order.
+    run: &'r [&'a AuthAttempt],
+    class: AttackClass,
+    /// `postgres` or `vercel`.
+    source: &'r str,
+    /// What the finding is about besides its class and source (ip, user).
+    keys: BTreeMap<String, String>,
+    /// Successful sign-ins that followed on the attacked accounts.
     successes: u64,
-    width: i64,
-    config: &FailedLoginsConfig,
+    /// The burst after its class in the summary: `from 10.0.0.1 against 3 accounts`.
     what: String,
-) -> Finding {
+}
+
+fn finding(burst: Burst<'_, '_>, width: i64, config: &FailedLoginsConfig) -> Finding {
+    let Burst {
+        run,
+        class,
+        source,
+        keys: mut k,
+        successes,
+        what,
+    } = burst;
     let start = run.first().map_or(0, |a| a.ts);
     let end = run.last().map_or(start, |a| a.ts);
-    k.insert("class".into(), class.into());
+    k.insert("class".into(), class.as_str().into());
     k.insert("source".into(), source.into());
     let mut targets: BTreeMap<&str, u64> = BTreeMap::new();
     for a in run {
@@ -471,8 +493,8 @@ fn finding(
     } else {
         String::new()
     };
-    Finding::new(
-        "failed_login_spike",
+    Finding::builder(
+        FindingKind::FailedLoginSpike,
         severity,
         start,
         end,
@@ -481,52 +503,53 @@ fn finding(
             metric: "failures".into(),
             value: peak as f64,
         },
-        format!(
-            "{} failed {source} sign-ins ({}) {what} between {} and {}{takeover}.",
-            run.len(),
-            class.replace('_', " "),
-            ts(start).format("%Y-%m-%d %H:%M"),
-            ts(end).format("%H:%M"),
-        ),
-        k,
-        metrics([
-            ("failures", run.len() as f64),
-            ("distinct_users", users.len() as f64),
-            ("distinct_ips", ips.len() as f64),
-            ("successes_after", successes as f64),
-        ]),
-        Evidence {
-            buckets: per_bucket
-                .into_iter()
-                .map(|(b, n)| BucketCount {
-                    start: ts(b),
-                    count: n,
-                    total: None,
-                })
-                .collect(),
-            top: top_offenders,
-            samples: run
-                .iter()
-                .take(3)
-                .map(|a| SampleRecord {
-                    ts: ts(a.ts),
-                    table: if a.source == "postgres" {
-                        "pg_log".into()
-                    } else {
-                        "http_requests".into()
-                    },
-                    input: a.input.clone(),
-                    input_line: a.input_line,
-                    text: format!(
-                        "failed sign-in of {} from {} ({})",
-                        a.user.as_deref().unwrap_or("?"),
-                        a.ip.as_deref().unwrap_or("?"),
-                        a.reason.as_deref().unwrap_or("failure")
-                    ),
-                })
-                .collect(),
-        },
     )
+    .summary(format!(
+        "{} failed {source} sign-ins ({}) {what} between {} and {}{takeover}.",
+        run.len(),
+        class.as_str().replace('_', " "),
+        ts(start).format("%Y-%m-%d %H:%M"),
+        ts(end).format("%H:%M"),
+    ))
+    .keys(k)
+    .metrics(metrics([
+        ("failures", run.len() as f64),
+        ("distinct_users", users.len() as f64),
+        ("distinct_ips", ips.len() as f64),
+        ("successes_after", successes as f64),
+    ]))
+    .evidence(Evidence {
+        buckets: per_bucket
+            .into_iter()
+            .map(|(b, n)| BucketCount {
+                start: ts(b),
+                count: n,
+                total: None,
+            })
+            .collect(),
+        top: top_offenders,
+        samples: run
+            .iter()
+            .take(3)
+            .map(|a| SampleRecord {
+                ts: ts(a.ts),
+                table: if a.source == "postgres" {
+                    "pg_log".into()
+                } else {
+                    "http_requests".into()
+                },
+                input: a.input.clone(),
+                input_line: a.input_line,
+                text: format!(
+                    "failed sign-in of {} from {} ({})",
+                    a.user.as_deref().unwrap_or("?"),
+                    a.ip.as_deref().unwrap_or("?"),
+                    a.reason.as_deref().unwrap_or("failure")
+                ),
+            })
+            .collect(),
+    })
+    .build()
 }
 
 #[cfg(test)]
@@ -553,8 +576,8 @@ mod tests {
         TimeWindow::between_us(0, 24 * 60 * MIN)
     }
 
-    fn class(f: &Finding) -> &str {
-        &f.keys["class"]
+    fn class(f: &Finding) -> AttackClass {
+        f.keys["class"].parse().expect("a class")
     }
 
     #[test]
@@ -568,7 +591,7 @@ mod tests {
         }
         let f = find_spikes(&a, window(), &FailedLoginsConfig::default());
         assert_eq!(f.len(), 1, "{f:#?}");
-        assert_eq!(class(&f[0]), "brute_force");
+        assert_eq!(class(&f[0]), AttackClass::BruteForce);
         assert_eq!(f[0].start_us(), 64 * MIN);
         assert_eq!(f[0].keys["ip"], "1.2.3.4");
         assert_eq!(f[0].keys["user"], "ann");
@@ -600,7 +623,7 @@ mod tests {
             .collect();
         let f = find_spikes(&stuffing, window(), &cfg);
         assert_eq!(f.len(), 1);
-        assert_eq!(class(&f[0]), "credential_stuffing");
+        assert_eq!(class(&f[0]), AttackClass::CredentialStuffing);
         assert!(!f[0].keys.contains_key("user"));
 
         let distributed: Vec<AuthAttempt> = (0..30)
@@ -615,7 +638,7 @@ mod tests {
             .collect();
         let f = find_spikes(&distributed, window(), &cfg);
         assert_eq!(f.len(), 1);
-        assert_eq!(class(&f[0]), "distributed");
+        assert_eq!(class(&f[0]), AttackClass::Distributed);
         assert!(!f[0].keys.contains_key("ip"));
 
         let spraying: Vec<AuthAttempt> = (0..30)
@@ -630,7 +653,7 @@ mod tests {
             .collect();
         let f = find_spikes(&spraying, window(), &cfg);
         assert_eq!(f.len(), 1, "{f:#?}");
-        assert_eq!(class(&f[0]), "password_spraying");
+        assert_eq!(class(&f[0]), AttackClass::PasswordSpraying);
     }
 
     #[test]

@@ -1,65 +1,11 @@
 //! What a detector reports: [`Finding`], its [`Severity`] and its [`Evidence`].
 
 use std::collections::BTreeMap;
-use std::fmt;
-use std::str::FromStr;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 
-/// The runbook's severities; `P0` is the most severe. `Ord` follows urgency:
-/// `P0 < P1 < P2 < P3`, so "at or above P2" is `severity <= Severity::P2`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Severity {
-    /// Critical: outage, payment processing failure, data breach, database corruption.
-    P0,
-    /// High: partial outage, authentication system failure, major feature down.
-    P1,
-    /// Medium: non-critical issues, performance degradation.
-    P2,
-    /// Low.
-    P3,
-}
-
-impl Severity {
-    /// Whether `self` is as severe as `threshold` or more.
-    pub fn at_least(self, threshold: Severity) -> bool {
-        self <= threshold
-    }
-
-    /// One step more severe (P0 stays P0).
-    pub fn raised(self) -> Severity {
-        match self {
-            Severity::P0 | Severity::P1 => Severity::P0,
-            Severity::P2 => Severity::P1,
-            Severity::P3 => Severity::P2,
-        }
-    }
-}
-
-impl fmt::Display for Severity {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(match self {
-            Severity::P0 => "P0",
-            Severity::P1 => "P1",
-            Severity::P2 => "P2",
-            Severity::P3 => "P3",
-        })
-    }
-}
-
-impl FromStr for Severity {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        match s.to_ascii_uppercase().as_str() {
-            "P0" => Ok(Severity::P0),
-            "P1" => Ok(Severity::P1),
-            "P2" => Ok(Severity::P2),
-            "P3" => Ok(Severity::P3),
-            _ => Err(format!("unknown severity {s:?} (P0, P1, P2 or P3)")),
-        }
-    }
-}
+pub use runlens_lake::kinds::{FindingKind, Severity};
 
 /// The worst moment of a finding.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -119,7 +65,7 @@ pub struct Finding {
     /// of the 5-minute bucket of `start` (see [`Finding::stable_id`]).
     pub id: String,
     /// What was found; equal to the generator's truth.json kinds where they correspond.
-    pub kind: String,
+    pub kind: FindingKind,
     pub severity: Severity,
     /// First record of the finding.
     pub start: DateTime<Utc>,
@@ -138,36 +84,33 @@ pub struct Finding {
 pub const ID_BUCKET_US: i64 = 5 * 60 * 1_000_000;
 
 impl Finding {
-    /// A finding with its id computed from `kind`, `keys` and `start`.
-    #[allow(clippy::too_many_arguments)]
-    pub fn new(
-        kind: &str,
+    /// A finding of `kind` from `start_us` to `end_us` (inclusive; an end before the
+    /// start is the start) peaking at `peak`; the summary, keys, metrics and evidence
+    /// are added with the [`FindingBuilder`]'s methods, and [`FindingBuilder::build`]
+    /// computes the id from the kind, the keys and the start.
+    pub fn builder(
+        kind: FindingKind,
         severity: Severity,
         start_us: i64,
         end_us: i64,
         peak: Peak,
-        summary: String,
-        keys: BTreeMap<String, String>,
-        metrics: BTreeMap<String, f64>,
-        evidence: Evidence,
-    ) -> Finding {
-        Finding {
-            id: Finding::stable_id(kind, &keys, start_us),
-            kind: kind.to_owned(),
+    ) -> FindingBuilder {
+        FindingBuilder {
+            kind,
             severity,
-            start: ts(start_us),
-            end: ts(end_us.max(start_us)),
+            start_us,
+            end_us,
             peak,
-            summary,
-            keys,
-            metrics,
-            evidence,
+            summary: String::new(),
+            keys: BTreeMap::new(),
+            metrics: BTreeMap::new(),
+            evidence: Evidence::default(),
         }
     }
 
-    /// FNV-1a (64 bit) of kind, sorted keys and the 5-minute bucket of the start:
+    /// FNV-1a (64 bit) of the kind's stored form, sorted keys and the 5-minute bucket of the start:
     /// independent of the Rust version, the platform and the run.
-    pub fn stable_id(kind: &str, keys: &BTreeMap<String, String>, start_us: i64) -> String {
+    pub fn stable_id(kind: FindingKind, keys: &BTreeMap<String, String>, start_us: i64) -> String {
         let mut h: u64 = 0xcbf2_9ce4_8422_2325;
         let mut feed = |bytes: &[u8]| {
             for b in bytes.iter().chain(std::iter::once(&0xff)) {
@@ -175,7 +118,7 @@ impl Finding {
                 h = h.wrapping_mul(0x0000_0100_0000_01b3);
             }
         };
-        feed(kind.as_bytes());
+        feed(kind.as_str().as_bytes());
         for (k, v) in keys {
             feed(k.as_bytes());
             feed(v.as_bytes());
@@ -192,6 +135,63 @@ impl Finding {
     /// End in microseconds since the epoch.
     pub fn end_us(&self) -> i64 {
         self.end.timestamp_micros()
+    }
+}
+
+/// A [`Finding`] being made (see [`Finding::builder`]).
+#[derive(Debug, Clone)]
+#[must_use = "a finding is made by `build`"]
+pub struct FindingBuilder {
+    kind: FindingKind,
+    severity: Severity,
+    start_us: i64,
+    end_us: i64,
+    peak: Peak,
+    summary: String,
+    keys: BTreeMap<String, String>,
+    metrics: BTreeMap<String, f64>,
+    evidence: Evidence,
+}
+
+impl FindingBuilder {
+    /// The one-sentence summary.
+    pub fn summary(mut self, summary: impl Into<String>) -> Self {
+        self.summary = summary.into();
+        self
+    }
+
+    /// What the finding is about (see [`keys`]); part of its id.
+    pub fn keys(mut self, keys: BTreeMap<String, String>) -> Self {
+        self.keys = keys;
+        self
+    }
+
+    /// What was measured (see [`metrics`]).
+    pub fn metrics(mut self, metrics: BTreeMap<String, f64>) -> Self {
+        self.metrics = metrics;
+        self
+    }
+
+    pub fn evidence(mut self, evidence: Evidence) -> Self {
+        self.evidence = evidence;
+        self
+    }
+
+    /// The finding, its id computed from kind, keys and start
+    /// ([`Finding::stable_id`]).
+    pub fn build(self) -> Finding {
+        Finding {
+            id: Finding::stable_id(self.kind, &self.keys, self.start_us),
+            kind: self.kind,
+            severity: self.severity,
+            start: ts(self.start_us),
+            end: ts(self.end_us.max(self.start_us)),
+            peak: self.peak,
+            summary: self.summary,
+            keys: self.keys,
+            metrics: self.metrics,
+            evidence: self.evidence,
+        }
     }
 }
 
@@ -246,19 +246,71 @@ mod tests {
     #[test]
     fn id_is_stable_within_a_bucket_and_changes_with_keys() {
         let k = keys([("ip", Some("10.0.0.1")), ("user", None)]);
-        let a = Finding::stable_id("failed_login_spike", &k, 1_000_000);
-        assert_eq!(a, Finding::stable_id("failed_login_spike", &k, 2_000_000));
+        let a = Finding::stable_id(FindingKind::FailedLoginSpike, &k, 1_000_000);
+        assert_eq!(
+            a,
+            Finding::stable_id(FindingKind::FailedLoginSpike, &k, 2_000_000)
+        );
         assert_ne!(
             a,
-            Finding::stable_id("failed_login_spike", &k, ID_BUCKET_US + 1)
+            Finding::stable_id(FindingKind::FailedLoginSpike, &k, ID_BUCKET_US + 1)
         );
         let other = keys([("ip", Some("10.0.0.2"))]);
         assert_ne!(
             a,
-            Finding::stable_id("failed_login_spike", &other, 1_000_000)
+            Finding::stable_id(FindingKind::FailedLoginSpike, &other, 1_000_000)
         );
-        assert_ne!(a, Finding::stable_id("error_rate_breach", &k, 1_000_000));
+        assert_ne!(
+            a,
+            Finding::stable_id(FindingKind::ErrorRateBreach, &k, 1_000_000)
+        );
         assert_eq!(a.len(), 16);
+        // The kind's stored form is what is hashed (FNV-1a computed independently).
+        assert_eq!(a, "e837d1efab76bf60");
+    }
+
+    #[test]
+    fn the_builder_makes_the_finding_and_its_id() {
+        let peak = Peak {
+            at: ts(3_000_000),
+            metric: "failures".into(),
+            value: 7.0,
+        };
+        let k = keys([("ip", Some("10.0.0.1"))]);
+        let f = Finding::builder(
+            FindingKind::FailedLoginSpike,
+            Severity::P1,
+            1_000_000,
+            0,
+            peak.clone(),
+        )
+        .summary("7 failures.")
+        .keys(k.clone())
+        .metrics(metrics([("failures", 7.0)]))
+        .build();
+        assert_eq!(
+            f.id,
+            Finding::stable_id(FindingKind::FailedLoginSpike, &k, 1_000_000)
+        );
+        assert_eq!(
+            (f.start_us(), f.end_us()),
+            (1_000_000, 1_000_000),
+            "the end is never before the start"
+        );
+        assert_eq!(
+            (f.kind, f.severity, &f.peak),
+            (FindingKind::FailedLoginSpike, Severity::P1, &peak)
+        );
+        assert_eq!(
+            (f.summary.as_str(), f.metrics["failures"]),
+            ("7 failures.", 7.0)
+        );
+        assert_eq!(f.evidence, Evidence::default());
+        let json = serde_json::to_value(&f).unwrap();
+        assert_eq!(
+            (json["kind"].as_str(), json["severity"].as_str()),
+            (Some("failed_login_spike"), Some("P1"))
+        );
     }
 
     #[test]
@@ -271,16 +323,5 @@ mod tests {
             terminal_text("from 10.0.0.1 against 3 accounts — ü"),
             std::borrow::Cow::Borrowed(_)
         ));
-    }
-
-    #[test]
-    fn severity_order_and_parse() {
-        assert!(Severity::P0.at_least(Severity::P2));
-        assert!(Severity::P2.at_least(Severity::P2));
-        assert!(!Severity::P3.at_least(Severity::P2));
-        assert_eq!("p1".parse::<Severity>().unwrap(), Severity::P1);
-        assert!("P5".parse::<Severity>().is_err());
-        assert_eq!(Severity::P2.raised(), Severity::P1);
-        assert_eq!(Severity::P0.raised(), Severity::P0);
     }
 }

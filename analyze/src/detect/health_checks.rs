@@ -2,16 +2,11 @@
 //! uptime monitor (client IP) on the health route; overlapping outages seen by several
 //! monitors are one finding.
 
-use std::collections::BTreeMap;
-
-use polars::prelude::*;
 use serde::Deserialize;
 
-use super::finding::{
-    keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, SampleRecord, Severity,
-};
-use super::frame::{i64s, strs, ts_us};
-use super::{daily, DetectContext, Detector};
+use super::finding::{keys, metrics, ts, Finding, FindingKind, Peak, Severity};
+use super::{DetectContext, Detector};
+use crate::queries::route_hits::{consecutive_failures, route_hits, run_evidence};
 use crate::AnalyzeError;
 
 /// `[detect.health_checks]`
@@ -40,187 +35,6 @@ impl Default for HealthChecksConfig {
     }
 }
 
-/// One request on a watched route.
-#[derive(Debug, Clone, PartialEq)]
-pub struct RouteHit {
-    pub ts: i64,
-    pub status: i64,
-    pub subject: String,
-    pub input: Option<String>,
-    pub input_line: Option<i64>,
-}
-
-/// A run of failures: indexes into the hits it was computed from.
-#[derive(Debug, Clone, PartialEq)]
-pub struct FailureRun {
-    pub start: i64,
-    pub end: i64,
-    pub failures: Vec<usize>,
-    pub subjects: Vec<String>,
-}
-
-/// Runs of at least `min` consecutive failures per subject (hits sorted by time; a
-/// success of the same subject ends a run), then runs of different subjects that
-/// overlap or are at most `gap_us` apart merged.
-pub fn consecutive_failures(
-    hits: &[RouteHit],
-    failed: impl Fn(i64) -> bool,
-    min: usize,
-    gap_us: i64,
-) -> Vec<FailureRun> {
-    let mut per_subject: BTreeMap<&str, Vec<usize>> = BTreeMap::new();
-    for (i, h) in hits.iter().enumerate() {
-        per_subject.entry(h.subject.as_str()).or_default().push(i);
-    }
-    let mut found: Vec<FailureRun> = Vec::new();
-    for (subject, idx) in per_subject {
-        let mut current: Vec<usize> = Vec::new();
-        let flush = |current: &mut Vec<usize>, found: &mut Vec<FailureRun>| {
-            if current.len() >= min.max(1) {
-                found.push(FailureRun {
-                    start: hits[current[0]].ts,
-                    end: hits[*current.last().unwrap_or(&current[0])].ts,
-                    failures: std::mem::take(current),
-                    subjects: vec![subject.to_owned()],
-                });
-            }
-            current.clear();
-        };
-        for i in idx {
-            if failed(hits[i].status) {
-                current.push(i);
-            } else {
-                flush(&mut current, &mut found);
-            }
-        }
-        flush(&mut current, &mut found);
-    }
-    found.sort_by_key(|r| (r.start, r.end));
-    let mut merged: Vec<FailureRun> = Vec::new();
-    for r in found {
-        match merged.last_mut() {
-            Some(m) if r.start <= m.end + gap_us => {
-                m.end = m.end.max(r.end);
-                m.failures.extend(r.failures);
-                m.failures.sort_by_key(|i| (hits[*i].ts, *i));
-                for s in r.subjects {
-                    if !m.subjects.contains(&s) {
-                        m.subjects.push(s);
-                    }
-                }
-            }
-            _ => merged.push(r),
-        }
-    }
-    merged
-}
-
-/// Requests to `route` (and optionally `method`) in `[from, to)` sorted by time, the
-/// subject being the client IP.
-pub fn route_hits(
-    ctx: &DetectContext<'_>,
-    route: &str,
-    method: Option<&str>,
-    from_us: i64,
-    to_us: i64,
-) -> PolarsResult<Vec<RouteHit>> {
-    let mut filter = col("route")
-        .eq(lit(route.to_owned()))
-        .or(col("path").eq(lit(route.to_owned())));
-    if let Some(m) = method {
-        filter = filter.and(col("method").eq(lit(m.to_owned())));
-    }
-    let query = |from_us: i64, to_us: i64| -> PolarsResult<LazyFrame> {
-        Ok(ctx
-            .scan_between("http_requests", from_us, to_us)?
-            .filter(filter.clone())
-            .select([
-                ts_us().alias("t"),
-                col("status").fill_null(lit(-1)),
-                col("client_ip").fill_null(lit("-")),
-                col("input"),
-                col("input_line"),
-            ]))
-    };
-    let key = format!("route_hits-{}", daily::settings_hash(&(route, method)));
-    let df = ctx
-        .per_day(&key, from_us, to_us, &query)?
-        .sort(["t", "input", "input_line"], Default::default())
-        .collect()?;
-    let (t, s, ip, input, line) = (
-        i64s(&df, "t")?,
-        i64s(&df, "status")?,
-        strs(&df, "client_ip")?,
-        strs(&df, "input")?,
-        i64s(&df, "input_line")?,
-    );
-    Ok((0..df.height())
-        .map(|i| RouteHit {
-            ts: t[i].unwrap_or_default(),
-            status: s[i].unwrap_or(-1),
-            subject: ip[i].clone().unwrap_or_default(),
-            input: input[i].clone(),
-            input_line: line[i],
-        })
-        .collect())
-}
-
-/// Evidence of a failure run: failures per 5 minutes, statuses, the first samples.
-pub fn run_evidence(hits: &[RouteHit], run: &FailureRun, table: &str) -> Evidence {
-    let width = 300_000_000;
-    let mut buckets: BTreeMap<i64, u64> = BTreeMap::new();
-    let mut statuses: BTreeMap<i64, u64> = BTreeMap::new();
-    for &i in &run.failures {
-        *buckets
-            .entry(hits[i].ts.div_euclid(width) * width)
-            .or_default() += 1;
-        *statuses.entry(hits[i].status).or_default() += 1;
-    }
-    let mut top: Vec<Offender> = statuses
-        .into_iter()
-        .map(|(s, n)| Offender {
-            dimension: "status".into(),
-            value: s.to_string(),
-            count: n,
-        })
-        .collect();
-    top.sort_by_key(|o| std::cmp::Reverse(o.count));
-    top.extend(run.subjects.iter().map(|s| {
-        Offender {
-            dimension: "client_ip".into(),
-            value: s.clone(),
-            count: run
-                .failures
-                .iter()
-                .filter(|i| &hits[**i].subject == s)
-                .count() as u64,
-        }
-    }));
-    Evidence {
-        buckets: buckets
-            .into_iter()
-            .map(|(b, n)| BucketCount {
-                start: ts(b),
-                count: n,
-                total: None,
-            })
-            .collect(),
-        top,
-        samples: run
-            .failures
-            .iter()
-            .take(3)
-            .map(|&i| SampleRecord {
-                ts: ts(hits[i].ts),
-                table: table.into(),
-                input: hits[i].input.clone(),
-                input_line: hits[i].input_line,
-                text: format!("status {} for {}", hits[i].status, hits[i].subject),
-            })
-            .collect(),
-    }
-}
-
 pub struct HealthCheckFailures {
     config: HealthChecksConfig,
 }
@@ -236,8 +50,8 @@ impl Detector for HealthCheckFailures {
         "health_checks"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["health_check_failures"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::HealthCheckFailures]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
@@ -260,17 +74,12 @@ impl Detector for HealthCheckFailures {
                     .max_by_key(|b| b.count)
                     .map(|b| (b.start, b.count))
                     .unwrap_or((ts(r.start), 0));
-                Finding::new(
-                    "health_check_failures",
-                    c.severity,
-                    r.start,
-                    r.end,
-                    Peak {
+                Finding::builder(FindingKind::HealthCheckFailures, c.severity, r.start, r.end, Peak {
                         at: peak.0,
                         metric: "failed_checks".into(),
                         value: peak.1 as f64,
-                    },
-                    format!(
+                    })
+                    .summary(format!(
                         "{} failed health checks on {} from {} monitor(s), at least {} in a row, from {} to {}.",
                         r.failures.len(),
                         c.route,
@@ -278,14 +87,14 @@ impl Detector for HealthCheckFailures {
                         c.consecutive_failures,
                         ts(r.start).format("%Y-%m-%d %H:%M"),
                         ts(r.end).format("%H:%M"),
-                    ),
-                    keys([("route", Some(c.route.as_str()))]),
-                    metrics([
+                    ))
+                    .keys(keys([("route", Some(c.route.as_str()))]))
+                    .metrics(metrics([
                         ("failed_checks", r.failures.len() as f64),
                         ("monitors", r.subjects.len() as f64),
-                    ]),
-                    evidence,
-                )
+                    ]))
+                    .evidence(evidence)
+                    .build()
             })
             .collect())
     }
@@ -294,6 +103,7 @@ impl Detector for HealthCheckFailures {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::queries::route_hits::RouteHit;
 
     const MIN: i64 = runlens_lake::time::MINUTE_US;
 

@@ -9,7 +9,7 @@ use polars::prelude::*;
 use serde::Deserialize;
 
 use super::finding::{
-    keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
+    keys, metrics, ts, BucketCount, Evidence, Finding, FindingKind, Peak, SampleRecord, Severity,
 };
 use super::frame::{self, bucket, f64s, i64s, runs, strs, top_counts, ts_us};
 use super::{daily, DetectContext, Detector};
@@ -123,8 +123,8 @@ impl Detector for LatencyBreach {
         "latency"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["latency_breach"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::LatencyBreach]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
@@ -247,17 +247,12 @@ impl Detector for LatencyBreach {
                     e.0 += x.slow;
                     e.1 += x.requests;
                 }
-                out.push(Finding::new(
-                    "latency_breach",
-                    c.severity,
-                    start,
-                    end,
-                    Peak {
+                out.push(Finding::builder(FindingKind::LatencyBreach, c.severity, start, end, Peak {
                         at: ts(peak.0),
                         metric: "p95_ms".into(),
                         value: peak.1,
-                    },
-                    format!(
+                    })
+                        .summary(format!(
                         "{slow_n} of {requests} responses in {region} took over {:.0} s (p95 up to {:.0} ms for APIs, {:.0} ms for pages; slowest {:.0} ms) from {} to {}.",
                         c.slow_response_ms / 1000.0,
                         worst(true),
@@ -265,17 +260,17 @@ impl Detector for LatencyBreach {
                         max,
                         ts(start).format("%Y-%m-%d %H:%M"),
                         ts(end).format("%H:%M"),
-                    ),
-                    keys([("region", Some(region.as_str())), ("source", Some(source.as_str()))]),
-                    metrics([
+                    ))
+                        .keys(keys([("region", Some(region.as_str())), ("source", Some(source.as_str()))]))
+                        .metrics(metrics([
                         ("requests", requests as f64),
                         ("slow_responses", slow_n as f64),
                         ("slow_ratio", slow_n as f64 / requests.max(1) as f64),
                         ("api_p95_ms", worst(true)),
                         ("page_p95_ms", worst(false)),
                         ("max_ms", max),
-                    ]),
-                    Evidence {
+                    ]))
+                        .evidence(Evidence {
                         buckets: per_bucket
                             .into_iter()
                             .map(|(b, (s, n))| BucketCount {
@@ -296,8 +291,8 @@ impl Detector for LatencyBreach {
                                 text: format!("{} {:.0} ms", r.path, r.ms),
                             })
                             .collect(),
-                    },
-                ));
+                    })
+                        .build());
             }
         }
         Ok(out)

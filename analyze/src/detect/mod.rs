@@ -6,8 +6,6 @@
 //! detectors, polars lazy queries inside each) over a `[from, to)` window and returns
 //! their [`Finding`]s.
 
-pub mod auth_events;
-mod backend;
 mod config;
 pub mod daily;
 pub mod db_connections;
@@ -27,8 +25,10 @@ use polars::prelude::*;
 use rayon::prelude::*;
 use runlens_lake::time::{Day, Ts, Window, DAY_US, HOUR_US};
 
+/// Where the SQL layer finds the `auth_events` table (now a shared query).
+pub use crate::queries::auth_events;
 pub use config::DetectConfig;
-pub use finding::{Evidence, Finding, Severity};
+pub use finding::{Evidence, Finding, FindingKind, Severity};
 
 use crate::tables::LakeTables;
 use crate::AnalyzeError;
@@ -212,8 +212,8 @@ impl<'a> DetectContext<'a> {
 pub trait Detector: Send + Sync {
     /// The configuration section under `[detect]`, e.g. `failed_logins`.
     fn name(&self) -> &'static str;
-    /// The finding kinds it can emit.
-    fn kinds(&self) -> &'static [&'static str];
+    /// The finding kinds it can emit (no other detector emits them).
+    fn kinds(&self) -> &'static [FindingKind];
     /// Evaluates the window.
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError>;
 }
@@ -341,4 +341,21 @@ pub fn detect(
         detectors: detectors.iter().map(|d| d.name()).collect(),
         findings,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn each_finding_kind_has_one_detector() {
+        let mut emitted: Vec<FindingKind> = registry(&DetectConfig::default())
+            .iter()
+            .flat_map(|d| d.kinds().iter().copied())
+            .collect();
+        emitted.sort();
+        let mut all = FindingKind::ALL.to_vec();
+        all.sort();
+        assert_eq!(emitted, all);
+    }
 }

@@ -9,7 +9,8 @@ use polars::prelude::*;
 use serde::Deserialize;
 
 use super::finding::{
-    keys, metrics, ts, BucketCount, Evidence, Finding, Offender, Peak, SampleRecord, Severity,
+    keys, metrics, ts, BucketCount, Evidence, Finding, FindingKind, Offender, Peak, SampleRecord,
+    Severity,
 };
 use super::frame::{i64s, runs, strs};
 use super::{DetectContext, Detector};
@@ -81,8 +82,8 @@ impl Detector for SentryErrors {
         "sentry"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["sentry_error_spike", "sentry_new_group"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::SentryErrorSpike, FindingKind::SentryNewGroup]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
@@ -167,7 +168,7 @@ pub fn find(events: &[SentryEvent], from: i64, to: i64, c: &SentryConfig) -> Vec
             if early.len() as u64 >= c.new_group_min_events {
                 new_until = Some(until);
                 out.push(finding(
-                    "sentry_new_group",
+                    FindingKind::SentryNewGroup,
                     group,
                     &early,
                     width,
@@ -213,7 +214,7 @@ pub fn find(events: &[SentryEvent], from: i64, to: i64, c: &SentryConfig) -> Vec
                 continue;
             }
             out.push(finding(
-                "sentry_error_spike",
+                FindingKind::SentryErrorSpike,
                 group,
                 &span,
                 width,
@@ -232,7 +233,7 @@ pub fn find(events: &[SentryEvent], from: i64, to: i64, c: &SentryConfig) -> Vec
 }
 
 fn finding(
-    kind: &str,
+    kind: FindingKind,
     group: &str,
     span: &[&SentryEvent],
     width: i64,
@@ -253,7 +254,7 @@ fn finding(
         .map(|(b, n)| (*b, *n))
         .unwrap_or((span[0].ts, 0));
     let release = span[0].release.as_deref();
-    Finding::new(
+    Finding::builder(
         kind,
         c.severity,
         span[0].ts,
@@ -263,39 +264,40 @@ fn finding(
             metric: "events".into(),
             value: peak.1 as f64,
         },
-        summary,
-        keys([("group", Some(group)), ("release", release)]),
-        metrics([("events", span.len() as f64)]),
-        Evidence {
-            buckets: buckets
-                .into_iter()
-                .map(|(b, n)| BucketCount {
-                    start: ts(b),
-                    count: n,
-                    total: None,
-                })
-                .collect(),
-            top: releases
-                .into_iter()
-                .map(|(r, n)| Offender {
-                    dimension: "release".into(),
-                    value: r.into(),
-                    count: n,
-                })
-                .collect(),
-            samples: span
-                .iter()
-                .take(3)
-                .map(|e| SampleRecord {
-                    ts: ts(e.ts),
-                    table: "sentry_events".into(),
-                    input: e.input.clone(),
-                    input_line: e.input_line,
-                    text: e.title.clone(),
-                })
-                .collect(),
-        },
     )
+    .summary(summary)
+    .keys(keys([("group", Some(group)), ("release", release)]))
+    .metrics(metrics([("events", span.len() as f64)]))
+    .evidence(Evidence {
+        buckets: buckets
+            .into_iter()
+            .map(|(b, n)| BucketCount {
+                start: ts(b),
+                count: n,
+                total: None,
+            })
+            .collect(),
+        top: releases
+            .into_iter()
+            .map(|(r, n)| Offender {
+                dimension: "release".into(),
+                value: r.into(),
+                count: n,
+            })
+            .collect(),
+        samples: span
+            .iter()
+            .take(3)
+            .map(|e| SampleRecord {
+                ts: ts(e.ts),
+                table: "sentry_events".into(),
+                input: e.input.clone(),
+                input_line: e.input_line,
+                text: e.title.clone(),
+            })
+            .collect(),
+    })
+    .build()
 }
 
 #[cfg(test)]
@@ -334,13 +336,16 @@ mod tests {
         events.sort_by_key(|e| e.ts);
         let c = SentryConfig::default();
         let f = find(&events, 8 * 24 * H, 10 * 24 * H, &c);
-        let kinds: Vec<(&str, &str)> = f
+        let kinds: Vec<(FindingKind, &str)> = f
             .iter()
-            .map(|f| (f.kind.as_str(), f.keys["group"].as_str()))
+            .map(|f| (f.kind, f.keys["group"].as_str()))
             .collect();
         assert_eq!(
             kinds,
-            vec![("sentry_new_group", "new"), ("sentry_error_spike", "old")],
+            vec![
+                (FindingKind::SentryNewGroup, "new"),
+                (FindingKind::SentryErrorSpike, "old")
+            ],
             "{f:#?}"
         );
         assert_eq!(f[0].keys["release"], "r2");

@@ -6,10 +6,12 @@
 
 use serde::Deserialize;
 
-use super::error_rate::{error_buckets, failed_between, failed_requests};
-use super::finding::{keys, metrics, ts, BucketCount, Evidence, Finding, Peak, Severity};
+use super::finding::{
+    keys, metrics, ts, BucketCount, Evidence, Finding, FindingKind, Peak, Severity,
+};
 use super::frame::{runs, top_counts};
 use super::{DetectContext, Detector};
+use crate::queries::requests::{error_buckets, failed_between, failed_requests};
 use crate::AnalyzeError;
 use runlens_lake::time;
 
@@ -138,8 +140,8 @@ impl Detector for SloBurn {
         "slo"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["slo_burn"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::SloBurn]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
@@ -218,30 +220,25 @@ impl Detector for SloBurn {
                     "route",
                     5,
                 );
-                out.push(Finding::new(
-                    "slo_burn",
-                    severity,
-                    first,
-                    last + width - 1,
-                    Peak {
+                out.push(Finding::builder(FindingKind::SloBurn, severity, first, last + width - 1, Peak {
                         at: ts(dense[peak_i].0),
                         metric: "burn_rate".into(),
                         value: peak,
-                    },
-                    format!(
+                    })
+                        .summary(format!(
                         "The {:.2} % availability SLO's error budget burned up to {peak:.1}× its sustainable rate ({tier}-level alert) from {} to {}.",
                         100.0 * c.objective,
                         ts(first).format("%Y-%m-%d %H:%M"),
                         ts(last + width).format("%H:%M"),
-                    ),
-                    keys([("alert", Some(tier))]),
-                    metrics([
+                    ))
+                        .keys(keys([("alert", Some(tier))]))
+                        .metrics(metrics([
                         ("peak_burn_rate", peak),
                         ("requests", n as f64),
                         ("errors", e as f64),
                         ("objective", c.objective),
-                    ]),
-                    Evidence {
+                    ]))
+                        .evidence(Evidence {
                         buckets: span
                             .iter()
                             .map(|(_, (b, n, e))| BucketCount {
@@ -252,8 +249,8 @@ impl Detector for SloBurn {
                             .collect(),
                         top: routes,
                         samples: Vec::new(),
-                    },
-                ));
+                    })
+                        .build());
             }
         }
         Ok(out)

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use super::finding::{keys, metrics, ts, Finding, Peak, Severity};
-use super::health_checks::{consecutive_failures, route_hits, run_evidence, RouteHit};
+use super::finding::{keys, metrics, ts, Finding, FindingKind, Peak, Severity};
 use super::{DetectContext, Detector};
+use crate::queries::route_hits::{consecutive_failures, route_hits, run_evidence, RouteHit};
 use crate::AnalyzeError;
 
 /// `[detect.webhooks]`
@@ -51,8 +51,8 @@ impl Detector for WebhookFailures {
         "webhooks"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["webhook_failures"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::WebhookFailures]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {
@@ -91,28 +91,23 @@ impl Detector for WebhookFailures {
                     .max_by_key(|b| b.count)
                     .map(|b| (b.start, b.count))
                     .unwrap_or((ts(r.start), 0));
-                Finding::new(
-                    "webhook_failures",
-                    c.severity,
-                    r.start,
-                    r.end,
-                    Peak {
+                Finding::builder(FindingKind::WebhookFailures, c.severity, r.start, r.end, Peak {
                         at: peak.0,
                         metric: "failed_deliveries".into(),
                         value: peak.1 as f64,
-                    },
-                    format!(
+                    })
+                    .summary(format!(
                         "{} consecutive Stripe webhook deliveries to {} failed (mostly status {}) from {} to {}.",
                         r.failures.len(),
                         c.route,
                         status.as_deref().unwrap_or("?"),
                         ts(r.start).format("%Y-%m-%d %H:%M"),
                         ts(r.end).format("%H:%M"),
-                    ),
-                    keys([("route", Some(c.route.as_str())), ("status", status.as_deref())]),
-                    metrics([("failed_deliveries", r.failures.len() as f64)]),
-                    evidence,
-                )
+                    ))
+                    .keys(keys([("route", Some(c.route.as_str())), ("status", status.as_deref())]))
+                    .metrics(metrics([("failed_deliveries", r.failures.len() as f64)]))
+                    .evidence(evidence)
+                    .build()
             })
             .collect())
     }

@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 
 use chrono::{DateTime, Datelike, Days, Utc};
 use chrono_tz::Tz;
-use runlens_analyze::detect::{self, DetectConfig, TimeWindow};
+use runlens_analyze::detect::{self, DetectConfig, FindingKind, TimeWindow};
 use runlens_analyze::metrics::{
     bin_quantile, LatencyBin, Metrics, Traffic, LATENCY_BUCKET_US, TRAFFIC_BUCKET_US,
 };
@@ -284,15 +284,6 @@ fn series_of(
     value: impl Fn(&[usize]) -> Option<f64>,
 ) -> Series {
     Series::time_gaps(name, slots.iter().map(|(s, idx)| (ts(*s), value(idx))))
-}
-
-fn severity(s: detect::Severity) -> Severity {
-    match s {
-        detect::Severity::P0 => Severity::P0,
-        detect::Severity::P1 => Severity::P1,
-        detect::Severity::P2 => Severity::P2,
-        detect::Severity::P3 => Severity::P3,
-    }
 }
 
 /// Builds the report of `window`.

@@ -3,10 +3,10 @@
 //! [`Figures`] and [`Metrics`]; the quarterly review's own are in `strategic.rs`.
 
 use super::*;
+use runlens_lake::kinds::{AttackClass, MaintenanceKind};
 
 pub(super) fn findings_section(now: &Figures, before: &Figures, privacy: &Privacy) -> Section {
-    let count =
-        |f: &Figures, s: detect::Severity| f.findings.iter().filter(|x| x.severity == s).count();
+    let count = |f: &Figures, s: Severity| f.findings.iter().filter(|x| x.severity == s).count();
     let mut by_severity = Table::new(
         "Findings by severity",
         vec![
@@ -14,14 +14,9 @@ pub(super) fn findings_section(now: &Figures, before: &Figures, privacy: &Privac
             Column::number("Findings", Unit::Count),
         ],
     );
-    for s in [
-        detect::Severity::P0,
-        detect::Severity::P1,
-        detect::Severity::P2,
-        detect::Severity::P3,
-    ] {
+    for &s in Severity::ALL {
         by_severity.push(vec![
-            Cell::severity(severity(s)),
+            Cell::severity(s),
             Cell::compared(
                 count(now, s) as f64,
                 count(before, s) as f64,
@@ -46,9 +41,9 @@ pub(super) fn findings_section(now: &Figures, before: &Figures, privacy: &Privac
     });
     for f in sorted.iter().take(20) {
         list.push(vec![
-            Cell::severity(severity(f.severity)),
+            Cell::severity(f.severity),
             Cell::time(f.start),
-            Cell::text(f.kind.clone()),
+            Cell::text(f.kind.label()),
             Cell::text(finding_summary(f, privacy)),
         ]);
     }
@@ -260,7 +255,7 @@ pub(super) fn security_section(
     let auth_findings = |f: &Figures| {
         f.findings
             .iter()
-            .filter(|x| x.kind == "failed_login_spike")
+            .filter(|x| x.kind == FindingKind::FailedLoginSpike)
             .count() as f64
     };
     let mut incidents = Table::new(
@@ -276,12 +271,16 @@ pub(super) fn security_section(
     for f in now
         .findings
         .iter()
-        .filter(|x| x.kind == "failed_login_spike")
+        .filter(|x| x.kind == FindingKind::FailedLoginSpike)
     {
         incidents.push(vec![
-            Cell::severity(severity(f.severity)),
+            Cell::severity(f.severity),
             Cell::time(f.start),
-            Cell::text(f.keys.get("class").cloned().unwrap_or_default()),
+            // The attack's class in words; a class this version does not know as is.
+            Cell::text(f.keys.get("class").map_or(String::new(), |c| {
+                c.parse::<AttackClass>()
+                    .map_or_else(|_| c.clone(), |c| c.label().to_owned())
+            })),
             Cell::text(finding_summary(f, privacy)),
         ]);
     }
@@ -526,7 +525,7 @@ pub(super) fn maintenance_section(
 ) -> Result<Section, BuildError> {
     let events = metrics.maintenance(from, to)?;
     let previous = metrics.maintenance(pfrom, pto)?;
-    let count = |e: &[runlens_analyze::metrics::MaintenanceEvent], k: &str| {
+    let count = |e: &[runlens_analyze::metrics::MaintenanceEvent], k: MaintenanceKind| {
         e.iter().filter(|x| x.kind == k).count() as f64
     };
     let mut table = Table::new(
@@ -538,10 +537,10 @@ pub(super) fn maintenance_section(
             Column::text("Last message"),
         ],
     );
-    for kind in ["backup", "checkpoint", "autovacuum"] {
+    for &kind in MaintenanceKind::ALL {
         let last = events.iter().rev().find(|e| e.kind == kind);
         table.push(vec![
-            Cell::text(kind),
+            Cell::text(kind.label()),
             Cell::compared(
                 count(&events, kind),
                 count(&previous, kind),
@@ -553,7 +552,7 @@ pub(super) fn maintenance_section(
         ]);
     }
     let mut section = Section::new("maintenance", "Backups and maintenance").table(table);
-    if count(&events, "backup") == 0.0 {
+    if count(&events, MaintenanceKind::Backup) == 0.0 {
         section = section.text("No backup was logged by PostgreSQL in this period.");
     }
     Ok(section)

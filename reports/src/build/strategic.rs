@@ -52,21 +52,23 @@ pub(super) fn slo_section(
     }
     let mut incidents = Table::new(
         "Incidents by severity and kind",
-        vec![
-            Column::text("Kind"),
-            Column::number("P0", Unit::Count),
-            Column::number("P1", Unit::Count),
-            Column::number("P2", Unit::Count),
-            Column::number("P3", Unit::Count),
-        ],
+        vec![Column::text("Kind")]
+            .into_iter()
+            .chain(
+                Severity::ALL
+                    .iter()
+                    .map(|s| Column::number(s.as_str(), Unit::Count)),
+            )
+            .collect(),
     );
-    let mut kinds: BTreeMap<&str, [u64; 4]> = BTreeMap::new();
+    // In the order of the kinds' stored forms, as before they had words.
+    let mut kinds: BTreeMap<FindingKind, [u64; 4]> = BTreeMap::new();
     for f in &now.findings {
-        kinds.entry(f.kind.as_str()).or_default()[f.severity as usize] += 1;
+        kinds.entry(f.kind).or_default()[f.severity as usize] += 1;
     }
     for (kind, n) in kinds {
         incidents.push(
-            std::iter::once(Cell::text(kind))
+            std::iter::once(Cell::text(kind.label()))
                 .chain(n.iter().map(|c| Cell::count(*c)))
                 .collect(),
         );

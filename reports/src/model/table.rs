@@ -96,29 +96,8 @@ impl Column {
     }
 }
 
-/// A finding's severity, as the runbook defines them.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-pub enum Severity {
-    /// Critical: outage, payment processing failure, data breach, database corruption.
-    P0,
-    /// High: partial outage, authentication system failure, major feature down.
-    P1,
-    /// Medium: non-critical issues, performance degradation.
-    P2,
-    /// Low.
-    P3,
-}
-
-impl Severity {
-    pub fn label(self) -> &'static str {
-        match self {
-            Severity::P0 => "P0 critical",
-            Severity::P1 => "P1 high",
-            Severity::P2 => "P2 medium",
-            Severity::P3 => "P3 low",
-        }
-    }
-}
+/// A finding's severity, as the runbook defines them (shared with the detectors).
+pub use runlens_lake::kinds::Severity;
 
 /// One table cell.
 ///

@@ -12,19 +12,17 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use polars::prelude::*;
 use serde::Deserialize;
 
-use super::error_rate::{deployment_before, live_deployments};
 use super::finding::{
-    keys, metrics, ts, BucketCount, Evidence, Finding, Peak, SampleRecord, Severity,
+    keys, metrics, ts, BucketCount, Evidence, Finding, FindingKind, Peak, SampleRecord, Severity,
 };
 use super::frame::{self, bucket, f64s, i64s, span, strs, ts_us};
 use super::{daily, DetectContext, Detector};
+use crate::queries::deployments::{deployment_before, live_deployments};
+use crate::queries::statements::{fingerprint_days, fingerprint_totals, statements};
 use crate::AnalyzeError;
 use runlens_lake::time::{hours, minutes};
 
-mod days;
 mod periods;
-use days::statements;
-pub use days::{fingerprint_days, fingerprint_totals};
 use periods::baseline;
 pub use periods::*;
 
@@ -222,7 +220,7 @@ impl SlowQueries {
     ///
     /// A p95 over a month is not a sum of days', so the days keep what can be summed —
     /// calls, total, max and the calls over the threshold — and, for fingerprints with
-    /// at most [`LISTED_CALLS`] calls that day, the durations themselves. The linear p95
+    /// at most [`LISTED_CALLS`](crate::queries::statements::LISTED_CALLS) calls that day, the durations themselves. The linear p95
     /// of `n` sorted durations lies between the values at `floor(0.95 (n - 1))` and
     /// `ceil(0.95 (n - 1))`, so it can exceed the threshold only if at least
     /// `n - ceil(0.95 (n - 1))` calls do: only those fingerprints get their exact p95,
@@ -327,17 +325,12 @@ impl SlowQueries {
                 .max_by(|a, b| slow[*a].ms.total_cmp(&slow[*b].ms))
                 .unwrap_or(0);
             let q = query[i].clone().unwrap_or_default();
-            out.push(Finding::new(
-                "slow_query",
-                c.slow_query_severity,
-                start,
-                end,
-                Peak {
+            out.push(Finding::builder(FindingKind::SlowQuery, c.slow_query_severity, start, end, Peak {
                     at: ts(slow[slowest].ts),
                     metric: "duration_ms".into(),
                     value: max[i].unwrap_or(0.0),
-                },
-                format!(
+                })
+                    .summary(format!(
                     "Query {f} ran {} times with p95 {:.0} ms (threshold {:.0} ms, mean {:.0} ms, max {:.0} ms, {:.1} s in total): {}",
                     calls[i].unwrap_or(0),
                     p95[i].unwrap_or(0.0),
@@ -346,16 +339,16 @@ impl SlowQueries {
                     max[i].unwrap_or(0.0),
                     total[i].unwrap_or(0.0) / 1000.0,
                     shorten(&q, 120),
-                ),
-                keys([("fingerprint", Some(f.as_str())), ("query", Some(q.as_str()))]),
-                metrics([
+                ))
+                    .keys(keys([("fingerprint", Some(f.as_str())), ("query", Some(q.as_str()))]))
+                    .metrics(metrics([
                     ("calls", calls[i].unwrap_or(0) as f64),
                     ("total_ms", total[i].unwrap_or(0.0)),
                     ("mean_ms", mean[i].unwrap_or(0.0)),
                     ("p95_ms", p95[i].unwrap_or(0.0)),
                     ("max_ms", max[i].unwrap_or(0.0)),
-                ]),
-                Evidence {
+                ]))
+                    .evidence(Evidence {
                     buckets: Vec::new(),
                     top: Vec::new(),
                     samples: [slowest]
@@ -373,8 +366,8 @@ impl SlowQueries {
                             ),
                         })
                         .collect(),
-                },
-            ));
+                })
+                    .build());
         }
         Ok(out)
     }
@@ -500,39 +493,41 @@ impl SlowQueries {
                 ),
             };
             let table = table_of(&query);
-            out.push(Finding::new(
-                "slow_query_regression",
-                severity,
-                start,
-                end,
-                Peak {
-                    at: ts(at),
-                    metric: "p95_ms".into(),
-                    value: s.p95,
-                },
-                format!(
+            out.push(
+                Finding::builder(
+                    FindingKind::SlowQueryRegression,
+                    severity,
+                    start,
+                    end,
+                    Peak {
+                        at: ts(at),
+                        metric: "p95_ms".into(),
+                        value: s.p95,
+                    },
+                )
+                .summary(format!(
                     "Query {f} regressed: {what}{}; {}",
                     deployment
                         .as_ref()
                         .map(|(d, _)| format!(", after deployment {d}"))
                         .unwrap_or_default(),
                     shorten(&query, 120)
-                ),
-                keys([
+                ))
+                .keys(keys([
                     ("fingerprint", Some(f.as_str())),
                     ("query", Some(query.as_str())),
                     ("table", table.as_deref()),
                     ("deployment", deployment.as_ref().map(|(d, _)| d.as_str())),
-                ]),
-                metrics([
+                ]))
+                .metrics(metrics([
                     ("calls", s.calls as f64),
                     ("p95_ms", s.p95),
                     ("p50_ms", s.p50),
                     ("baseline_p95_ms", base.p95),
                     ("baseline_p50_ms", base.p50),
                     ("total_ms", s.total_ms),
-                ]),
-                Evidence {
+                ]))
+                .evidence(Evidence {
                     buckets: m
                         .range((at - 2 * period)..=last)
                         .map(|(p, x)| BucketCount {
@@ -553,8 +548,9 @@ impl SlowQueries {
                             text: format!("{:.2} ms", durations[j].1),
                         })
                         .collect(),
-                },
-            ));
+                })
+                .build(),
+            );
         }
         Ok(out)
     }
@@ -573,8 +569,8 @@ impl Detector for SlowQueries {
         "slow_queries"
     }
 
-    fn kinds(&self) -> &'static [&'static str] {
-        &["slow_query", "slow_query_regression"]
+    fn kinds(&self) -> &'static [FindingKind] {
+        &[FindingKind::SlowQuery, FindingKind::SlowQueryRegression]
     }
 
     fn run(&self, ctx: &DetectContext<'_>) -> Result<Vec<Finding>, AnalyzeError> {

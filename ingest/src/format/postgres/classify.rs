@@ -5,27 +5,12 @@
 //! same function for every flavour, so stderr, csvlog and jsonlog copies of one server's
 //! log classify identically.
 
-/// The `event_kind` values, in the order they are tested.
-pub const EVENT_KINDS: &[&str] = &[
-    "slow_statement",
-    "auth_failure",
-    "connection_received",
-    "connection_authorized",
-    "disconnection",
-    "too_many_clients",
-    "deadlock",
-    "lock_wait",
-    "temp_file",
-    "checkpoint",
-    "autovacuum",
-    "error",
-    "other",
-];
+use runlens_lake::kinds::EventKind;
 
 /// The verdict on one entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Classification {
-    pub event_kind: &'static str,
+    pub event_kind: EventKind,
     pub auth_user: Option<String>,
     pub auth_reason: Option<String>,
 }
@@ -52,19 +37,19 @@ pub fn classify(
     };
     let fatalish = matches!(severity, "FATAL" | "PANIC" | "ERROR");
     if message.starts_with("duration: ") {
-        return plain("slow_statement");
+        return plain(EventKind::SlowStatement);
     }
     if let Some(auth) = auth_failure(severity, sqlstate, message, detail) {
         return auth;
     }
     if message.starts_with("connection received: ") {
-        return plain("connection_received");
+        return plain(EventKind::ConnectionReceived);
     }
     if message.starts_with("connection authorized: ") {
-        return plain("connection_authorized");
+        return plain(EventKind::ConnectionAuthorized);
     }
     if message.starts_with("disconnection: ") {
-        return plain("disconnection");
+        return plain(EventKind::Disconnection);
     }
     if sqlstate == Some("53300")
         || message.starts_with("sorry, too many clients already")
@@ -72,10 +57,10 @@ pub fn classify(
         || message.starts_with("too many connections for role")
         || message.starts_with("too many connections for database")
     {
-        return plain("too_many_clients");
+        return plain(EventKind::TooManyClients);
     }
     if sqlstate == Some("40P01") || message.starts_with("deadlock detected") {
-        return plain("deadlock");
+        return plain(EventKind::Deadlock);
     }
     if message.starts_with("process ")
         && (message.contains(" still waiting for ")
@@ -83,27 +68,27 @@ pub fn classify(
             || message.contains(" detected deadlock while waiting for ")
             || message.contains(" avoided deadlock for "))
     {
-        return plain("lock_wait");
+        return plain(EventKind::LockWait);
     }
     if message.starts_with("temporary file: ") {
-        return plain("temp_file");
+        return plain(EventKind::TempFile);
     }
     if message.starts_with("checkpoint ")
         || message.starts_with("checkpoints are occurring too frequently")
         || message.starts_with("restartpoint ")
     {
-        return plain("checkpoint");
+        return plain(EventKind::Checkpoint);
     }
     if message.starts_with("automatic vacuum of table")
         || message.starts_with("automatic aggressive vacuum")
         || message.starts_with("automatic analyze of table")
     {
-        return plain("autovacuum");
+        return plain(EventKind::Autovacuum);
     }
     if fatalish {
-        return plain("error");
+        return plain(EventKind::Error);
     }
-    plain("other")
+    plain(EventKind::Other)
 }
 
 /// Failed authentication: `password authentication failed for user "x"` (28P01), other
@@ -117,7 +102,7 @@ fn auth_failure(
     detail: Option<&str>,
 ) -> Option<Classification> {
     let found = |user: Option<&str>, reason: &str| Classification {
-        event_kind: "auth_failure",
+        event_kind: EventKind::AuthFailure,
         auth_user: user.map(str::to_owned),
         auth_reason: Some(reason.to_owned()),
     };
@@ -174,7 +159,7 @@ mod tests {
 
     #[test]
     fn kinds_from_messages() {
-        let k = |sev, msg| classify(sev, None, msg, None).event_kind;
+        let k = |sev, msg| classify(sev, None, msg, None).event_kind.as_str();
         assert_eq!(
             k("LOG", "duration: 1.0 ms  statement: select 1"),
             "slow_statement"
@@ -252,7 +237,11 @@ mod tests {
                 c.auth_user.as_deref(),
                 c.auth_reason.as_deref()
             ),
-            ("auth_failure", Some("alice"), Some("password mismatch"))
+            (
+                EventKind::AuthFailure,
+                Some("alice"),
+                Some("password mismatch")
+            )
         );
         let c = classify(
             "FATAL",

@@ -9,6 +9,7 @@
 //! the columns directly ([`RowRef::values`]).
 
 use super::classify::classify;
+use runlens_lake::kinds::EventKind;
 use std::borrow::Cow;
 
 use super::normalize::{normalize_shared, Normalized};
@@ -323,7 +324,7 @@ pub struct RowRef<'a> {
     pub normalized: Option<Normalized>,
     pub auth_user: Option<String>,
     pub auth_reason: Option<String>,
-    pub event_kind: &'static str,
+    pub event_kind: EventKind,
 }
 
 impl RawEntry {
@@ -449,7 +450,7 @@ impl RowRef<'_> {
             normalized_query: self.normalized.as_ref().map(|n| n.0.clone()),
             auth_user: self.auth_user.clone(),
             auth_reason: self.auth_reason.clone(),
-            event_kind: Some(self.event_kind.to_owned()),
+            event_kind: Some(self.event_kind.as_str().to_owned()),
         }
     }
 
@@ -484,7 +485,7 @@ impl RowRef<'_> {
             fingerprint: self.normalized.as_ref().map(|n| n.1.as_str()),
             auth_user: self.auth_user.as_deref(),
             auth_reason: self.auth_reason.as_deref(),
-            event_kind: Some(self.event_kind),
+            event_kind: Some(self.event_kind.as_str()),
             static_kinds: true,
             normalized: self.normalized.as_ref(),
         }

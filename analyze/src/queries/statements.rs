@@ -1,17 +1,17 @@
-//! A fingerprint's statements per kept day (see [`super::super::daily`]), shared by the
-//! detector and the reports.
+//! A fingerprint's statements per kept day (see [`crate::detect::daily`]), shared by
+//! the slow-query detector and the reports.
 
 use polars::prelude::*;
 
-use super::super::frame::ts_us;
-use super::super::{daily, DetectContext};
+use crate::detect::frame::ts_us;
+use crate::detect::{daily, DetectContext};
 
 /// A fingerprint's durations of a day are kept (for its exact p95 over a longer
 /// window) when it ran at most this many times that day.
-pub(super) const LISTED_CALLS: i64 = 10_000;
+pub const LISTED_CALLS: i64 = 10_000;
 
 /// The statements with a duration and a fingerprint in `[from, to)`.
-pub(super) fn statements(ctx: &DetectContext<'_>, from: i64, to: i64) -> PolarsResult<LazyFrame> {
+pub fn statements(ctx: &DetectContext<'_>, from: i64, to: i64) -> PolarsResult<LazyFrame> {
     Ok(ctx.scan_between("pg_log", from, to)?.filter(
         col("duration_ms")
             .is_not_null()
@@ -19,7 +19,7 @@ pub(super) fn statements(ctx: &DetectContext<'_>, from: i64, to: i64) -> PolarsR
     ))
 }
 
-/// Per UTC day (whole days kept, see [`super::daily`]) and fingerprint of `[from, to)`:
+/// Per UTC day (whole days kept, see [`crate::detect::daily`]) and fingerprint of `[from, to)`:
 /// `calls`, `total` and `max` (ms), `over` (calls slower than `slow_ms`), `query` (the
 /// normalized query of the day's first call), `first_t` (µs) and `durations` (a list;
 /// null when the fingerprint ran more than [`LISTED_CALLS`] times that day).

@@ -1,7 +1,14 @@
-//! Linking a PostgreSQL log entry to the `connection received` line of its backend,
-//! which carries the client address and marks when the connection was opened.
+//! PostgreSQL connections: linking a log entry to the `connection received` line of
+//! its backend, which carries the client address and marks when the connection was
+//! opened (for failed logins and set-up times), and the set-up time of each connection
+//! (for the slow-connection detector and the reports' capacity figures).
 
 use polars::prelude::*;
+use runlens_lake::kinds::EventKind;
+
+use crate::detect::frame::ts_us;
+use crate::detect::DetectContext;
+use runlens_lake::time::Window;
 
 /// How long before an entry its backend's `connection received` line may be.
 pub const RECEIVED_TOLERANCE_US: i64 = runlens_lake::time::MINUTE_US;
@@ -18,7 +25,7 @@ pub fn connection_received(entries: LazyFrame, pg_log: LazyFrame) -> LazyFrame {
     let received = pg_log
         .filter(
             col("event_kind")
-                .eq(lit("connection_received"))
+                .eq(lit(EventKind::ConnectionReceived.as_str()))
                 .and(col("pid").is_not_null()),
         )
         .select([
@@ -70,4 +77,50 @@ pub fn connection_received(entries: LazyFrame, pg_log: LazyFrame) -> LazyFrame {
             col("received_ts"),
             col("received_ip"),
         ])
+}
+
+/// Connections authorized in `[from_us, to_us)` with their set-up time: input,
+/// input_line, ts, user_name, database_name, setup_ms (whole days kept, see
+/// [`crate::detect::daily`]).
+pub fn connection_setups(
+    ctx: &DetectContext<'_>,
+    from_us: i64,
+    to_us: i64,
+) -> PolarsResult<LazyFrame> {
+    ctx.per_day("pg_setups", from_us, to_us, &|from_us, to_us| {
+        setups_between(ctx, Window::between_us(from_us, to_us))
+    })
+}
+
+/// [`connection_setups`] of `w`, computed (decomposable by day: each connection's
+/// `connection received` is looked up before it).
+fn setups_between(ctx: &DetectContext<'_>, w: Window) -> PolarsResult<LazyFrame> {
+    let (from, to) = w.bounds().expect("a day's window is bounded");
+    let authorized = ctx
+        .scan_between("pg_log", from.us(), to.us())?
+        .filter(col("event_kind").eq(lit(EventKind::ConnectionAuthorized.as_str())))
+        .select([
+            col("ts"),
+            col("input"),
+            col("input_line"),
+            col("pid"),
+            col("date"),
+            col("user_name"),
+            col("database_name"),
+        ]);
+    let pg_log = ctx.scan_between("pg_log", from.minus(RECEIVED_TOLERANCE_US).us(), to.us())?;
+    let received = connection_received(authorized.clone(), pg_log);
+    let key = || [col("input"), col("input_line")];
+    Ok(authorized
+        .join(received, key(), key(), JoinArgs::new(JoinType::Inner))
+        .select([
+            col("input"),
+            col("input_line"),
+            col("ts"),
+            col("user_name"),
+            col("database_name"),
+            ((ts_us() - col("received_ts").cast(DataType::Int64)).cast(DataType::Float64)
+                / lit(1000.0))
+            .alias("setup_ms"),
+        ]))
 }

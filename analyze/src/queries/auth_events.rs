@@ -13,9 +13,10 @@
 //!   function's log line.
 
 use polars::prelude::*;
+use runlens_lake::kinds::EventKind;
 use serde::{Deserialize, Serialize};
 
-use super::backend::{connection_received, RECEIVED_TOLERANCE_US};
+use super::connections::{connection_received, RECEIVED_TOLERANCE_US};
 use crate::tables::{only_inside, LakeTables};
 use runlens_lake::time::Window;
 
@@ -88,9 +89,9 @@ pub fn auth_events(
     Ok(only_inside(all, window))
 }
 
-/// [`auth_events`] of `[from_us, to_us)`, whole days kept (see [`super::daily`]).
+/// [`auth_events`] of `[from_us, to_us)`, whole days kept (see [`crate::detect::daily`]).
 pub fn auth_events_per_day(
-    ctx: &super::DetectContext<'_>,
+    ctx: &crate::detect::DetectContext<'_>,
     config: &AuthEventsConfig,
     from_us: i64,
     to_us: i64,
@@ -98,7 +99,10 @@ pub fn auth_events_per_day(
     let query = |from_us: i64, to_us: i64| {
         auth_events(ctx.tables, config, Window::between_us(from_us, to_us))
     };
-    let key = format!("auth_events-{}", super::daily::settings_hash(config));
+    let key = format!(
+        "auth_events-{}",
+        crate::detect::daily::settings_hash(config)
+    );
     ctx.per_day(&key, from_us, to_us, &query)
 }
 
@@ -210,8 +214,8 @@ fn vercel(config: &AuthEventsConfig, within: &Within<'_>) -> PolarsResult<LazyFr
 fn postgres(within: &Within<'_>) -> PolarsResult<LazyFrame> {
     let attempts = within("pg_log", 0)?.filter(
         col("event_kind")
-            .eq(lit("auth_failure"))
-            .or(col("event_kind").eq(lit("connection_authorized"))),
+            .eq(lit(EventKind::AuthFailure.as_str()))
+            .or(col("event_kind").eq(lit(EventKind::ConnectionAuthorized.as_str()))),
     );
     // The client address of stderr logs that do not carry it in the prefix.
     let link = connection_received(attempts.clone(), within("pg_log", RECEIVED_TOLERANCE_US)?);
@@ -225,7 +229,7 @@ fn postgres(within: &Within<'_>) -> PolarsResult<LazyFrame> {
         .select([
             col("ts"),
             lit("postgres").alias("source"),
-            when(col("event_kind").eq(lit("auth_failure")))
+            when(col("event_kind").eq(lit(EventKind::AuthFailure.as_str())))
                 .then(lit("failure"))
                 .otherwise(lit("success"))
                 .alias("outcome"),
@@ -233,7 +237,7 @@ fn postgres(within: &Within<'_>) -> PolarsResult<LazyFrame> {
             col("client_host")
                 .fill_null(col("received_ip"))
                 .alias("client_ip"),
-            when(col("event_kind").eq(lit("auth_failure")))
+            when(col("event_kind").eq(lit(EventKind::AuthFailure.as_str())))
                 .then(col("auth_reason").fill_null(col("message")))
                 .otherwise(lit(NULL).cast(DataType::String))
                 .alias("reason"),
