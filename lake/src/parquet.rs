@@ -33,6 +33,8 @@ use polars_parquet::write::{
     CompressionOptions, Encoding, Page, Version, WriteOptions, ZstdLevel,
 };
 
+use crate::schema::TableDef;
+
 /// The lake's Parquet compression: zstd level 1. On the PostgreSQL benchmark log it
 /// compresses as well as polars' default level 3 (16.9 MB of Parquet either way) in
 /// about half the time; any zstd level reads the same.
@@ -70,10 +72,11 @@ impl EncodedRowGroup {
     }
 }
 
-/// Encodes and compresses `df` as one row group (its columns are rechunked first).
-pub fn encode(df: &DataFrame) -> PolarsResult<EncodedRowGroup> {
+/// Encodes and compresses `df`, columns of `table`, as one row group (its columns are
+/// rechunked first).
+pub fn encode(df: &DataFrame, table: &TableDef) -> PolarsResult<EncodedRowGroup> {
     let (fields, arrays) = to_arrow(df);
-    encode_arrays(&fields, &arrays, df.height(), Plain::default())
+    encode_arrays(&fields, &arrays, df.height(), table)
 }
 
 /// The Arrow fields and arrays of `df` (rechunked), as [`encode_arrays`] takes them.
@@ -87,23 +90,13 @@ fn to_arrow(df: &DataFrame) -> (Vec<ArrowField>, Vec<ArrayRef>) {
     (fields, df.rechunk_to_arrow(compat))
 }
 
-/// The columns of a row group written with Parquet's plain encoding rather than tried
-/// as dictionaries (see [`encode_arrays`]).
-#[derive(Debug, Clone, Copy, Default)]
-pub struct Plain {
-    /// Free text: also written without min/max statistics, which prune nothing (no
-    /// filter on a message is a range).
-    pub text: &'static [&'static str],
-    /// Values nearly all distinct, such as times and durations (statistics kept).
-    pub distinct: &'static [&'static str],
-}
-
-/// Encodes and compresses `arrays` (`rows` each) as one row group of columns `fields`.
-/// An array may be a dictionary of its field's type: its dictionary becomes the
-/// column's dictionary page (polars' writer dictionary-encodes the low-cardinality
-/// columns it is given by making such an array first).
+/// Encodes and compresses `arrays` (`rows` each) as one row group of columns `fields`
+/// of `table`. An array may be a dictionary of its field's type: its dictionary
+/// becomes the column's dictionary page (polars' writer dictionary-encodes the
+/// low-cardinality columns it is given by making such an array first).
 ///
-/// The columns named in `plain` are written with Parquet's plain encoding. Any other
+/// Each column is written as `table` declares it ([`crate::schema::Encoding`]): `plain` and `text`
+/// columns with Parquet's plain encoding, `text` without min/max statistics. Any other
 /// column gets polars' trial: unless its values are integers in a narrow range, it
 /// estimates the number of distinct values by hashing every value and, below 75 %
 /// distinct, groups them into a dictionary. For free text (log messages, error
@@ -114,7 +107,7 @@ pub fn encode_arrays(
     fields: &[ArrowField],
     arrays: &[ArrayRef],
     rows: usize,
-    plain: Plain,
+    table: &TableDef,
 ) -> PolarsResult<EncodedRowGroup> {
     let arrow_schema: ArrowSchema = fields.iter().cloned().collect();
     let parquet_schema = to_parquet_schema(&arrow_schema)?;
@@ -136,15 +129,18 @@ pub fn encode_arrays(
         .zip(encodings.iter())
         .zip(fields)
     {
-        let name = field.name.as_str();
+        let declared = table.encoding(field.name.as_str());
+        let options = if declared.has_min_max() {
+            options
+        } else {
+            free_text
+        };
         // A column without any value is plain too: its dictionary would be empty, and
         // polars would still build one and write a key per row.
-        let (encoding, options): (&[Encoding], _) = if plain.text.contains(&name) {
-            (&[Encoding::Plain], free_text)
-        } else if plain.distinct.contains(&name) || array.null_count() == array.len() {
-            (&[Encoding::Plain], options)
+        let encoding: &[Encoding] = if declared.is_plain() || array.null_count() == array.len() {
+            &[Encoding::Plain]
         } else {
-            (encoding, options)
+            encoding
         };
         for pages in array_to_columns(array, type_.clone(), options, encoding)? {
             let compressed = pages
@@ -252,14 +248,42 @@ impl<W: Write> FileWriter<W> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::schema::{ColumnDef, Encoding as Declared, Kind};
+
+    /// A table without declared columns: every column `auto`.
+    static AUTO: TableDef = TableDef {
+        name: "auto",
+        doc: "",
+        columns: &[],
+    };
+
+    /// `text` declared free text, `kind2` plain; every other column `auto`.
+    static DECLARED: TableDef = TableDef {
+        name: "declared",
+        doc: "",
+        columns: &[
+            ColumnDef {
+                name: "text",
+                kind: Kind::Str,
+                doc: "",
+                encoding: Declared::Text,
+            },
+            ColumnDef {
+                name: "kind2",
+                kind: Kind::Str,
+                doc: "",
+                encoding: Declared::Plain,
+            },
+        ],
+    };
 
     #[test]
     fn row_groups_written_separately_read_back_as_one_table() {
         let a = df!("ts" => [3i64, 1], "s" => [Some("x"), None]).unwrap();
         let b = df!("ts" => [7i64], "s" => [Some("a longer string than twelve bytes")]).unwrap();
-        let mut first = encode(&a.select(["ts"]).unwrap()).unwrap();
-        first.append_columns(encode(&a.select(["s"]).unwrap()).unwrap());
-        let groups = [first, encode(&b).unwrap()];
+        let mut first = encode(&a.select(["ts"]).unwrap(), &AUTO).unwrap();
+        first.append_columns(encode(&a.select(["s"]).unwrap(), &AUTO).unwrap());
+        let groups = [first, encode(&b, &AUTO).unwrap()];
         assert_eq!(groups[0].rows(), 2);
         let mut bytes = Vec::new();
         write(&mut bytes, a.schema(), &groups).unwrap();
@@ -283,7 +307,7 @@ mod tests {
         )
         .unwrap();
         let mut ours = Vec::new();
-        write(&mut ours, df.schema(), &[encode(&df).unwrap()]).unwrap();
+        write(&mut ours, df.schema(), &[encode(&df, &AUTO).unwrap()]).unwrap();
         let mut theirs = Vec::new();
         ParquetWriter::new(&mut theirs)
             .with_compression(compression())
@@ -305,7 +329,7 @@ mod tests {
         (bytes, meta)
     }
 
-    /// Columns named plain are written without a dictionary, free text without min/max.
+    /// Columns declared plain are written without a dictionary, free text without min/max.
     #[test]
     fn free_text_is_plain_without_min_max() {
         let n = 10_000;
@@ -316,11 +340,7 @@ mod tests {
         )
         .unwrap();
         let (fields, arrays) = to_arrow(&df);
-        let plain = Plain {
-            text: &["text"],
-            distinct: &["kind2"],
-        };
-        let group = encode_arrays(&fields, &arrays, n, plain).unwrap();
+        let group = encode_arrays(&fields, &arrays, n, &DECLARED).unwrap();
         let (bytes, meta) = file_of(&df, group);
         let columns = meta.row_groups[0].parquet_columns();
         let (kind, text, kind2) = (&columns[0], &columns[1], &columns[2]);
@@ -361,7 +381,7 @@ mod tests {
             "no_number" => vec![None::<i64>; n],
         )
         .unwrap();
-        let (bytes, meta) = file_of(&df, encode(&df).unwrap());
+        let (bytes, meta) = file_of(&df, encode(&df, &AUTO).unwrap());
         let columns = meta.row_groups[0].parquet_columns();
         assert!(columns[0].dictionary_page_offset().is_some());
         assert!(columns[1].dictionary_page_offset().is_none());

@@ -112,14 +112,22 @@ impl Transaction<'_> {
     }
 
     /// Writes `df`, one table's rows of one UTC day, as a staged Parquet file of one
-    /// row group (for tools that build tables directly, such as benchmarks).
+    /// row group (for tools that build tables directly, such as benchmarks); its
+    /// columns are encoded as the table declares them.
     pub fn write_frame(
         &self,
         table: &str,
         day: chrono::NaiveDate,
         df: &DataFrame,
     ) -> Result<String, LakeError> {
-        let group = parquet::encode(df).map_err(|source| LakeError::Parquet {
+        /// The encodings of a table the lake does not declare: polars' choice.
+        static UNDECLARED: crate::schema::TableDef = crate::schema::TableDef {
+            name: "",
+            doc: "",
+            columns: &[],
+        };
+        let declared = crate::schema::table(table).unwrap_or(&UNDECLARED);
+        let group = parquet::encode(df, declared).map_err(|source| LakeError::Parquet {
             path: self.lake.root.join(table),
             source,
         })?;

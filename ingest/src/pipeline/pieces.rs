@@ -78,7 +78,7 @@ impl PartlyEncoded {
                 return Ok(PartlyEncoded {
                     table,
                     day,
-                    head: parquet::encode_arrays(&f.fields, &f.head, f.numbers.height(), f.plain)?,
+                    head: parquet::encode_arrays(&f.fields, &f.head, f.numbers.height(), table)?,
                     schema: f.schema,
                     numbers: f.numbers,
                 });
@@ -90,7 +90,7 @@ impl PartlyEncoded {
             polars_bail!(SchemaMismatch: "table {} does not end with {NUMBERS:?}", table.name);
         }
         let numbers = df.select(NUMBERS)?;
-        let head = parquet::encode(&df.drop_many(NUMBERS))?;
+        let head = parquet::encode(&df.drop_many(NUMBERS), table)?;
         Ok(PartlyEncoded {
             table,
             day,
@@ -102,7 +102,7 @@ impl PartlyEncoded {
 
     /// The complete row group, numbered within the input.
     fn finish(self, lines: u64, records: u64) -> PolarsResult<DayGroup> {
-        let numbers = parquet::encode(&shift(self.numbers, lines, records)?)?;
+        let numbers = parquet::encode(&shift(self.numbers, lines, records)?, self.table)?;
         let mut group = self.head;
         group.append_columns(numbers);
         Ok((self.table, self.day, self.schema, group))
@@ -232,7 +232,12 @@ impl<'t> Stager<'t> {
                         frames
                             .into_par_iter()
                             .map(|(t, day, df)| {
-                                Ok((t, day, df.schema().as_ref().clone(), parquet::encode(&df)?))
+                                Ok((
+                                    t,
+                                    day,
+                                    df.schema().as_ref().clone(),
+                                    parquet::encode(&df, t)?,
+                                ))
                             })
                             .collect()
                     }),

@@ -26,9 +26,6 @@ pub struct ArrowFrame {
     /// The declared fields of `head`'s columns.
     pub fields: Vec<ArrowField>,
     pub head: Vec<Box<dyn Array>>,
-    /// Columns written with Parquet's plain encoding (see
-    /// [`crate::parquet::encode_arrays`]).
-    pub plain: crate::parquet::Plain,
     /// `input_line` and `input_record`.
     pub numbers: DataFrame,
 }

@@ -420,38 +420,7 @@ impl<'a> EntryRef<'a> {
 impl RowRef<'_> {
     /// The row with its own strings.
     pub fn to_owned_row(&self) -> PgLogEntry {
-        let e = &self.entry;
-        let own = |v: Option<&str>| v.map(str::to_owned);
-        PgLogEntry {
-            ts: self.ts,
-            src: self.src,
-            pid: e.pid,
-            session_id: own(e.session_id),
-            line_num: e.line_num,
-            user_name: own(e.user_name),
-            database_name: own(e.database_name),
-            application_name: own(e.application_name),
-            client_host: own(e.client_host),
-            client_port: e.client_port,
-            backend_type: own(e.backend_type),
-            severity: Some(e.severity.to_owned()),
-            sqlstate: own(e.sqlstate),
-            message: Some(e.message.to_owned()),
-            detail: own(e.detail),
-            hint: own(e.hint),
-            context: own(e.context),
-            statement: self.statement.as_deref().map(str::to_owned),
-            internal_query: own(e.internal_query),
-            location: own(e.location),
-            query_id: e.query_id,
-            duration_ms: self.duration_ms,
-            duration_phase: self.duration_phase.map(str::to_owned),
-            fingerprint: self.normalized.as_ref().map(|n| n.1.clone()),
-            normalized_query: self.normalized.as_ref().map(|n| n.0.clone()),
-            auth_user: self.auth_user.clone(),
-            auth_reason: self.auth_reason.clone(),
-            event_kind: Some(self.event_kind.as_str().to_owned()),
-        }
+        self.values().to_row()
     }
 
     /// The row's values for the column builders.
@@ -486,8 +455,9 @@ impl RowRef<'_> {
             auth_user: self.auth_user.as_deref(),
             auth_reason: self.auth_reason.as_deref(),
             event_kind: Some(self.event_kind.as_str()),
-            static_kinds: true,
-            normalized: self.normalized.as_ref(),
+            // `duration_phase` and `event_kind` are static, the normalization shared.
+            stable: true,
+            keep: self.normalized.as_ref(),
         }
     }
 }
