@@ -13,6 +13,8 @@ use clap::Parser;
 
 fn main() -> ExitCode {
     allocator::keep_freed_memory();
+    // Test builds only (tests/crash.rs); nothing in the binary users build.
+    runlens_ingest::lake::failpoints::setup_from_env();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)
