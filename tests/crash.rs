@@ -122,16 +122,15 @@ enum Killed {
 }
 
 impl Killed {
-    /// The failpoint and its `fail` actions (`N*off->return`: return on the N+1st pass).
+    /// The `FAILPOINTS` value that kills the run there.
     fn failpoints(self) -> String {
         match self {
-            Killed::AfterStaging => "commit-after-staging=return".into(),
-            Killed::AfterJournal => "commit-after-journal=return".into(),
-            Killed::AfterRename(1) => "commit-after-rename=return".into(),
-            Killed::AfterRename(n) => format!("commit-after-rename={}*off->return", n - 1),
-            Killed::AfterManifestTmp => "commit-after-manifest-tmp=return".into(),
-            Killed::AfterManifestRename => "commit-after-manifest-rename=return".into(),
-            Killed::AfterJournalRemoval => "commit-after-journal-removal=return".into(),
+            Killed::AfterStaging => "commit-after-staging".into(),
+            Killed::AfterJournal => "commit-after-journal".into(),
+            Killed::AfterRename(n) => format!("commit-after-rename={n}"),
+            Killed::AfterManifestTmp => "commit-after-manifest-tmp".into(),
+            Killed::AfterManifestRename => "commit-after-manifest-rename".into(),
+            Killed::AfterJournalRemoval => "commit-after-journal-removal".into(),
         }
     }
 
