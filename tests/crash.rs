@@ -103,6 +103,25 @@ fn files(dir: &Path) -> BTreeSet<String> {
     out
 }
 
+/// The lake's own files: all but the detectors' cache of days' results (`_cache/`,
+/// which an ingest refreshes after its commit).
+fn lake_files(lake: &Path) -> BTreeSet<String> {
+    files(lake)
+        .into_iter()
+        .filter(|f| !f.starts_with("_cache/"))
+        .collect()
+}
+
+/// The cache's entries, `<detector>/<day>`, each once (a file name ends with a hash of
+/// the day's files, which names the run that wrote them).
+fn cache_files(lake: &Path) -> Vec<String> {
+    files(lake)
+        .into_iter()
+        .filter(|f| f.starts_with("_cache/"))
+        .map(|f| f.rsplit_once('-').unwrap().0.to_owned())
+        .collect()
+}
+
 /// What the lake holds when the run was killed at a point: checked before the next
 /// run, to show the kill landed at that step and nowhere else.
 #[derive(Debug, Clone, Copy)]
@@ -143,7 +162,7 @@ impl Killed {
 
     /// Checks the lake left by the kill; `data_files` is a clean run's count.
     fn check_left(self, lake: &Path, data_files: usize) {
-        let left = files(lake);
+        let left = lake_files(lake);
         let count = |pred: &dyn Fn(&str) -> bool| left.iter().filter(|f| pred(f)).count();
         let staged = count(&|f| f.ends_with(".parquet.tmp"));
         let renamed = count(&|f| f.ends_with(".parquet"));
@@ -174,7 +193,8 @@ fn an_ingest_killed_at_each_commit_step_leaves_the_lake_whole() {
     let clean = dir.path().join("clean");
     ingest(&clean, &inputs);
     let expected = dump(&clean);
-    let clean_files = files(&clean);
+    let clean_files = lake_files(&clean);
+    let clean_cache = cache_files(&clean);
     let data_files = clean_files
         .iter()
         .filter(|f| f.ends_with(".parquet"))
@@ -209,7 +229,11 @@ fn an_ingest_killed_at_each_commit_step_leaves_the_lake_whole() {
         // Readers see the lake as before (no lake yet) or as after the run.
         if point.committed() {
             assert_eq!(committed_runs(&lake), 1, "{point:?}");
-            assert_eq!(dump(&lake), expected, "{point:?}: the committed run is whole");
+            assert_eq!(
+                dump(&lake),
+                expected,
+                "{point:?}: the committed run is whole"
+            );
         } else {
             assert_eq!(committed_runs(&lake), 0, "{point:?}");
         }
@@ -229,11 +253,24 @@ fn an_ingest_killed_at_each_commit_step_leaves_the_lake_whole() {
             .collect();
         let mut want: BTreeSet<String> = named;
         want.extend(["_manifest.json".to_owned(), ".lock".to_owned()]);
-        assert_eq!(files(&lake), want, "{point:?}: the lake holds exactly its run");
         assert_eq!(
-            files(&lake).len(),
+            lake_files(&lake),
+            want,
+            "{point:?}: the lake holds exactly its run"
+        );
+        assert_eq!(
+            lake_files(&lake).len(),
             clean_files.len(),
             "{point:?}: as many files as a clean run's"
         );
+        // The cache: a clean run's entries, each once — or none when the killed run
+        // had committed (the next run has nothing to ingest and does not warm it; the
+        // detectors fill it when they run).
+        let cache = cache_files(&lake);
+        if point.committed() {
+            assert!(cache.is_empty(), "{point:?}: {cache:#?}");
+        } else {
+            assert_eq!(cache, clean_cache, "{point:?}: the cache of a clean run");
+        }
     }
 }

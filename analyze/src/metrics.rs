@@ -18,8 +18,8 @@ use crate::detect::frame::{f64s, i64s, strs, ts_us};
 use crate::detect::slow_queries::{fingerprint_days, fingerprint_totals};
 use crate::detect::{daily, DetectConfig, DetectContext, TimeWindow};
 use crate::tables::LakeTables;
-use runlens_lake::layout::file_epoch_day as partition_day;
 use crate::AnalyzeError;
+use runlens_lake::layout::file_epoch_day as partition_day;
 
 /// Width of the traffic buckets (the detectors' 5 minutes, so both share kept days).
 pub const TRAFFIC_BUCKET_US: i64 = 300_000_000;

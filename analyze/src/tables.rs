@@ -182,4 +182,3 @@ pub fn type_name(dtype: &DataType) -> String {
         other => other.to_string(),
     }
 }
-

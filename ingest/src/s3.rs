@@ -46,7 +46,11 @@ pub struct StaticCredentials {
 impl std::fmt::Debug for StaticCredentials {
     /// Names the key, never the secret.
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "StaticCredentials({}, secret hidden)", self.access_key_id)
+        write!(
+            f,
+            "StaticCredentials({}, secret hidden)",
+            self.access_key_id
+        )
     }
 }
 

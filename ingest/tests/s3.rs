@@ -100,7 +100,6 @@ fn options(endpoint: &str) -> IngestOptions {
 
 #[test]
 fn s3_prefixes_and_objects_ingest_like_files() {
-
     let store = tempfile::tempdir().unwrap();
     let bucket = store.path().join("logs");
     std::fs::create_dir_all(bucket.join("vercel")).unwrap();

@@ -116,7 +116,10 @@ mod tests {
             vec![("commit-after-journal", 1), ("commit-after-rename", 3)]
         );
         let typo = parse("commit-after-renames").unwrap_err();
-        assert!(typo.contains("no failpoint \"commit-after-renames\""), "{typo}");
+        assert!(
+            typo.contains("no failpoint \"commit-after-renames\""),
+            "{typo}"
+        );
         for bad in ["commit-after-rename=0", "commit-after-rename=x"] {
             assert!(parse(bad).unwrap_err().contains("a number from 1"), "{bad}");
         }

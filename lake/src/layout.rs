@@ -41,12 +41,21 @@ mod tests {
         assert_eq!(dir, "pg_log/date=2024-02-29");
         let file = format!("{dir}/part-x-0.parquet");
         assert_eq!(file_day(Path::new(&file)), Some(day));
-        assert_eq!(file_epoch_day(Path::new("t/date=1970-01-02/p.parquet")), Some(1));
+        assert_eq!(
+            file_epoch_day(Path::new("t/date=1970-01-02/p.parquet")),
+            Some(1)
+        );
     }
 
     #[test]
     fn other_spellings_are_not_partitions() {
-        for name in ["date=2024-2-29", "date=2024-02-30", "date= 2024-02-29", "day=2024-02-29", "date=+2024-02-29"] {
+        for name in [
+            "date=2024-2-29",
+            "date=2024-02-30",
+            "date= 2024-02-29",
+            "day=2024-02-29",
+            "date=+2024-02-29",
+        ] {
             assert_eq!(parse_day_dir(name), None, "{name}");
         }
     }

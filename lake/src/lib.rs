@@ -400,7 +400,9 @@ fn is_day_dir(name: &str) -> bool {
 fn staged_run(rel: &str) -> Option<&str> {
     let mut parts = rel.split('/');
     let (table, day, name) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || !crate::schema::TABLES.iter().any(|t| t.name == table) || !is_day_dir(day)
+    if parts.next().is_some()
+        || !crate::schema::TABLES.iter().any(|t| t.name == table)
+        || !is_day_dir(day)
     {
         return None;
     }

@@ -270,14 +270,22 @@ mod tests {
         assert_eq!(c.resolved_password().as_deref(), Some("from-file"));
         // The environment is given, never set: other tests run meanwhile.
         let env = |value: &'static str| {
-            move |name: &str| (name == "RUNLENS_TEST_SMTP_PASSWORD_CONFIG_RS").then(|| value.to_owned())
+            move |name: &str| {
+                (name == "RUNLENS_TEST_SMTP_PASSWORD_CONFIG_RS").then(|| value.to_owned())
+            }
         };
-        assert_eq!(c.password_from(env("from-env")).as_deref(), Some("from-env"));
+        assert_eq!(
+            c.password_from(env("from-env")).as_deref(),
+            Some("from-env")
+        );
         assert_eq!(c.password_from(env("")).as_deref(), Some("from-file"));
         let other = EmailConfig {
             password_env: "SOME_OTHER_VARIABLE".into(),
             ..c.clone()
         };
-        assert_eq!(other.password_from(env("from-env")).as_deref(), Some("from-file"));
+        assert_eq!(
+            other.password_from(env("from-env")).as_deref(),
+            Some("from-file")
+        );
     }
 }
