@@ -413,7 +413,10 @@ impl SmtpServer {
     /// Waits (up to 20 s) for the scripted server's next line that `want` accepts,
     /// skipping the others.
     fn next_event<T>(&self, want: impl Fn(&str) -> Option<T>, what: &str) -> T {
-        let events = self.events.as_ref().expect("only the scripted server reports");
+        let events = self
+            .events
+            .as_ref()
+            .expect("only the scripted server reports");
         let deadline = Instant::now() + Duration::from_secs(20);
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -434,9 +437,6 @@ impl SmtpServer {
             |line| SessionEnd::parse(line).filter(|e| which(e)),
             "the end of the session",
         )
-    }
-        server.wait_until_listening();
-        server
     }
 
     fn wait_until_listening(&mut self) {
