@@ -23,6 +23,8 @@ fn main() -> ExitCode {
     if !runlens_ingest::input::install_sigbus_handler() {
         tracing::debug!("no SIGBUS handler: large inputs are read rather than mapped");
     }
+    // Test builds only (tests/crash.rs); nothing in the binary users build.
+    runlens_ingest::lake::failpoints::setup_from_env();
     tracing_subscriber::fmt()
         .with_env_filter(tracing_subscriber::EnvFilter::from_default_env())
         .with_writer(std::io::stderr)

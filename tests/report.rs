@@ -2,9 +2,11 @@
 //! `report.json` snapshots of the four periods, `runlens report` (files, e-mail to a
 //! real SMTP server, a period without data) and `runlens demo`.
 //!
-//! Snapshots live in `tests/snapshots/`; after an intended change of a report, rewrite
-//! them with `RUNLENS_UPDATE_SNAPSHOTS=1 cargo test --release --test report` and review
-//! the diff.
+//! Snapshots are insta's, `tests/snapshots/report__<name>.snap`, reviewed as files.
+//! After an intended change of a report, `cargo test --release --test report` writes
+//! `.snap.new` files beside them: review and accept them with `cargo insta review` (or
+//! rerun with `INSTA_UPDATE=always`) and review the diff. `scripts/test` (and so CI)
+//! sets `INSTA_UPDATE=no`: a mismatch fails and nothing is written.
 
 mod common;
 #[path = "../reports/tests/common/mod.rs"]
@@ -55,58 +57,30 @@ fn report_with(tables: &LakeTables, period: Period, date: &str, config: &ReportC
     report
 }
 
-/// Equal JSON, numbers within a relative 1e-9 (sums of floats may differ in the last
-/// bits between thread counts); the path of the first difference otherwise.
-fn difference(path: &str, got: &Value, want: &Value) -> Option<String> {
-    match (got, want) {
-        (Value::Number(a), Value::Number(b)) => {
-            let (a, b) = (a.as_f64().unwrap(), b.as_f64().unwrap());
-            ((a - b).abs() > 1e-9 * a.abs().max(b.abs()).max(1.0))
-                .then(|| format!("{path}: {a} != {b}"))
+/// Significant digits of the floats in a snapshot: sums of floats may differ in the
+/// last bits between thread counts, never in the twelfth digit.
+const SNAPSHOT_DIGITS: usize = 12;
+
+/// `value` with every float rounded to [`SNAPSHOT_DIGITS`] significant digits.
+fn rounded(value: Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() => {
+            let x = n.as_f64().unwrap();
+            let r: f64 = format!("{x:.*e}", SNAPSHOT_DIGITS - 1).parse().unwrap();
+            serde_json::Number::from_f64(r).map_or(Value::Null, Value::Number)
         }
-        (Value::Array(a), Value::Array(b)) => {
-            if a.len() != b.len() {
-                return Some(format!("{path}: {} items != {}", a.len(), b.len()));
-            }
-            a.iter()
-                .zip(b)
-                .enumerate()
-                .find_map(|(i, (x, y))| difference(&format!("{path}[{i}]"), x, y))
+        Value::Array(items) => Value::Array(items.into_iter().map(rounded).collect()),
+        Value::Object(fields) => {
+            Value::Object(fields.into_iter().map(|(k, v)| (k, rounded(v))).collect())
         }
-        (Value::Object(a), Value::Object(b)) => {
-            let keys: std::collections::BTreeSet<&String> = a.keys().chain(b.keys()).collect();
-            keys.into_iter().find_map(|k| match (a.get(k), b.get(k)) {
-                (Some(x), Some(y)) => difference(&format!("{path}.{k}"), x, y),
-                _ => Some(format!("{path}.{k}: present on one side only")),
-            })
-        }
-        _ => (got != want).then(|| format!("{path}: {got} != {want}")),
+        other => other,
     }
 }
 
+/// Checks a report's JSON against its snapshot (floats rounded, pretty-printed).
 fn snapshot(name: &str, json: &str) {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("tests/snapshots")
-        .join(format!("{name}.json"));
-    let got: Value = serde_json::from_str(json).unwrap();
-    if std::env::var_os("RUNLENS_UPDATE_SNAPSHOTS").is_some() {
-        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
-        std::fs::write(&path, serde_json::to_string_pretty(&got).unwrap() + "\n").unwrap();
-        return;
-    }
-    let want: Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (RUNLENS_UPDATE_SNAPSHOTS=1 writes it)",
-            path.display()
-        )
-    }))
-    .unwrap();
-    if let Some(d) = difference("", &got, &want) {
-        panic!(
-            "report.json of {name} differs from {}: {d}\n(if intended: RUNLENS_UPDATE_SNAPSHOTS=1 and review the diff)",
-            path.display()
-        );
-    }
+    let got = rounded(serde_json::from_str(json).unwrap());
+    insta::assert_snapshot!(name, serde_json::to_string_pretty(&got).unwrap());
 }
 
 fn kpi<'a>(report: &'a Report, key: &str) -> &'a runlens_reports::Kpi {

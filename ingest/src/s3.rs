@@ -29,6 +29,29 @@ pub struct S3Options {
     pub force_path_style: bool,
     /// Region. Unset: the standard AWS chain (`$AWS_REGION`, profile), else us-east-1.
     pub region: Option<String>,
+    /// An access key and its secret to use instead of the standard AWS chain. Not a
+    /// configuration key (secrets stay out of the file): for programs that embed the
+    /// ingest, and for tests, which must not change the process environment.
+    #[serde(skip)]
+    pub credentials: Option<StaticCredentials>,
+}
+
+/// An access key id and its secret (see [`S3Options::credentials`]).
+#[derive(Clone, PartialEq)]
+pub struct StaticCredentials {
+    pub access_key_id: String,
+    pub secret_access_key: String,
+}
+
+impl std::fmt::Debug for StaticCredentials {
+    /// Names the key, never the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "StaticCredentials({}, secret hidden)",
+            self.access_key_id
+        )
+    }
 }
 
 /// Why an S3 input could not be listed or fetched.
@@ -85,6 +108,15 @@ fn client(opts: &S3Options) -> Result<&'static Client, String> {
         }
         if let Some(region) = &config.region {
             loader = loader.region(aws_config::Region::new(region.clone()));
+        }
+        if let Some(c) = &config.credentials {
+            loader = loader.credentials_provider(aws_sdk_s3::config::Credentials::new(
+                &c.access_key_id,
+                &c.secret_access_key,
+                None,
+                None,
+                "runlens-s3-options",
+            ));
         }
         let shared = loader.load().await;
         let mut builder =

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use common::*;
 use runlens_ingest::pipeline::InputStatus;
-use runlens_ingest::s3::S3Options;
+use runlens_ingest::s3::{S3Options, StaticCredentials};
 use runlens_ingest::{IngestOptions, Lake};
 
 const ACCESS_KEY: &str = "runlens-test";
@@ -76,34 +76,30 @@ fn start_server(root: &Path) -> Server {
     }
 }
 
-fn options(endpoint: &str) -> IngestOptions {
+/// Options for the server at `endpoint` with the test's key and `secret`, given to the
+/// client directly: the process environment (which the standard AWS chain would read)
+/// is never changed while other tests run.
+fn options_with(endpoint: &str, secret: &str) -> IngestOptions {
     IngestOptions {
         s3: S3Options {
             endpoint_url: Some(endpoint.to_owned()),
             force_path_style: true,
             region: Some("us-east-1".into()),
+            credentials: Some(StaticCredentials {
+                access_key_id: ACCESS_KEY.to_owned(),
+                secret_access_key: secret.to_owned(),
+            }),
         },
         ..Default::default()
     }
 }
 
-/// The standard AWS chain reads credentials from the environment, which is the
-/// process's: each test holds this while it uses it.
-static ENVIRONMENT: std::sync::Mutex<()> = std::sync::Mutex::new(());
-
-fn credentials(secret: &str) -> std::sync::MutexGuard<'static, ()> {
-    let guard = ENVIRONMENT.lock().unwrap_or_else(|e| e.into_inner());
-    std::env::set_var("AWS_ACCESS_KEY_ID", ACCESS_KEY);
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", secret);
-    std::env::remove_var("AWS_PROFILE");
-    std::env::remove_var("AWS_ENDPOINT_URL");
-    guard
+fn options(endpoint: &str) -> IngestOptions {
+    options_with(endpoint, SECRET_KEY)
 }
 
 #[test]
 fn s3_prefixes_and_objects_ingest_like_files() {
-    let _env = credentials(SECRET_KEY);
-
     let store = tempfile::tempdir().unwrap();
     let bucket = store.path().join("logs");
     std::fs::create_dir_all(bucket.join("vercel")).unwrap();
@@ -167,14 +163,7 @@ fn s3_prefixes_and_objects_ingest_like_files() {
     );
 
     // Wrong credentials are refused by the server, and the error says so.
-    let wrong = IngestOptions {
-        s3: S3Options {
-            region: Some("eu-west-1".into()),
-            ..options(&server.endpoint).s3
-        },
-        ..Default::default()
-    };
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "not-the-secret");
+    let wrong = options_with(&server.endpoint, "not-the-secret");
     let denied = ingest_with(&lake, &["s3://logs/vercel/".into()], &wrong);
     let f = failures(&denied);
     assert_eq!(f.len(), 1, "{:?}", denied.outcomes);
@@ -213,7 +202,6 @@ fn break_object(root: &Path, bucket: &str, key: &str) {
 
 #[test]
 fn an_object_uri_ingests_that_object_or_fails() {
-    let _env = credentials(SECRET_KEY);
     let store = tempfile::tempdir().unwrap();
     let drains = store.path().join("logs/drains");
     std::fs::create_dir_all(&drains).unwrap();
@@ -273,14 +261,7 @@ fn an_object_uri_ingests_that_object_or_fails() {
     // 500, where S3 and MinIO answer 404. The 404 path is the one above.)
 
     // Refused credentials: the HEAD's 403 is the error, with what it may mean.
-    std::env::set_var("AWS_SECRET_ACCESS_KEY", "not-the-secret");
-    let denied_opts = IngestOptions {
-        s3: S3Options {
-            region: Some("eu-west-1".into()),
-            ..opts.s3.clone()
-        },
-        ..Default::default()
-    };
+    let denied_opts = options_with(&server.endpoint, "not-the-secret");
     let denied = ingest_with(&lake, &["s3://logs/drains/web.json".into()], &denied_opts);
     let f = failures(&denied);
     assert_eq!(f.len(), 1, "{:?}", denied.outcomes);

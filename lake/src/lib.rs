@@ -34,9 +34,12 @@
 //! fails before the manifest is replaced removes what it published. Recovery only ever
 //! removes names of this layout that runlens makes, whatever else `--lake` contains.
 //!
+//! Crash tests stop a commit at each of these steps ([`failpoints`], test builds only).
+//!
 //! One writer at a time: [`Lake::lock`] waits for the lock only so long, then names
 //! the writer holding it (recorded in `.lock`).
 
+pub mod failpoints;
 pub mod kinds;
 pub mod layout;
 pub mod manifest;
@@ -348,7 +351,12 @@ impl Lake {
                 f.sync_all()
             })
             .map_err(io(&tmp))
-            .and_then(|()| fs::rename(&tmp, &path).map_err(io(&path)));
+            .and_then(|()| {
+                if name == MANIFEST {
+                    failpoints::failpoint!("commit-after-manifest-tmp");
+                }
+                fs::rename(&tmp, &path).map_err(io(&path))
+            });
         if written.is_err() {
             let _ = fs::remove_file(&tmp);
         }

@@ -8,6 +8,7 @@ use std::path::Path;
 
 use polars::prelude::*;
 
+use super::failpoints::failpoint;
 use super::{
     io, parquet, remove_if_present, sync_dir, InputEntry, Lake, LakeError, Manifest, Run, MANIFEST,
     TXN_DIR,
@@ -170,6 +171,7 @@ impl Transaction<'_> {
         if files.is_empty() && self.inputs.is_empty() {
             return Ok(None);
         }
+        failpoint!("commit-after-staging");
         let lake = self.lake;
         let journal = format!("{TXN_DIR}/{}.json", self.run_id);
         let mut manifest = match lake.manifest() {
@@ -193,8 +195,10 @@ impl Transaction<'_> {
             return Err(e);
         }
         // Committed: the manifest names the run.
+        failpoint!("commit-after-manifest-rename");
         sync_dir(&lake.root)?;
         let _ = fs::remove_file(lake.root.join(&journal));
+        failpoint!("commit-after-journal-removal");
         Ok(Some(run))
     }
 
@@ -206,10 +210,12 @@ impl Transaction<'_> {
         let listing = serde_json::to_vec_pretty(files).expect("a list of strings serializes");
         lake.write_atomically(journal, &listing)?;
         sync_dir(&txn_dir)?;
+        failpoint!("commit-after-journal");
         let mut dirs = std::collections::BTreeSet::new();
         for f in files {
             let (tmp, dest) = (lake.root.join(format!("{f}.tmp")), lake.root.join(f));
             fs::rename(&tmp, &dest).map_err(io(&dest))?;
+            failpoint!("commit-after-rename");
             dirs.insert(dest.parent().map(Path::to_owned).unwrap_or_default());
         }
         for d in dirs {

@@ -313,6 +313,36 @@ mod tests {
         );
     }
 
+    /// Golden ids, computed once (and checked with an independent FNV-1a in Python).
+    /// An id is FNV-1a 64 of: the kind, each key and value in key order, and the
+    /// little-endian i64 index of the start's 5-minute bucket, each followed by a 0xff
+    /// byte. Users link to findings by id and silence them by id in the configuration:
+    /// a change here changes every id, and is legitimate only when that is the intent
+    /// (a changed kind name, key name or bucket width), said in the change log.
+    #[test]
+    fn ids_are_pinned() {
+        let login = keys([("ip", Some("10.0.0.1"))]);
+        assert_eq!(
+            Finding::stable_id(FindingKind::FailedLoginSpike, &login, 1_000_000),
+            "e837d1efab76bf60"
+        );
+        let pg = keys([("source", Some("postgres")), ("ip", Some("10.0.0.1"))]);
+        assert_eq!(
+            Finding::stable_id(FindingKind::FailedLoginSpike, &pg, 1_706_000_000_000_000),
+            "400e8368648bac2f"
+        );
+        assert_eq!(
+            Finding::stable_id(FindingKind::ErrorRateBreach, &keys([]), 1_706_000_000_000_000),
+            "1128ca5c603f5443"
+        );
+        // Before the epoch the bucket is rounded down (div_euclid), not towards zero.
+        let route = keys([("route", Some("/api/ü")), ("region", Some("iad1"))]);
+        assert_eq!(
+            Finding::stable_id(FindingKind::LatencyBreach, &route, -1),
+            "8ebf2c6200699b24"
+        );
+    }
+
     #[test]
     fn terminal_text_shows_control_characters_as_escapes() {
         assert_eq!(

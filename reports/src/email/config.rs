@@ -179,8 +179,12 @@ impl EmailConfig {
     /// The password: from the `password_env` variable when it is set and not empty,
     /// else `password`.
     pub fn resolved_password(&self) -> Option<String> {
-        std::env::var(&self.password_env)
-            .ok()
+        self.password_from(|name| std::env::var(name).ok())
+    }
+
+    /// [`EmailConfig::resolved_password`] with `env` as the environment.
+    pub fn password_from(&self, env: impl Fn(&str) -> Option<String>) -> Option<String> {
+        env(&self.password_env)
             .filter(|p| !p.is_empty())
             .or_else(|| self.password.clone())
     }
@@ -262,10 +266,26 @@ mod tests {
             password_env: "RUNLENS_TEST_SMTP_PASSWORD_CONFIG_RS".into(),
             ..EmailConfig::default()
         };
+        // A variable nobody sets: the file's password.
         assert_eq!(c.resolved_password().as_deref(), Some("from-file"));
-        // A variable only this test uses; set before reading, in one test.
-        std::env::set_var("RUNLENS_TEST_SMTP_PASSWORD_CONFIG_RS", "from-env");
-        assert_eq!(c.resolved_password().as_deref(), Some("from-env"));
-        std::env::remove_var("RUNLENS_TEST_SMTP_PASSWORD_CONFIG_RS");
+        // The environment is given, never set: other tests run meanwhile.
+        let env = |value: &'static str| {
+            move |name: &str| {
+                (name == "RUNLENS_TEST_SMTP_PASSWORD_CONFIG_RS").then(|| value.to_owned())
+            }
+        };
+        assert_eq!(
+            c.password_from(env("from-env")).as_deref(),
+            Some("from-env")
+        );
+        assert_eq!(c.password_from(env("")).as_deref(), Some("from-file"));
+        let other = EmailConfig {
+            password_env: "SOME_OTHER_VARIABLE".into(),
+            ..c.clone()
+        };
+        assert_eq!(
+            other.password_from(env("from-env")).as_deref(),
+            Some("from-file")
+        );
     }
 }

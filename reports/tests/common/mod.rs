@@ -323,6 +323,29 @@ pub struct SmtpServer {
     child: Child,
     pub port: u16,
     pub maildir: tempfile::TempDir,
+    /// Lines `smtp_server.py` prints (the scripted server only).
+    events: Option<std::sync::mpsc::Receiver<String>>,
+}
+
+/// The end of an SMTP session, as `smtp_server.py` reports it.
+#[derive(Debug)]
+pub struct SessionEnd {
+    /// A recipient was refused in the session.
+    pub rejected: bool,
+    /// Messages the server had stored when it ended (all sessions).
+    pub stored: usize,
+}
+
+impl SessionEnd {
+    fn parse(line: &str) -> Option<SessionEnd> {
+        let mut fields = line.strip_prefix("session-end ")?.split(' ');
+        let rejected = fields.next()?.strip_prefix("rejected=")?;
+        let stored = fields.next()?.strip_prefix("stored=")?.parse().ok()?;
+        Some(SessionEnd {
+            rejected: rejected == "1",
+            stored,
+        })
+    }
 }
 
 impl SmtpServer {
@@ -345,6 +368,7 @@ impl SmtpServer {
             child,
             port,
             maildir,
+            events: None,
         };
         server.wait_until_listening();
         server
@@ -365,18 +389,54 @@ impl SmtpServer {
             .stderr(Stdio::inherit())
             .spawn()
             .unwrap_or_else(|e| panic!("python3: {e}; {HINT}"));
-        let mut line = String::new();
-        BufReader::new(child.stdout.take().unwrap())
-            .read_line(&mut line)
-            .unwrap();
-        assert_eq!(line.trim(), "ready", "smtp_server.py did not start; {HINT}");
+        let (send, events) = std::sync::mpsc::channel();
+        let stdout = BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in stdout.lines().map_while(Result::ok) {
+                if send.send(line).is_err() {
+                    return;
+                }
+            }
+        });
         let mut server = SmtpServer {
             child,
             port,
             maildir,
+            events: Some(events),
         };
+        // (Starting, the server connects to itself once: a session ends before `ready`.)
+        server.next_event(|line| (line == "ready").then_some(()), "ready");
         server.wait_until_listening();
         server
+    }
+
+    /// Waits (up to 20 s) for the scripted server's next line that `want` accepts,
+    /// skipping the others.
+    fn next_event<T>(&self, want: impl Fn(&str) -> Option<T>, what: &str) -> T {
+        let events = self
+            .events
+            .as_ref()
+            .expect("only the scripted server reports");
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            match events.recv_timeout(left) {
+                Ok(line) => {
+                    if let Some(found) = want(&line) {
+                        return found;
+                    }
+                }
+                Err(e) => panic!("smtp_server.py did not report {what} ({e}); {HINT}"),
+            }
+        }
+    }
+
+    /// Waits for the end of the next session that `which` accepts (scripted server).
+    pub fn session_end(&self, which: impl Fn(&SessionEnd) -> bool) -> SessionEnd {
+        self.next_event(
+            |line| SessionEnd::parse(line).filter(|e| which(e)),
+            "the end of the session",
+        )
     }
 
     fn wait_until_listening(&mut self) {
