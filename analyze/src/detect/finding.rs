@@ -332,7 +332,11 @@ mod tests {
             "400e8368648bac2f"
         );
         assert_eq!(
-            Finding::stable_id(FindingKind::ErrorRateBreach, &keys([]), 1_706_000_000_000_000),
+            Finding::stable_id(
+                FindingKind::ErrorRateBreach,
+                &keys([]),
+                1_706_000_000_000_000
+            ),
             "1128ca5c603f5443"
         );
         // Before the epoch the bucket is rounded down (div_euclid), not towards zero.
