@@ -123,8 +123,10 @@ fn cache_files(lake: &Path) -> Vec<String> {
 }
 
 /// What the lake holds when the run was killed at a point: checked before the next
-/// run, to show the kill landed at that step and nowhere else.
+/// run, to show the kill landed at that step and nowhere else. (Every variant is
+/// "after" a step: the names read as the failpoints they mirror.)
 #[derive(Debug, Clone, Copy)]
+#[allow(clippy::enum_variant_names)]
 enum Killed {
     /// Staged `.parquet.tmp` files only: no journal, nothing renamed, no manifest.
     AfterStaging,
