@@ -226,11 +226,12 @@ pub fn find_spikes(
                     source,
                     keys: keys([("ip", Some(ip.as_str())), ("user", only_user)]),
                     successes,
-                    what: format!(
-                        "from {ip} against {} account{}",
-                        users.len(),
-                        if users.len() == 1 { "" } else { "s" }
-                    ),
+                    // Attempts whose account is not known (no user in the log) name none.
+                    what: match users.len() {
+                        0 => format!("from {ip}"),
+                        1 => format!("from {ip} against 1 account"),
+                        n => format!("from {ip} against {n} accounts"),
+                    },
                 },
                 width,
                 config,
@@ -597,6 +598,21 @@ mod tests {
         assert_eq!(f[0].keys["user"], "ann");
         assert_eq!(f[0].severity, Severity::P1);
         assert_eq!(f[0].metrics["failures"], 52.0);
+    }
+
+    #[test]
+    fn a_burst_without_account_names_says_no_empty_clause() {
+        // Failed sign-ins whose log names no account (the user is not known).
+        let a: Vec<AuthAttempt> = (0..48)
+            .map(|i| AuthAttempt {
+                user: None,
+                ..attempt(65 * MIN + i * 25_000_000, "1.2.3.4", "", true)
+            })
+            .collect();
+        let f = find_spikes(&a, window(), &FailedLoginsConfig::default());
+        assert_eq!(f.len(), 1, "{f:#?}");
+        assert!(f[0].summary.contains("from 1.2.3.4"), "{}", f[0].summary);
+        assert!(!f[0].summary.contains("against 0"), "{}", f[0].summary);
     }
 
     #[test]

@@ -225,8 +225,8 @@ pub(super) fn latency_section(
     };
     Section::new("latency", "Performance")
         .table(table.note(format!(
-            "Quantiles from durations binned to within 1.25 % (analyze::metrics); function durations are Vercel's per invocation, hourly bins slotted by the hour's start (LATENCY_BUCKET_US = {} s).",
-            LATENCY_BUCKET_US / 1_000_000
+            "Percentiles are exact to within 1.25 %. Function durations are Vercel's, one per invocation, counted in the {}-minute slot in which the invocation started.",
+            LATENCY_BUCKET_US / 60_000_000
         )))
         .chart(
             Chart::time(

@@ -487,6 +487,12 @@ impl SlowQueries {
                     "p95 {:.1} ms against {:.1} ms before (median {:.1} against {:.1} ms)",
                     s.p95, base.p95, s.p50, base.p50
                 ),
+                // "against 0 ms before" says nothing a manager can use: a statement that
+                // did not run before is new.
+                Regression::NewInTop { base_total_ms } if base_total_ms < 0.5 => format!(
+                    "entered the top {} by total time ({:.0} ms in {} min; it did not run before)",
+                    c.top_n, s.total_ms, c.period_minutes
+                ),
                 Regression::NewInTop { base_total_ms } => format!(
                     "entered the top {} by total time ({:.0} ms in {} min against {:.0} ms before)",
                     c.top_n, s.total_ms, c.period_minutes, base_total_ms
