@@ -8,6 +8,7 @@
 //! - [`sql`] runs analysts' SQL over every table by name and writes the result in the
 //!   output formats of `runlens query`.
 
+pub mod business;
 pub mod detect;
 pub mod metrics;
 pub mod queries;
